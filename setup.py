@@ -1,0 +1,19 @@
+"""elemgrad_gpu: verified elementwise derivatives, fused into one compiled kernel."""
+from pathlib import Path
+
+from setuptools import setup
+
+setup(
+    name="elemgrad_gpu",
+    version="0.1.0",
+    description="Exact elementwise derivatives (dy_i/dx_i, higher orders, partials) as one fused compiled kernel",
+    long_description=Path(__file__).with_name("README.md").read_text(),
+    long_description_content_type="text/markdown",
+    python_requires=">=3.11",
+    packages=["elemgrad_gpu", "elemgrad_gpu.kernels"],
+    package_dir={"elemgrad_gpu.kernels": "kernels"},
+    package_data={"elemgrad_gpu.kernels": ["*.c", "*.h"]},
+    install_requires=["pytensor>=3.0.7,<4", "numpy>=1.26", "scipy>=1.10"],
+    extras_require={"test": ["pytest>=8", "pytest-benchmark>=4", "sympy>=1.12", "mpmath>=1.3", "hypothesis>=6"]},
+    license="BSD-3-Clause",
+)
