@@ -1,0 +1,19 @@
+"""elemgrad_gpu: verified elementwise derivatives, fused into one compiled kernel.
+
+    >>> import numpy as np, elemgrad_gpu as eg
+    >>> f = eg.compile(lambda x, mu: eg.exp(-(x - mu) ** 2), derivatives=[(), ("x",), ("mu",)])
+    >>> value, d_x, d_mu = f(np.linspace(-1, 1, 5), 0.5)
+    >>> bool(np.allclose(d_x, -d_mu))
+    True
+"""
+from elemgrad_gpu.api import compile, elementwise_grad
+from elemgrad_gpu.errors import (CompileError, ElemgradError, ExpressionError, InputError,
+                                 InputTypeError, NotElementwiseError)
+from elemgrad_gpu.device import DeviceError
+from elemgrad_gpu.function import ElementwiseFunction
+from elemgrad_gpu.functions import *  # noqa: F401,F403 - the expression language's math functions
+from elemgrad_gpu.functions import __all__ as _math_names
+
+__version__ = "0.1.0"
+__all__ = ["compile", "elementwise_grad", "ElementwiseFunction", "NotElementwiseError", "ElemgradError",
+           "ExpressionError", "InputError", "InputTypeError", "CompileError", "DeviceError", *_math_names]

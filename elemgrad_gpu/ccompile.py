@@ -1,0 +1,100 @@
+"""Compile: C source -> Python extension module holding the kernel, cached on disk.
+
+Like CuPy's kernel cache: the key hashes the source, the compiler command and its
+version, the machine, and the Python and NumPy ABIs; the library is built under a
+temporary name and renamed into place, so concurrent processes never load a
+half-written file. In a process, each module is loaded once.
+"""
+from __future__ import annotations
+
+import hashlib
+import importlib.machinery
+import importlib.util
+import logging
+import os
+import platform
+import shlex
+import subprocess
+import sysconfig
+import tempfile
+import threading
+from functools import cache
+from pathlib import Path
+from types import ModuleType
+
+import numpy as np
+
+from elemgrad_gpu.errors import CompileError
+
+log = logging.getLogger("elemgrad_gpu")
+
+CFLAGS = ("-O3", "-fPIC", "-shared", "-fno-math-errno")  # no -ffast-math: IEEE semantics
+_lock = threading.Lock()
+_loaded: dict[str, ModuleType] = {}
+
+
+def compiler() -> list[str]:
+    """The C compiler command: $CC, else the one Python was built with, else cc."""
+    return shlex.split(os.environ.get("CC") or sysconfig.get_config_var("CC") or "cc")[:1]
+
+
+@cache
+def _toolchain() -> str:
+    """What, besides the source, decides the binary: compiler, flags, machine, ABIs."""
+    command = compiler()
+    try:
+        version = subprocess.run([*command, "--version"], capture_output=True, text=True, timeout=60).stdout
+    except (OSError, subprocess.SubprocessError) as error:
+        raise CompileError(f"no working C compiler ({' '.join(command)}): {error}; install gcc or set CC") from None
+    abi = sysconfig.get_config_var("EXT_SUFFIX") or ""
+    return "\0".join([" ".join(command + list(CFLAGS)), version, platform.machine(), abi, np.__version__])
+
+
+def cache_dir() -> Path:
+    """Where compiled kernels live: $ELEMGRAD_CACHE_DIR, else ~/.cache/elemgrad_gpu."""
+    base = os.environ.get("ELEMGRAD_CACHE_DIR")
+    if not base:
+        base = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "elemgrad_gpu"
+    return Path(base) / "c"
+
+
+def module_name(source: str) -> str:
+    """The extension module's name: eg_ and a hash of everything that shapes it."""
+    return "eg_" + hashlib.sha256(f"{source}\0{_toolchain()}".encode()).hexdigest()[:32]
+
+
+def load(source: str) -> ModuleType:
+    """The extension module built from ``source``, compiling it on a cache miss."""
+    name = module_name(source)
+    with _lock:
+        if name not in _loaded:
+            path = cache_dir() / f"{name}{sysconfig.get_config_var('EXT_SUFFIX') or '.so'}"
+            if path.exists():
+                log.debug("loading cached kernel %s", path.name)
+            else:
+                _build(source, name, path)
+            _loaded[name] = _import(name, path)
+    return _loaded[name]
+
+
+def _import(name: str, path: Path) -> ModuleType:
+    loader = importlib.machinery.ExtensionFileLoader(name, str(path))
+    spec = importlib.util.spec_from_file_location(name, path, loader=loader)
+    module = importlib.util.module_from_spec(spec)
+    loader.exec_module(module)
+    return module
+
+
+def _build(source: str, name: str, path: Path) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    includes = [f"-I{sysconfig.get_paths()['include']}", f"-I{np.get_include()}"]
+    with tempfile.TemporaryDirectory(dir=path.parent) as tmp:
+        c_file, so_file = Path(tmp) / f"{name}.c", Path(tmp) / path.name
+        c_file.write_text(source)
+        command = [*compiler(), *CFLAGS, *includes, f"-DEG_MODULE={name}", "-o", str(so_file), str(c_file), "-lm"]
+        result = subprocess.run(command, capture_output=True, text=True)
+        if result.returncode:
+            raise CompileError(f"the C compiler failed on a generated kernel (a bug: please report it):\n"
+                               f"{' '.join(command)}\n{result.stderr[-4000:]}")
+        os.replace(so_file, path)
+    log.debug("compiled kernel %s", path.name)

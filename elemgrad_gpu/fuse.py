@@ -1,0 +1,112 @@
+"""Fuse: all requested outputs as ONE scalar Composite, the body of one elementwise loop.
+
+PyTensor's FAST_RUN rewrites simplify the graph (no in-place, no fusion: we fuse);
+then every elementwise node between the inputs and the outputs becomes one scalar node
+of a single ``Composite``. Broadcasting, shape checks and fills are the loop's job, so
+they fold away. Values that depend on shapes only (``arange(x.shape[0])``) or on
+array constants, and anything else that is not elementwise (a reduction of an input
+that is not differentiated by: verification already refused those of the others)
+become extra kernel inputs ("aux"), computed before the loop by PyTensor.
+In a float32 computation every float constant is float32.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import pytensor.scalar as ps
+from pytensor.graph.basic import Constant, Variable
+from pytensor.graph.fg import FunctionGraph
+from pytensor.graph.rewriting.utils import rewrite_graph
+from pytensor.raise_op import CheckAndRaise
+from pytensor.tensor.basic import Alloc, ScalarFromTensor, TensorFromScalar
+from pytensor.tensor.elemwise import DimShuffle, Elemwise
+from pytensor.tensor.shape import SpecifyShape
+from pytensor.tensor.variable import TensorVariable
+
+from elemgrad_gpu.special import use_accurate_special_functions
+
+# Operations that only broadcast, check or pass on their first input inside the loop.
+_PASS_FIRST = (DimShuffle, Alloc, SpecifyShape, CheckAndRaise, TensorFromScalar, ScalarFromTensor)
+
+
+@dataclass
+class FusedGraph:
+    """One Composite computing every output from the inputs, then the aux values."""
+
+    composite: ps.Composite
+    inputs: list[TensorVariable]
+    aux: list[TensorVariable]
+    dtype: str
+
+    def fgraph(self) -> FunctionGraph:
+        """The fused graph: inputs and aux -> a single Elemwise{Composite} -> outputs."""
+        tensors = [t.type() for t in self.inputs + self.aux]
+        outputs = Elemwise(self.composite)(*tensors, return_list=True)
+        return FunctionGraph(tensors, outputs, clone=False)
+
+
+def simplify(outputs: list[TensorVariable]) -> list[TensorVariable]:
+    """PyTensor's FAST_RUN simplifications, with our accurate special functions."""
+    outputs = use_accurate_special_functions(outputs)
+    return list(rewrite_graph(outputs, include=("fast_run",), exclude=("inplace", "fusion", "BlasOpt"), clone=False))
+
+
+def fuse(inputs: list[TensorVariable], outputs: list[TensorVariable], dtype: str) -> FusedGraph:
+    """Fuse ``outputs`` (simplified graphs over ``inputs``) into one scalar Composite."""
+    leaves = [ps.get_scalar_type(dtype)() for _ in inputs]
+    scalars: dict[Variable, ps.ScalarVariable] = dict(zip(inputs, leaves))
+    aux: list[TensorVariable] = []
+
+    def leaf(v: Variable) -> ps.ScalarVariable:
+        if isinstance(v, Constant) and np.size(v.data) == 1:
+            value = np.asarray(v.data).reshape(())
+            return ps.constant(value.astype(dtype) if value.dtype.kind == "f" else value)
+        aux.append(v)  # a reduction of a non-wrt input, a shape-derived or an array constant
+        return ps.get_scalar_type(dtype)()  # aux arrays are cast to dtype
+
+    # Iterative post-order walk: deep graphs must not exhaust the recursion limit.
+    stack = list(outputs)
+    while stack:
+        v = stack[-1]
+        if v in scalars:
+            stack.pop()
+            continue
+        operands = _operands(v)
+        missing = [w for w in operands if w not in scalars]
+        if missing:
+            stack.extend(missing)
+            continue
+        stack.pop()
+        if not operands:
+            scalars[v] = leaf(v)
+        elif isinstance(v.owner.op, Elemwise):
+            scalars[v] = v.owner.op.scalar_op.make_node(*[scalars[w] for w in operands]).outputs[v.index]
+        else:
+            scalars[v] = scalars[operands[0]]
+    aux_leaves = [scalars[v] for v in aux]
+    results = [_as_result(scalars[out], dtype) for out in outputs]
+    return FusedGraph(ps.Composite(leaves + aux_leaves, results), list(inputs), aux, dtype)
+
+
+def _operands(v: Variable) -> list[Variable]:
+    """The operands whose scalars give v's scalar; none for a leaf of the loop."""
+    if v.owner is None:
+        return []
+    op = v.owner.op
+    if isinstance(op, Elemwise):
+        return list(v.owner.inputs)
+    if isinstance(op, DimShuffle) and list(op.shuffle) != sorted(op.shuffle):
+        return []  # a transpose moves elements: not the loop's job
+    if isinstance(op, _PASS_FIRST):
+        return [v.owner.inputs[0]]
+    return []
+
+
+def _as_result(scalar: ps.ScalarVariable, dtype: str) -> ps.ScalarVariable:
+    """An op result of ``dtype``: cast, and wrap inputs and constants."""
+    if scalar.type.dtype != dtype:
+        return ps.cast(scalar, dtype)
+    if scalar.owner is None:
+        return ps.identity(scalar)
+    return scalar

@@ -1,0 +1,221 @@
+"""The public API: arguments, outputs, dtypes, broadcasting, views, attributes, errors."""
+import numpy as np
+import pytensor
+import pytensor.tensor as pt
+import pytest
+
+import elemgrad_gpu as eg
+
+
+def sech2(v):
+    return 1.0 / np.cosh(v) ** 2
+
+
+def test_int_orders_returns_one_array_tuple_orders_a_tuple():
+    xs = np.linspace(-1, 1, 7)
+    single = eg.compile("tanh(x)")(xs)
+    assert isinstance(single, np.ndarray)
+    np.testing.assert_allclose(single, sech2(xs), rtol=1e-14)
+    pair = eg.compile("tanh(x)", orders=(1,))(xs)
+    assert isinstance(pair, tuple) and len(pair) == 1
+
+
+def test_positional_and_keyword_calls_agree():
+    fn = eg.compile(lambda x, mu, s: eg.exp(-((x - mu) / s) ** 2), derivatives=[(), ("mu",)])
+    xs = np.array([0.1, 0.5, 2.0])
+    a = fn(xs, 0.3, 1.2)
+    b = fn(s=1.2, x=xs, mu=0.3)
+    for u, v in zip(a, b):
+        np.testing.assert_array_equal(u, v)
+    np.testing.assert_allclose(a[1], 2 * (xs - 0.3) / 1.2 ** 2 * np.exp(-((xs - 0.3) / 1.2) ** 2), rtol=1e-14)
+
+
+def test_default_wrt():
+    assert eg.compile(lambda a, b: a * b).derivatives == (("a",),)
+    assert eg.compile("mu * x").derivatives == (("x",),)
+    assert eg.compile("sin(t)").derivatives == (("t",),)
+    with pytest.raises(eg.InputError, match="wrt"):
+        eg.compile("a * b")
+    assert eg.compile("a * b", wrt="b").derivatives == (("b",),)
+
+
+def test_attributes_and_source_before_any_call():
+    fn = eg.compile("tanh(x)**2", orders=(0, 1))
+    assert fn.inputs == ("x",) and fn.device == "cpu" and fn.backend == "c"
+    assert len(fn.expressions) == 2 and "tanh" in fn.expressions[0].lower()
+    source = fn.source()
+    assert "double" in source and "tanh(" in source and "eg_loop" in source
+    assert "float" in fn.source(dtype="float32")
+    assert "double" not in fn.source(dtype="float32").split("eg_element")[1]
+
+
+def test_one_fused_loop_computes_every_output():
+    fn = eg.compile("exp(-x**2) * sin(x) + gammaln(x)", orders=(0, 1, 2, 3, 4))
+    fgraph = fn._plan("float64", 1).fused.fgraph()
+    nodes = list(fgraph.apply_nodes)
+    assert len(nodes) == 1
+    (node,) = nodes
+    assert isinstance(node.op, pytensor.tensor.elemwise.Elemwise)
+    assert isinstance(node.op.scalar_op, pytensor.scalar.Composite)
+    assert len(node.outputs) == 5 and fgraph.outputs == node.outputs
+    source = fn.source()
+    assert source.count("for (npy_intp i = 0; i < n; ++i)") == 1 and source.count("eg_element(v, r)") == 1
+
+
+def test_constant_and_identity_outputs_come_from_the_loop():
+    value, slope, curve = eg.compile("3*x", orders=(0, 1, 2))(np.arange(4.0))
+    np.testing.assert_array_equal(value, 3 * np.arange(4.0))
+    np.testing.assert_array_equal(slope, np.full(4, 3.0))
+    np.testing.assert_array_equal(curve, np.zeros(4))
+    assert eg.compile("x", orders=0)(np.float32([1, 2])).dtype == np.float32
+
+
+def test_dtypes():
+    fn = eg.compile(lambda x: eg.tanh(x) * 0.1 + 0.9189385332046727, orders=(0, 1))
+    for out in fn(np.linspace(-1, 1, 5, dtype=np.float32)):
+        assert out.dtype == np.float32
+    assert "double" not in fn.source(dtype="float32").split("eg_element")[1]
+    assert all(o.dtype == np.float64 for o in fn(np.linspace(-1, 1, 5)))
+    assert all(o.dtype == np.float64 for o in fn(np.arange(5)))           # integers compute in float64
+    assert all(o.dtype == np.float64 for o in fn(np.array([True, False])))  # and so do bools
+    assert all(o.dtype == np.float64 for o in fn(0.5))                     # Python scalars alone: float64
+    two = eg.compile("x * mu")
+    assert two(np.float32([1, 2]), 0.5).dtype == np.float32                # Python scalars are weak
+    assert two(np.float32([1, 2]), np.float64(0.5)).dtype == np.float64
+    assert two(np.float32([1, 2]), np.array([1.0, 2.0])).dtype == np.float64
+    fixed = eg.compile("x * mu", dtype="float32")
+    assert fixed(np.array([1.0, 2.0]), 3).dtype == np.float32
+
+
+def test_float32_matches_float64_within_float32_tolerance():
+    fn = eg.compile("softplus(x) * erf(x / 3)", orders=(0, 1, 2))
+    xs = np.linspace(-4, 4, 1001, dtype=np.float32)
+    for lo, hi in zip(fn(xs), fn(xs.astype(np.float64))):
+        assert np.max(np.abs(lo - hi) / np.maximum(1, np.abs(hi))) < 1e-5
+
+
+def test_callers_arrays_are_not_modified():
+    xs = np.linspace(-1, 1, 11)
+    mu = np.array([[0.5], [1.5]], dtype=np.float32)
+    before = xs.copy(), mu.copy()
+    eg.compile("x*mu + exp(x)", derivatives=[("x",), ("mu",)])(xs, mu)
+    np.testing.assert_array_equal(xs, before[0])
+    np.testing.assert_array_equal(mu, before[1])
+
+
+def test_broadcasting_views_and_nd_inputs_equal_contiguous_copies():
+    rng = np.random.default_rng(0)
+    base = rng.normal(size=(6, 5, 4))
+    fn = eg.compile(lambda x, w: eg.sigmoid(x * w) + x ** 2, derivatives=[(), ("x",), ("x", "w")])
+    views = [base[::2, :, ::-1], base.transpose(2, 0, 1), base[:, 1, :], base[..., :1]]
+    for view in views:
+        for w in (0.7, np.linspace(0.5, 1.5, view.shape[-1]), rng.normal(size=(1,) * view.ndim)):
+            got = fn(view, w)
+            want = fn(np.ascontiguousarray(view), np.broadcast_to(w, view.shape).copy())
+            for g, h in zip(got, want):
+                assert g.shape == np.broadcast_shapes(view.shape, np.shape(w))
+                np.testing.assert_array_equal(g, h)
+
+
+def test_column_against_row_broadcasts_like_numpy():
+    fn = eg.compile("x * mu**2", derivatives=[(), ("mu",), ("x", "mu")])
+    xs, mu = np.arange(3.0), np.arange(4.0)[:, None]
+    value, d_mu, d_x_mu = fn(xs, mu)
+    assert value.shape == (4, 3)
+    np.testing.assert_array_equal(d_mu, 2 * xs * mu)
+    np.testing.assert_array_equal(d_x_mu, np.broadcast_to(2 * mu, (4, 3)))
+
+
+def test_scalar_parameter_partial_is_elementwise():
+    fn = eg.compile("exp(-(x - mu)**2)", derivatives=[("mu",)])
+    xs = np.linspace(-2, 2, 9)
+    (d_mu,) = fn(xs, 0.25)
+    assert d_mu.shape == xs.shape
+    np.testing.assert_allclose(d_mu, 2 * (xs - 0.25) * np.exp(-(xs - 0.25) ** 2), rtol=1e-14)
+
+
+def test_zero_d_and_empty_inputs():
+    fn = eg.compile("tanh(x)", orders=(0, 1))
+    value, slope = fn(np.float64(0.5))
+    assert value.shape == () and np.isclose(slope, sech2(0.5), rtol=1e-15)
+    value, slope = fn(np.empty((0, 3)))
+    assert value.shape == slope.shape == (0, 3)
+
+
+def test_callable_traced_per_signature_like_jit():
+    calls = []
+
+    def f(x):
+        calls.append((x.dtype, x.ndim))
+        return pt.sin(x)
+
+    fn = eg.compile(f)
+    fn(np.zeros(3))
+    fn(np.ones(4))
+    fn(np.zeros((2, 2)))
+    fn(np.zeros(3, dtype=np.float32))
+    assert calls == [("float64", 1), ("float64", 2), ("float32", 1)]
+
+
+def test_matches_pytensor_full_jacobian_at_small_n():
+    x = pt.vector("x")
+    y = pt.sin(x) ** 2 / (1 + x ** 2)
+    jac = pytensor.function([x], pytensor.gradient.jacobian(y, x))
+    xs = np.linspace(-2, 2, 25)
+    got = eg.compile(lambda x: pt.sin(x) ** 2 / (1 + x ** 2))(xs)
+    np.testing.assert_allclose(got, np.diag(jac(xs)), rtol=1e-13, atol=1e-15)
+
+
+def test_nan_and_infinities_behave_as_in_numpy():
+    value, slope = eg.compile("tanh(x)**2", orders=(0, 1))(np.array([np.nan, np.inf, -np.inf]))
+    assert np.isnan(value[0]) and np.isnan(slope[0])
+    np.testing.assert_array_equal(value[1:], [1.0, 1.0])
+    np.testing.assert_array_equal(slope[1:], [0.0, 0.0])
+    with np.errstate(divide="ignore"):
+        np.testing.assert_array_equal(eg.compile("log(x)", orders=0)(np.array([0.0, -1.0, np.inf])),
+                                      np.log(np.array([0.0, np.nan, np.inf])))
+
+
+BAD_CALLS = [
+    (lambda fn: fn(np.zeros(3), np.zeros(4)), eg.InputError, "broadcast"),
+    (lambda fn: fn(np.zeros(3)), eg.InputError, "missing input 'mu'"),
+    (lambda fn: fn(np.zeros(3), 1.0, 2.0), eg.InputError, "positional"),
+    (lambda fn: fn(np.zeros(3), nu=1.0), eg.InputError, "unknown input 'nu'"),
+    (lambda fn: fn(np.zeros(3), 1.0, x=1.0), eg.InputError, "both"),
+    (lambda fn: fn(np.array(["a"]), 1.0), eg.InputTypeError, "'x' has dtype <U1"),
+    (lambda fn: fn(np.zeros(2, complex), 1.0), eg.InputTypeError, "complex"),
+    (lambda fn: fn(np.array([None]), 1.0), eg.InputTypeError, "object"),
+]
+
+
+@pytest.mark.parametrize("call, error, message", BAD_CALLS)
+def test_bad_calls_raise_clear_errors(call, error, message):
+    with pytest.raises(error, match=message):
+        call(eg.compile("x * mu"))
+
+
+BAD_COMPILES = [
+    (dict(f=42), eg.InputTypeError, "callable or an expression"),
+    (dict(f="x", orders=-1), eg.InputError, "orders"),
+    (dict(f="x", orders=(0, 1.5)), eg.InputError, "orders"),
+    (dict(f="x", orders=()), eg.InputError, "empty"),
+    (dict(f="x", wrt="y"), eg.InputError, "not an input"),
+    (dict(f="x*y", derivatives=[("x", "z")]), eg.InputError, "'z'"),
+    (dict(f="x", orders=2, derivatives=[()]), eg.InputError, "not both"),
+    (dict(f="x", dtype="int32"), eg.InputTypeError, "dtype"),
+    (dict(f="x", device="tpu"), eg.DeviceError, "unknown device"),
+    (dict(f="x", device="cuda"), eg.DeviceError, "not available"),
+    (dict(f=lambda *xs: xs[0]), eg.InputTypeError, r"\*args"),
+]
+
+
+@pytest.mark.parametrize("kwargs, error, message", BAD_COMPILES)
+def test_bad_compiles_raise_clear_errors(kwargs, error, message):
+    with pytest.raises(error, match=message):
+        eg.compile(**kwargs)
+
+
+def test_error_classes_are_value_and_type_errors():
+    assert issubclass(eg.NotElementwiseError, ValueError)
+    assert issubclass(eg.ExpressionError, ValueError)
+    assert issubclass(eg.InputError, ValueError) and issubclass(eg.InputTypeError, TypeError)
