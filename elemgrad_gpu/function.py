@@ -13,12 +13,12 @@ from typing import Any, Callable
 import numpy as np
 import pytensor
 from pytensor.compile.mode import Mode
-from pytensor.printing import pprint
 
 from elemgrad_gpu.build import Source
 from elemgrad_gpu.device import Device, backend as backend_named
 from elemgrad_gpu.differentiate import MultiIndex, partial_derivatives
 from elemgrad_gpu.errors import InputError, InputTypeError
+from elemgrad_gpu.formula import formula
 from elemgrad_gpu.fuse import FusedGraph, fuse, simplify
 from elemgrad_gpu.verify import verify_elementwise
 
@@ -114,7 +114,7 @@ class ElementwiseFunction:
         prelude = None
         if fused.aux:
             prelude = pytensor.function(inputs, fused.aux, mode=_C_MODE, on_unused_input="ignore")
-        return Plan(fused, [pprint(out) for out in outputs], prelude)
+        return Plan(fused, [formula(out, dict(zip(inputs, self.inputs))) for out in outputs], prelude)
 
     def _bind(self, args: tuple, kwargs: dict) -> list[Any]:
         names = self.inputs

@@ -11,6 +11,7 @@ In a float32 computation every float constant is float32.
 """
 from __future__ import annotations
 
+import warnings
 from dataclasses import dataclass
 
 import numpy as np
@@ -49,7 +50,9 @@ class FusedGraph:
 def simplify(outputs: list[TensorVariable]) -> list[TensorVariable]:
     """PyTensor's FAST_RUN simplifications, with our accurate special functions."""
     outputs = use_accurate_special_functions(outputs)
-    return list(rewrite_graph(outputs, include=("fast_run",), exclude=("inplace", "fusion", "BlasOpt"), clone=False))
+    with warnings.catch_warnings():  # constant folding may probe for a BLAS we never use
+        warnings.filterwarnings("ignore", message="PyTensor could not link to a BLAS")
+        return list(rewrite_graph(outputs, include=("fast_run",), exclude=("inplace", "fusion"), clone=False))
 
 
 def fuse(inputs: list[TensorVariable], outputs: list[TensorVariable], dtype: str) -> FusedGraph:
@@ -89,18 +92,20 @@ def fuse(inputs: list[TensorVariable], outputs: list[TensorVariable], dtype: str
     return FusedGraph(ps.Composite(leaves + aux_leaves, results), list(inputs), aux, dtype)
 
 
+def passes_first(op) -> bool:
+    """Whether, inside an elementwise loop, ``op`` just hands on its first input."""
+    if isinstance(op, DimShuffle) and list(op.shuffle) != sorted(op.shuffle):
+        return False  # a transpose moves elements: not the loop's job
+    return isinstance(op, _PASS_FIRST)
+
+
 def _operands(v: Variable) -> list[Variable]:
     """The operands whose scalars give v's scalar; none for a leaf of the loop."""
     if v.owner is None:
         return []
-    op = v.owner.op
-    if isinstance(op, Elemwise):
+    if isinstance(v.owner.op, Elemwise):
         return list(v.owner.inputs)
-    if isinstance(op, DimShuffle) and list(op.shuffle) != sorted(op.shuffle):
-        return []  # a transpose moves elements: not the loop's job
-    if isinstance(op, _PASS_FIRST):
-        return [v.owner.inputs[0]]
-    return []
+    return [v.owner.inputs[0]] if passes_first(v.owner.op) else []
 
 
 def _as_result(scalar: ps.ScalarVariable, dtype: str) -> ps.ScalarVariable:

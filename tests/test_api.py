@@ -219,3 +219,18 @@ def test_error_classes_are_value_and_type_errors():
     assert issubclass(eg.NotElementwiseError, ValueError)
     assert issubclass(eg.ExpressionError, ValueError)
     assert issubclass(eg.InputError, ValueError) and issubclass(eg.InputTypeError, TypeError)
+
+
+@pytest.mark.parametrize("text", ["tanh(x)**2", "gammaln(x)*sigmoid(x)", "(-x)**3 + x**5 - exp(-x)",
+                                  "-(x - mu)**2/(2*s**2) - log(s)", "where(x > 0, x**2, sin(x))",
+                                  "2**-x * erfinv(x/3) + digamma(x)"])
+def test_expressions_are_formulas_that_parse_back(text):
+    from elemgrad_gpu.parse import parse
+
+    fn = eg.compile(text, wrt="x", orders=(0, 1, 2))
+    values = {name: np.array([0.3, 0.7, 1.9]) + k for k, name in enumerate(fn.inputs)}
+    symbols = {name: pt.dvector(name) for name in fn.inputs}
+    for printed, got in zip(fn.expressions, fn(**values)):
+        rebuilt = parse(printed).build(symbols, "float64")
+        evaluate = pytensor.function(list(symbols.values()), rebuilt, mode="FAST_COMPILE", on_unused_input="ignore")
+        np.testing.assert_allclose(np.broadcast_to(evaluate(*values.values()), got.shape), got, rtol=1e-13)
