@@ -24,6 +24,7 @@ from types import ModuleType
 
 import numpy as np
 
+from elemgrad_gpu.config import setting
 from elemgrad_gpu.errors import CompileError
 
 log = logging.getLogger("elemgrad_gpu")
@@ -34,8 +35,8 @@ _loaded: dict[str, ModuleType] = {}
 
 
 def compiler() -> list[str]:
-    """The C compiler command: $CC, else the one Python was built with, else cc."""
-    return shlex.split(os.environ.get("CC") or sysconfig.get_config_var("CC") or "cc")[:1]
+    """The C compiler: [elemgrad] cc, else $CC, else the one Python was built with, else cc."""
+    return shlex.split(setting("cc") or os.environ.get("CC") or sysconfig.get_config_var("CC") or "cc")[:1]
 
 
 @cache
@@ -51,11 +52,9 @@ def _toolchain() -> str:
 
 
 def cache_dir() -> Path:
-    """Where compiled kernels live: $ELEMGRAD_CACHE_DIR, else ~/.cache/elemgrad_gpu."""
-    base = os.environ.get("ELEMGRAD_CACHE_DIR")
-    if not base:
-        base = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "elemgrad_gpu"
-    return Path(base) / "c"
+    """Where compiled kernels live: [elemgrad] cache_dir, else ~/.cache/elemgrad_gpu."""
+    base = setting("cache_dir") or Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "elemgrad_gpu"
+    return Path(base).expanduser() / "c"
 
 
 def module_name(source: str) -> str:

@@ -16,7 +16,7 @@ print(eg.compile("sinh(x) * 7.25 + cosh(x)**3", orders=(0, 1))(np.array([0.5]))[
 
 
 def run_in_new_process(cache):
-    env = dict(os.environ, ELEMGRAD_CACHE_DIR=str(cache))
+    env = dict(os.environ, THEANO_FLAGS=f"elemgrad__cache_dir={cache}")
     return subprocess.run([sys.executable, "-c", SCRIPT], env=env, capture_output=True, text=True, check=True)
 
 
