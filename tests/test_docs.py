@@ -27,3 +27,10 @@ def test_readme_has_python_examples():
 def test_docstring_examples(name):
     result = doctest.testmod(importlib.import_module(name), optionflags=doctest.ELLIPSIS)
     assert result.attempted > 0 and result.failed == 0
+
+
+def test_kernel_templates_ship_with_the_package():
+    from elemgrad_gpu.kernels_dir import kernel_path
+
+    for name in ("elemwise.c", "special.h"):
+        assert kernel_path(name).is_file(), name
