@@ -84,7 +84,8 @@ def fuse(inputs: list[TensorVariable], outputs: list[TensorVariable], dtype: str
         if not operands:
             scalars[v] = leaf(v)
         elif isinstance(v.owner.op, Elemwise):
-            scalars[v] = v.owner.op.scalar_op.make_node(*[scalars[w] for w in operands]).outputs[v.index]
+            scalar_op = _in_dtype(v.owner.op.scalar_op, dtype)
+            scalars[v] = scalar_op.make_node(*[scalars[w] for w in operands]).outputs[v.index]
         else:
             scalars[v] = scalars[operands[0]]
     aux_leaves = [scalars[v] for v in aux]
@@ -106,6 +107,13 @@ def _operands(v: Variable) -> list[Variable]:
     if isinstance(v.owner.op, Elemwise):
         return list(v.owner.inputs)
     return [v.owner.inputs[0]] if passes_first(v.owner.op) else []
+
+
+def _in_dtype(scalar_op: ps.ScalarOp, dtype: str) -> ps.ScalarOp:
+    """In float32, a cast to float64 (PyTensor's gradients cast to floatX) casts to float32."""
+    if dtype == "float32" and isinstance(scalar_op, ps.Cast) and scalar_op.o_type.dtype == "float64":
+        return ps.convert_to_float32
+    return scalar_op
 
 
 def _as_result(scalar: ps.ScalarVariable, dtype: str) -> ps.ScalarVariable:
