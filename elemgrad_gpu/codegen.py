@@ -1,10 +1,14 @@
 """Generate code: the fused Composite's scalar C code inside a loop template from kernels/.
 
 The per-element body is PyTensor's own C code for the scalar graph (the same code
-Theano's GPU backend compiled as device code), so every backend shares one body.
+Theano's GPU backend compiled as device code), so every backend shares one body:
+``kernels/elemwise.c`` wraps it in a NumPy ufunc loop for the CPU and
+``kernels/elemwise.cu`` in grid-stride CUDA kernels. In float32 CUDA code every
+floating literal of the body is made a float literal, so no float64 math creeps in.
 """
 from __future__ import annotations
 
+import re
 from functools import cache
 from string import Template
 
@@ -15,6 +19,7 @@ from elemgrad_gpu.kernels_dir import kernel_path
 
 _CTYPES = {"float32": "float", "float64": "double"}
 _NPY_TYPES = {"float32": "NPY_FLOAT", "float64": "NPY_DOUBLE"}
+_FLOAT_LITERAL = re.compile(r"(?<![\w.])((?:\d+\.\d*|\.\d+)(?:[eE][-+]?\d+)?|\d+[eE][-+]?\d+)(?![\w.])")
 
 
 @cache
@@ -34,22 +39,49 @@ def element_code(fused: FusedGraph, inputs: str = "v", outputs: str = "r") -> tu
     return support, body
 
 
-def _headers(fused: FusedGraph) -> str:
-    """The scalar ops' own headers, less those the template includes."""
-    names = [h.strip("<>") for h in fused.composite.c_headers()]
-    return "\n".join(f"#include <{h}>" for h in dict.fromkeys(names) if h != "math.h")
+def float_literals(code: str) -> str:
+    """``code`` with every floating literal (``2.0``, ``1e-5``) made a float (``2.0f``)."""
+    return _FLOAT_LITERAL.sub(r"\1f", code)
 
 
-def c_source(fused: FusedGraph, descriptions: list[str]) -> str:
-    """The C source of the fused kernel for ``fused`` (one loop, all outputs)."""
+def _fields(fused: FusedGraph, descriptions: list[str]) -> dict[str, object]:
     support, body = element_code(fused)
-    return Template(_read("elemwise.c")).substitute(
+    return dict(
         outputs_comment="\n".join(f" *   r[{m}] = {text}" for m, text in enumerate(descriptions)),
-        headers=_headers(fused),
         support_code=support,
+        body=body,
         ctype=_CTYPES[fused.dtype],
         n_in=len(fused.composite.inputs),
         n_out=len(fused.composite.outputs),
-        type_codes=", ".join([_NPY_TYPES[fused.dtype]] * (len(fused.composite.inputs) + len(fused.composite.outputs))),
-        body=body,
+    )
+
+
+def c_source(fused: FusedGraph, descriptions: list[str]) -> str:
+    """The C source of the CPU kernel: a NumPy ufunc whose loop computes every output."""
+    fields = _fields(fused, descriptions)
+    names = [h.strip("<>") for h in fused.composite.c_headers()]
+    return Template(_read("elemwise.c")).substitute(
+        fields,
+        headers="\n".join(f"#include <{h}>" for h in dict.fromkeys(names) if h != "math.h"),
+        type_codes=", ".join([_NPY_TYPES[fused.dtype]] * (fields["n_in"] + fields["n_out"])),
+    )
+
+
+def cuda_source(fused: FusedGraph, descriptions: list[str]) -> str:
+    """The CUDA source: contiguous and strided grid-stride kernels over 64-bit indices."""
+    fields = _fields(fused, descriptions)
+    if fused.dtype == "float32":
+        fields["body"] = float_literals(fields["body"])
+    n_in, n_out = fields["n_in"], fields["n_out"]
+    inputs = [f"const eg_real *__restrict__ in{j}" for j in range(n_in)]
+    outputs = [f"eg_real *__restrict__ out{m}" for m in range(n_out)]
+    steps = [f"const long long step{j}" for j in range(n_in)]
+    return Template(_read("elemwise.cu")).substitute(
+        fields,
+        scalar_types=_read("scalar_types.h"),
+        contiguous_params=", ".join([p for pair in zip(inputs, steps) for p in pair] + outputs),
+        strided_params=", ".join(inputs + outputs),
+        contiguous_loads="\n".join(f"        v[{j}] = in{j}[i * step{j}];" for j in range(n_in)),
+        strided_loads="\n".join(f"        v[{j}] = in{j}[offset[{j}]];" for j in range(n_in)),
+        stores="\n".join(f"        out{m}[i] = r[{m}];" for m in range(n_out)),
     )

@@ -1,0 +1,52 @@
+/* elemgrad_gpu: one fused elementwise CUDA kernel computing every requested output.
+ * Generated from kernels/elemwise.cu; the element body is PyTensor's scalar C code,
+ * the same as the CPU backend's. Compiled with NVRTC.
+ * Outputs:
+${outputs_comment}
+ */
+${scalar_types}
+${support_code}
+
+typedef ${ctype} eg_real;
+#define EG_NIN ${n_in}
+#define EG_NOUT ${n_out}
+
+/* One element: v holds the inputs, r receives the outputs. */
+static __device__ __forceinline__ void eg_element(const eg_real *v, eg_real *r)
+{
+${body}
+}
+
+/* Contiguous inputs (step 1) or scalars (step 0); outputs contiguous. Grid-stride
+ * loop with 64-bit indices, so any number of elements. */
+extern "C" __global__ void eg_contiguous(const long long n, ${contiguous_params})
+{
+    const long long stride = (long long)blockDim.x * gridDim.x;
+    for (long long i = (long long)blockIdx.x * blockDim.x + threadIdx.x; i < n; i += stride) {
+        eg_real v[EG_NIN], r[EG_NOUT];
+${contiguous_loads}
+        eg_element(v, r);
+${stores}
+    }
+}
+
+/* Strided or broadcast inputs over an N-d shape, outputs contiguous. layout holds the
+ * shape (nd values, dimensions merged beforehand), then each input's strides in
+ * elements (nd values per input; 0 where broadcast, negative for reversed views). */
+extern "C" __global__ void eg_strided(const long long n, const int nd, const long long *__restrict__ layout,
+                                      ${strided_params})
+{
+    const long long stride = (long long)blockDim.x * gridDim.x;
+    for (long long i = (long long)blockIdx.x * blockDim.x + threadIdx.x; i < n; i += stride) {
+        long long offset[EG_NIN] = {0}, rest = i;
+        for (int d = nd - 1; d >= 0; --d) {
+            const long long coordinate = rest % layout[d];
+            rest /= layout[d];
+            for (int j = 0; j < EG_NIN; ++j) offset[j] += coordinate * layout[nd * (j + 1) + d];
+        }
+        eg_real v[EG_NIN], r[EG_NOUT];
+${strided_loads}
+        eg_element(v, r);
+${stores}
+    }
+}
