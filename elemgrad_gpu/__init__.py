@@ -9,11 +9,13 @@
 from elemgrad_gpu.api import compile, elementwise_grad
 from elemgrad_gpu.errors import (CompileError, ElemgradError, ExpressionError, InputError,
                                  InputTypeError, NotElementwiseError)
-from elemgrad_gpu.device import DeviceError
+from elemgrad_gpu.config import ConfigError
+from elemgrad_gpu.device import DeviceError, devices
 from elemgrad_gpu.function import ElementwiseFunction
 from elemgrad_gpu.functions import *  # noqa: F401,F403 - the expression language's math functions
 from elemgrad_gpu.functions import __all__ as _math_names
 
 __version__ = "0.1.0"
-__all__ = ["compile", "elementwise_grad", "ElementwiseFunction", "NotElementwiseError", "ElemgradError",
-           "ExpressionError", "InputError", "InputTypeError", "CompileError", "DeviceError", *_math_names]
+__all__ = ["compile", "elementwise_grad", "devices", "ElementwiseFunction", "NotElementwiseError", "ElemgradError",
+           "ExpressionError", "InputError", "InputTypeError", "CompileError", "DeviceError", "ConfigError",
+           *_math_names]

@@ -32,7 +32,8 @@ def compile(f: Callable | str, *, wrt: str | Sequence[str] | None = None,  # noq
     asks for every partial of total order k (combinations of ``wrt`` with repetition).
     derivatives: instead of ``orders``, multi-indices of input names, e.g.
     ``[(), ("x",), ("x", "mu")]`` for f, df/dx and d2f/dx dmu.
-    device: "auto" or "cpu" (CUDA comes with the GPU backend).
+    device: "auto" (a GPU when CuPy sees one, else the CPU; ``[global] device`` of
+    THEANORC/THEANO_FLAGS when set), "cpu", "cuda" or "cuda:N".
     dtype: None (per call, from the inputs) or "float32"/"float64" (inputs are cast).
 
     Returns an ElementwiseFunction; calling it returns one array when ``orders`` is an int

@@ -1,9 +1,10 @@
 """The CPU backend: the fused kernel as compiled C, a NumPy ufunc of our own loop.
 
 A backend turns a FusedGraph into source and into a ``Kernel``: a callable taking the
-input arrays (already of the kernel's dtype, broadcasting together) and returning the
-outputs. NumPy's ufunc machinery broadcasts, walks strides and allocates; the loop
-body is ours. The CUDA backend plugs in beside it with the same two methods.
+input arrays (of the kernel's dtype, broadcasting together to ``shape``) and optional
+preallocated outputs, and returning the outputs. It also says how to read and cast
+inputs, and what to hand back. NumPy's ufunc machinery broadcasts, walks strides and
+allocates; the loop body is ours. The CUDA backend has the same methods.
 """
 from __future__ import annotations
 
@@ -11,18 +12,21 @@ from typing import Callable, Sequence
 
 import numpy as np
 
-from elemgrad_gpu import ccompile, codegen
+from elemgrad_gpu import arrays, ccompile, codegen
 from elemgrad_gpu.errors import InputError
 from elemgrad_gpu.fuse import FusedGraph
 
-Kernel = Callable[[Sequence[np.ndarray]], list[np.ndarray]]
+Kernel = Callable[[Sequence, tuple[int, ...], Sequence | None], list]
 MAX_ARGUMENTS = 64  # NumPy's limit on a ufunc's inputs plus outputs (NPY_MAXARGS)
 
 
 class CBackend:
-    """Compiled C on the CPU (gcc or $CC), one loop over all elements."""
+    """Compiled C on the CPU (gcc or [elemgrad] cc), one loop over all elements."""
 
     name = "c"
+    array_type = np.ndarray
+    read = staticmethod(arrays.read_host)
+    cast = staticmethod(arrays.cast_host)
 
     def source(self, fused: FusedGraph, descriptions: list[str]) -> str:
         return codegen.c_source(fused, descriptions)
@@ -33,10 +37,19 @@ class CBackend:
             raise InputError(f"this kernel would have {count} inputs and outputs; NumPy's ufuncs, which run "
                              f"it on the CPU, take at most {MAX_ARGUMENTS}: ask for fewer derivatives per compile")
         ufunc = ccompile.load(self.source(fused, descriptions)).kernel
-        single = ufunc.nout == 1
 
-        def kernel(arrays: Sequence[np.ndarray]) -> list[np.ndarray]:
-            outputs = ufunc(*arrays)
-            return [outputs] if single else list(outputs)
+        def kernel(inputs: Sequence[np.ndarray], shape: tuple[int, ...], out: Sequence | None = None) -> list:
+            outputs = ufunc(*inputs, out=tuple(out)) if out is not None else ufunc(*inputs)
+            outputs = [outputs] if ufunc.nout == 1 else list(outputs)
+            return outputs if shape else [np.asarray(o) for o in outputs]  # 0-d arrays, not scalars
 
         return kernel
+
+    @staticmethod
+    def to_host(array: np.ndarray) -> np.ndarray:
+        return array
+
+    @staticmethod
+    def finish(outputs: list, values: Sequence) -> list:
+        """What the caller gets back: NumPy arrays, as computed."""
+        return outputs

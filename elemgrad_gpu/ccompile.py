@@ -36,7 +36,7 @@ _loaded: dict[str, ModuleType] = {}
 
 def compiler() -> list[str]:
     """The C compiler: [elemgrad] cc, else $CC, else the one Python was built with, else cc."""
-    return shlex.split(setting("cc") or os.environ.get("CC") or sysconfig.get_config_var("CC") or "cc")[:1]
+    return shlex.split(setting("elemgrad", "cc") or os.environ.get("CC") or sysconfig.get_config_var("CC") or "cc")[:1]
 
 
 @cache
@@ -53,7 +53,7 @@ def _toolchain() -> str:
 
 def cache_dir() -> Path:
     """Where compiled kernels live: [elemgrad] cache_dir, else ~/.cache/elemgrad_gpu."""
-    base = setting("cache_dir") or Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "elemgrad_gpu"
+    base = setting("elemgrad", "cache_dir") or Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "elemgrad_gpu"
     return Path(base).expanduser() / "c"
 
 

@@ -1,12 +1,14 @@
 """Configuration, as Theano users know it: THEANORC files and THEANO_FLAGS.
 
 The files named by ``$THEANORC`` (several separated by ``os.pathsep``; default
-``~/.theanorc``) are read in order, then ``$THEANO_FLAGS``
-(``section__key=value,...``; a key without a section is in ``[global]``). Precedence:
-explicit arguments, then THEANO_FLAGS, then the files, then the defaults. Our keys
-live in ``[elemgrad]``; ``[global]`` and other sections belong to Theano/PyTensor-era
-tools and are left alone. They are read once per process for each value of THEANORC and
-THEANO_FLAGS. A malformed file or flag, or an unknown ``[elemgrad]`` key,
+``~/.theanorc``) are read in order, then ``$THEANO_FLAGS`` (``key=value,...``, where
+``section__key`` names a key of another section than ``[global]``). Precedence:
+explicit arguments, then THEANO_FLAGS, then the files, then the defaults.
+
+We read ``[global] device`` and ``floatX`` (other ``[global]`` keys belong to the
+Theano/PyTensor-era tools sharing the file and are left alone) and every key of
+``[elemgrad]``. Values are read once per process for each value of THEANORC and
+THEANO_FLAGS. A malformed file or flag, an unknown ``[elemgrad]`` key or a bad value
 raises ConfigError naming the file, line and key. See ``theanorc.example``.
 """
 from __future__ import annotations
@@ -16,27 +18,50 @@ import os
 import re
 from functools import lru_cache
 from pathlib import Path
+from typing import Callable
 
 from elemgrad_gpu.errors import ElemgradError
 
-SECTION = "elemgrad"
-KEYS = {"cache_dir": "where compiled kernels are cached", "cc": "the C compiler command"}
+DEVICE_PATTERN = re.compile(r"auto|cpu|cuda(:?\d+)?|gpu\d*$")
+
+
+def _choice(*allowed: str) -> Callable[[str], bool]:
+    return lambda value: value in allowed
+
+
+# (section, key) -> (what it is, its check)
+KEYS: dict[tuple[str, str], tuple[str, Callable[[str], bool]]] = {
+    ("global", "device"): ("auto, cpu, cuda or cuda:N", lambda v: bool(DEVICE_PATTERN.fullmatch(v))),
+    ("global", "floatx"): ("float32 or float64", _choice("float32", "float64")),
+    ("elemgrad", "cache_dir"): ("a directory for compiled kernels", bool),
+    ("elemgrad", "cc"): ("the C compiler command", bool),
+    ("elemgrad", "nvrtc_options"): ("extra NVRTC options, separated by spaces", lambda v: True),
+}
 
 
 class ConfigError(ElemgradError, ValueError):
     """A THEANORC file or THEANO_FLAGS entry that cannot be used."""
 
 
-def setting(key: str) -> str | None:
-    """The configured ``[elemgrad] key``, or None when nothing sets it."""
+def setting(section: str, key: str) -> str | None:
+    """The configured value of ``[section] key``, or None when nothing sets it."""
     theanorc = os.environ.get("THEANORC")
     files = tuple(theanorc.split(os.pathsep)) if theanorc else ()
-    return _settings(files, str(Path.home() / ".theanorc"), os.environ.get("THEANO_FLAGS", ""))[key]
+    values = _settings(files, str(Path.home() / ".theanorc"), os.environ.get("THEANO_FLAGS", ""))
+    return values.get((section, key.lower()))
+
+
+def sources() -> list[str]:
+    """Where the configuration comes from, for ``elemgrad_gpu.devices()`` and reports."""
+    theanorc = os.environ.get("THEANORC")
+    files = theanorc.split(os.pathsep) if theanorc else [str(Path.home() / ".theanorc")]
+    found = [f"THEANORC file {f}" for f in files if Path(f).expanduser().is_file()]
+    return found + ([f"THEANO_FLAGS={os.environ['THEANO_FLAGS']}"] if os.environ.get("THEANO_FLAGS") else [])
 
 
 @lru_cache(maxsize=8)
-def _settings(files: tuple[str, ...], default_file: str, flags: str) -> dict[str, str | None]:
-    values: dict[str, str | None] = dict.fromkeys(KEYS)
+def _settings(files: tuple[str, ...], default_file: str, flags: str) -> dict[tuple[str, str], str]:
+    values: dict[tuple[str, str], str] = {}
     for name in files:
         path = Path(name).expanduser()
         if not path.is_file():
@@ -48,7 +73,18 @@ def _settings(files: tuple[str, ...], default_file: str, flags: str) -> dict[str
     return values
 
 
-def _read_file(path: Path) -> dict[str, str]:
+def _check(where: str, section: str, key: str, value: str) -> None:
+    if (section, key) not in KEYS:
+        if section == "elemgrad":
+            known = ", ".join(k for s, k in KEYS if s == section)
+            raise ConfigError(f"{where}: unknown key {key!r} in [elemgrad]; known keys: {known}")
+        return
+    meaning, valid = KEYS[section, key]
+    if not valid(value):
+        raise ConfigError(f"{where}: [{section}] {key} = {value!r} is not valid; expected {meaning}")
+
+
+def _read_file(path: Path) -> dict[tuple[str, str], str]:
     parser = configparser.ConfigParser(interpolation=None)
     try:
         text = path.read_text()
@@ -58,13 +94,12 @@ def _read_file(path: Path) -> dict[str, str]:
     except configparser.Error as error:
         line = getattr(error, "lineno", None) or getattr(error, "errors", [(None,)])[0][0]
         raise ConfigError(f"{path}, line {line}: malformed configuration ({error.message.splitlines()[0]})") from None
-    if not parser.has_section(SECTION):
-        return {}
-    values = dict(parser.items(SECTION))
-    for key in values:
-        if key not in KEYS:
-            raise ConfigError(f"{path}, line {_line_of(text, key)}: unknown key {key!r} in [{SECTION}]; "
-                              f"known keys: {', '.join(KEYS)}")
+    values = {}
+    for section in parser.sections():
+        for key, value in parser.items(section):
+            _check(f"{path}, line {_line_of(text, key)}", section, key, value.strip())
+            if (section, key) in KEYS:
+                values[section, key] = value.strip()
     return values
 
 
@@ -75,16 +110,15 @@ def _line_of(text: str, key: str) -> int:
     return 0
 
 
-def _read_flags(flags: str) -> dict[str, str]:
+def _read_flags(flags: str) -> dict[tuple[str, str], str]:
     values = {}
     for item in filter(None, (part.strip() for part in flags.split(","))):
         key, equals, value = item.partition("=")
         if not equals or not key.strip():
             raise ConfigError(f"THEANO_FLAGS: {item!r} is not of the form key=value")
-        section, _, name = key.strip().rpartition("__")
-        if section == SECTION:
-            if name not in KEYS:
-                raise ConfigError(f"THEANO_FLAGS: unknown key {key.strip()!r}; known keys: "
-                                  f"{', '.join(f'{SECTION}__{k}' for k in KEYS)}")
-            values[name] = value.strip()
+        section, _, name = key.strip().lower().rpartition("__")
+        section = section or "global"
+        _check(f"THEANO_FLAGS ({item})", section, name, value.strip())
+        if (section, name) in KEYS:
+            values[section, name] = value.strip()
     return values

@@ -7,14 +7,18 @@ call binds and checks the arguments, broadcasts them and runs that kernel.
 from __future__ import annotations
 
 import threading
-from dataclasses import dataclass, field
+import warnings
+from dataclasses import dataclass
 from typing import Any, Callable
 
 import numpy as np
 import pytensor
 from pytensor.compile.mode import Mode
 
+from elemgrad_gpu import arrays
+from elemgrad_gpu.backend_c import CBackend
 from elemgrad_gpu.build import Source
+from elemgrad_gpu.config import setting
 from elemgrad_gpu.device import Device, backend as backend_named
 from elemgrad_gpu.differentiate import MultiIndex, partial_derivatives
 from elemgrad_gpu.errors import InputError, InputTypeError
@@ -22,7 +26,6 @@ from elemgrad_gpu.formula import formula
 from elemgrad_gpu.fuse import FusedGraph, fuse, simplify
 from elemgrad_gpu.verify import verify_elementwise
 
-_ACCEPTED_KINDS = {"f": "floating", "i": "integer", "u": "unsigned integer", "b": "boolean"}
 _C_MODE = Mode(linker="cvm", optimizer="fast_run")
 
 
@@ -33,7 +36,8 @@ class Plan:
     fused: FusedGraph
     descriptions: list[str]
     prelude: Callable | None  # computes the aux inputs, when the graph has any
-    kernels: dict[str, Any] = field(default_factory=dict)
+    backend: Any = None  # where the kernel runs: the device's backend, or the CPU's after a fallback
+    kernel: Callable | None = None
 
 
 class ElementwiseFunction:
@@ -54,8 +58,8 @@ class ElementwiseFunction:
         self._lock = threading.Lock()
 
     inputs = property(lambda self: self._source.names, doc="The input names, in call order.")
-    device = property(lambda self: self._device.name, doc='Where the kernel runs ("cpu").')
-    backend = property(lambda self: self._device.backend.name, doc='The code generator ("c").')
+    device = property(lambda self: self._device.name, doc='Where the kernel runs ("cpu" or "cuda:N").')
+    backend = property(lambda self: self._device.backend.name, doc='The code generator ("c" or "cuda").')
     derivatives = property(lambda self: tuple(self._indices), doc="The multi-index of each output.")
 
     @property
@@ -72,29 +76,50 @@ class ElementwiseFunction:
         outputs = ", ".join("d" + "".join(f"/d{n}" for n in i) if i else "f" for i in self._indices)
         return f"<ElementwiseFunction ({', '.join(self.inputs)}) -> ({outputs}) on {self.device}>"
 
-    def __call__(self, *args, **kwargs):
+    def __call__(self, *args, out=None, **kwargs):
+        """Value and derivatives at the given inputs (``out=``: preallocated outputs)."""
+        if out is not None and "out" in self.inputs:  # an input called out wins
+            kwargs["out"], out = out, None
         values = args if not kwargs and len(args) == len(self.inputs) else self._bind(args, kwargs)
-        arrays, dtype = _prepare(self.inputs, values, self._dtype)
-        shape = _broadcast_shape(self.inputs, arrays)
+        device = self._device.backend
+        inputs, dtype = arrays.prepare(self.inputs, values, self._dtype, device.read, self._default_dtype)
+        shape = arrays.broadcast_shape(self.inputs, inputs)
         plan = self._plan(dtype, len(shape))
+        backend, kernel = self._kernel(plan)
+        if backend is not device:  # fell back to the CPU
+            inputs = [device.to_host(a) if not isinstance(a, np.ndarray) else a for a in inputs]
+        inputs = [backend.cast(a, dtype) for a in inputs]
         if plan.prelude is not None:
-            extra = plan.prelude(*[np.broadcast_to(a, shape) for a in arrays])
-            arrays += [np.asarray(a, dtype=dtype) for a in extra]
-        outputs = self._kernel(plan)(arrays)
-        if not shape:  # NumPy returns scalars for 0-d; we return 0-d arrays
-            outputs = [np.asarray(o) for o in outputs]
+            extra = plan.prelude(*[np.broadcast_to(backend.to_host(a), shape) for a in inputs])
+            inputs += [backend.cast(np.asarray(a), dtype) for a in extra]
+        if out is not None:
+            out = arrays.check_outputs(out, len(self._indices), shape, dtype, backend.array_type)
+        outputs = backend.finish(kernel(inputs, shape, out), values)
         return outputs[0] if self._single else tuple(outputs)
 
     def _default_dtype(self) -> str:
-        return self._dtype or "float64"
+        return self._dtype or setting("global", "floatX") or "float64"
 
     def _kernel(self, plan: Plan):
-        name = self._device.backend.name
-        if name not in plan.kernels:
+        """The backend and compiled kernel of ``plan``: this device's, or the CPU's after a fallback."""
+        if plan.kernel is None:
             with self._lock:
-                if name not in plan.kernels:
-                    plan.kernels[name] = self._device.backend.compile(plan.fused, plan.descriptions)
-        return plan.kernels[name]
+                if plan.kernel is None:
+                    plan.backend, plan.kernel = self._compile(plan)
+        return plan.backend, plan.kernel
+
+    def _compile(self, plan: Plan):
+        backend = self._device.backend
+        try:
+            return backend, backend.compile(plan.fused, plan.descriptions)
+        except Exception as error:  # noqa: BLE001 - any CUDA compile failure falls back under "auto"
+            if backend.name == "c" or not self._device.automatic:
+                raise
+            warnings.warn(f"elemgrad_gpu: running on the CPU instead of {self._device.name}: the CUDA backend "
+                          f"could not compile this function ({type(error).__name__}: {str(error)[:300]})",
+                          RuntimeWarning, stacklevel=4)
+            cpu = CBackend()
+            return cpu, cpu.compile(plan.fused, plan.descriptions)
 
     def _plan(self, dtype: str, ndim: int) -> Plan:
         key = (dtype, 0 if self._source.is_string else ndim)
@@ -145,58 +170,3 @@ def _check_dtype(dtype) -> str | None:
     if name not in ("float32", "float64"):
         raise InputTypeError(f"dtype must be None, 'float32' or 'float64', not {dtype!r}")
     return name
-
-
-_WEAK = (int, float, bool)  # Python numbers take the dtype of the arrays they meet, as in NumPy 2
-_DTYPES = {name: np.dtype(name) for name in ("float32", "float64")}
-
-
-def _prepare(names: tuple[str, ...], values, fixed: str | None) -> tuple[list[np.ndarray], str]:
-    """The inputs as aligned arrays of the computation dtype, and that dtype.
-
-    Without a fixed dtype: float32 when every array input is float32 (or float16), else
-    float64. Arrays that already are of the dtype are used as they are, never copied.
-    """
-    arrays, strong, small = [], False, True
-    for name, value in zip(names, values):
-        array = _read_array(name, value)
-        if type(value) not in _WEAK:
-            strong = True
-            small = small and array.dtype.kind == "f" and array.dtype.itemsize <= 4
-        arrays.append(array)
-    dtype = fixed or ("float32" if strong and small else "float64")
-    target = _DTYPES[dtype]
-    return [a if a.dtype == target and a.flags.aligned else _cast(a, dtype) for a in arrays], dtype
-
-
-def _read_array(name: str, value) -> np.ndarray:
-    """``value`` as a NumPy array (no copy when it is one), refusing non-real dtypes."""
-    if type(value) is np.ndarray and value.dtype.kind == "f":
-        return value
-    try:
-        array = np.asarray(value)
-    except (TypeError, ValueError) as error:
-        raise InputTypeError(f"input {name!r} cannot be read as a numeric array: {error}") from None
-    if array.dtype.kind not in _ACCEPTED_KINDS:
-        raise InputTypeError(
-            f"input {name!r} has dtype {array.dtype}; elementwise derivatives need real numbers "
-            f"(float, integer or bool arrays)"
-        )
-    return array
-
-
-def _cast(array: np.ndarray, dtype: str) -> np.ndarray:
-    """An aligned array of ``dtype``: the caller's own array when it already is one."""
-    array = np.asarray(array, dtype=dtype)
-    return array if array.flags.aligned else array.copy()
-
-
-def _broadcast_shape(names: tuple[str, ...], arrays: list[np.ndarray]) -> tuple[int, ...]:
-    shapes = {a.shape for a in arrays}
-    if len(shapes) == 1:
-        return shapes.pop()
-    try:
-        return np.broadcast_shapes(*shapes)
-    except ValueError:
-        shapes = ", ".join(f"{n} {a.shape}" for n, a in zip(names, arrays))
-        raise InputError(f"the inputs' shapes do not broadcast together: {shapes}") from None

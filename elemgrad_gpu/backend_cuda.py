@@ -1,0 +1,148 @@
+"""The GPU backend: the fused kernel as CUDA, compiled by NVRTC through CuPy.
+
+CuPy (the maintained successor of pygpu/libgpuarray: NVRTC-compiled kernels on device
+arrays) is an optional dependency, imported only here and only when a GPU is used.
+CuPy caches compiled modules on disk, keyed by source, options and GPU architecture
+(``CUPY_CACHE_DIR``, default ``~/.cupy/kernel_cache``).
+
+Inputs: NumPy arrays and Python numbers are copied to the device and the results come
+back as NumPy arrays; CuPy arrays stay on the device and results are CuPy arrays; any
+array with ``__cuda_array_interface__`` or ``__dlpack__`` on the GPU (PyTorch, JAX) is
+taken without copying.
+"""
+from __future__ import annotations
+
+import math
+import shlex
+from functools import cache
+from typing import Any, Sequence
+
+import numpy as np
+
+from elemgrad_gpu import arrays, codegen
+from elemgrad_gpu.config import setting
+from elemgrad_gpu.errors import InputTypeError
+from elemgrad_gpu.fuse import FusedGraph
+
+THREADS = 256
+BLOCKS_PER_SM = 32
+NVRTC_OPTIONS = ("-std=c++17",)
+
+
+@cache
+def cupy():
+    """The cupy module (ImportError when it is not installed)."""
+    import cupy as cp
+
+    return cp
+
+
+def merge_dimensions(shape: Sequence[int], strides: Sequence[Sequence[int]]) -> tuple[list[int], list[list[int]]]:
+    """Merge adjacent dimensions that every input walks as one (outputs are C-contiguous).
+
+    ``strides`` holds each input's strides over ``shape`` (0 where broadcast). Returns
+    the merged shape (at least one dimension) and the strides over it; contiguous
+    inputs and scalars end up as one flat dimension.
+    """
+    dims: list[int] = []
+    merged: list[list[int]] = [[] for _ in strides]
+    for d, extent in enumerate(shape):
+        if extent == 1:
+            continue  # a length-1 axis moves no pointer
+        if dims and all(m[-1] == s[d] * extent for m, s in zip(merged, strides)):
+            dims[-1] *= extent
+            for m, s in zip(merged, strides):
+                m[-1] = s[d]
+        else:
+            dims.append(extent)
+            for m, s in zip(merged, strides):
+                m.append(s[d])
+    return (dims, merged) if dims else ([1], [[0] for _ in strides])
+
+
+class CudaBackend:
+    """CUDA kernels on GPU ``index``, launched through CuPy."""
+
+    name = "cuda"
+
+    def __init__(self, index: int = 0):
+        self.index = index
+
+    @property
+    def array_type(self) -> type:
+        return cupy().ndarray
+
+    def source(self, fused: FusedGraph, descriptions: list[str]) -> str:
+        return codegen.cuda_source(fused, descriptions)
+
+    def options(self) -> tuple[str, ...]:
+        return NVRTC_OPTIONS + tuple(shlex.split(setting("elemgrad", "nvrtc_options") or ""))
+
+    def compile(self, fused: FusedGraph, descriptions: list[str]):
+        cp = cupy()
+        with cp.cuda.Device(self.index):
+            module = cp.RawModule(code=self.source(fused, descriptions), options=self.options())
+            contiguous, strided = module.get_function("eg_contiguous"), module.get_function("eg_strided")
+            sms = cp.cuda.Device(self.index).attributes["MultiProcessorCount"]
+        count, dtype = len(fused.composite.outputs), fused.dtype
+
+        def kernel(inputs: Sequence, shape: tuple[int, ...], out: Sequence | None = None) -> list:
+            with cp.cuda.Device(self.index):
+                outputs = list(out) if out is not None else [cp.empty(shape, dtype) for _ in range(count)]
+                n = math.prod(shape)
+                if n:
+                    grid = (min((n + THREADS - 1) // THREADS, BLOCKS_PER_SM * sms),)
+                    if all(a.flags.c_contiguous and a.size in (1, n) for a in inputs):
+                        steps = [np.int64(a.size == n) for a in inputs]
+                        arguments = [np.int64(n), *[v for pair in zip(inputs, steps) for v in pair], *outputs]
+                        contiguous(grid, (THREADS,), tuple(arguments))
+                    else:
+                        dims, strides = merge_dimensions(shape, [
+                            [s // a.itemsize for s in cp.broadcast_to(a, shape).strides] for a in inputs])
+                        layout = cp.asarray(np.array(dims + [s for row in strides for s in row], dtype=np.int64))
+                        strided(grid, (THREADS,), (np.int64(n), np.int32(len(dims)), layout, *inputs, *outputs))
+            return outputs
+
+        return kernel
+
+    def read(self, name: str, value: Any):
+        """``value`` on this GPU: device arrays without copying, host data copied over."""
+        cp = cupy()
+        with cp.cuda.Device(self.index):
+            if isinstance(value, cp.ndarray) or hasattr(value, "__cuda_array_interface__"):
+                array = cp.asarray(value)
+            elif hasattr(value, "__dlpack__") and _on_gpu(value):
+                array = cp.from_dlpack(value)
+            else:
+                return arrays.read_host(name, value)  # copied over by cast(), after casting
+            if array.device.id != self.index:
+                raise InputTypeError(f"input {name!r} is on GPU {array.device.id}, but this function runs on "
+                                     f"cuda:{self.index}; move it there or compile with device='cuda:{array.device.id}'")
+            arrays.check_kind(name, array.dtype)
+            return array
+
+    def cast(self, array, dtype: str):
+        cp = cupy()
+        with cp.cuda.Device(self.index):
+            if isinstance(array, np.ndarray):
+                return cp.asarray(arrays.cast_host(array, dtype))
+            return array if array.dtype.name == dtype else array.astype(dtype)
+
+    @staticmethod
+    def to_host(array) -> np.ndarray:
+        return cupy().asnumpy(array)
+
+    def finish(self, outputs: list, values: Sequence) -> list:
+        """NumPy results when no input lived on the GPU, else the device arrays."""
+        cp = cupy()
+        on_device = any(isinstance(v, cp.ndarray) or hasattr(v, "__cuda_array_interface__")
+                        or (hasattr(v, "__dlpack__") and _on_gpu(v)) for v in values)
+        return outputs if on_device else [cp.asnumpy(o) for o in outputs]
+
+
+def _on_gpu(value: Any) -> bool:
+    """Whether a DLPack-capable array lives on a CUDA device (kDLCUDA = 2)."""
+    try:
+        return value.__dlpack_device__()[0] == 2
+    except (AttributeError, TypeError):
+        return False

@@ -1,0 +1,173 @@
+"""Device selection, CPU fallback and GPU-side helpers, tested without a GPU (CuPy faked)."""
+import logging
+import types
+
+import numpy as np
+import pytest
+
+import elemgrad_gpu as eg
+from elemgrad_gpu import backend_cuda, device
+
+
+class FakeCuda:
+    """Just enough of cupy.cuda for device selection: a count, names, a Device context."""
+
+    def __init__(self, count=1, error=None):
+        def count_devices():
+            if error:
+                raise error
+            return count
+
+        self.runtime = types.SimpleNamespace(getDeviceCount=count_devices,
+                                             getDeviceProperties=lambda i: {"name": b"Fake GPU"})
+
+    class Device:
+        def __init__(self, index=0):
+            pass
+
+        def __enter__(self):
+            return self
+
+        def __exit__(self, *exc):
+            return False
+
+
+def fake_cupy(count=1, error=None, compile_error=None):
+    def raw_module(**kwargs):
+        raise compile_error or RuntimeError("NVRTC unavailable in this fake")
+
+    return types.SimpleNamespace(cuda=FakeCuda(count, error), ndarray=type("ndarray", (), {}), RawModule=raw_module)
+
+
+@pytest.fixture
+def cupy_as(monkeypatch):
+    """Replace CuPy by a fake (or by None: not installed) for device selection."""
+    monkeypatch.delenv("THEANO_FLAGS", raising=False)
+    monkeypatch.setenv("THEANORC", "")
+
+    def install(fake):
+        def get():
+            if fake is None:
+                raise ImportError("No module named 'cupy'")
+            return fake
+
+        monkeypatch.setattr(device, "cupy", get)
+        monkeypatch.setattr(backend_cuda, "cupy", get)
+        device.cuda_status.cache_clear()
+
+    yield install
+    device.cuda_status.cache_clear()
+
+
+def test_without_cupy_auto_runs_on_the_cpu_and_cuda_says_what_is_missing(cupy_as, caplog):
+    cupy_as(None)
+    with caplog.at_level(logging.INFO, logger="elemgrad_gpu"):
+        fn = eg.compile("tanh(x)**2", orders=(0, 1))
+    assert fn.device == "cpu" and fn.backend == "c"
+    value, slope = fn(np.array([0.5]))
+    np.testing.assert_allclose(slope, 2 * np.tanh(0.5) / np.cosh(0.5) ** 2, rtol=1e-15)
+    for name in ("cuda", "cuda:0", "gpu"):
+        with pytest.raises(eg.DeviceError, match="CuPy is not installed"):
+            eg.compile("tanh(x)**2", device=name)
+    listed = eg.devices()
+    assert listed[0]["device"] == "cpu" and listed[0]["available"]
+    assert not listed[1]["available"] and "CuPy is not installed" in listed[1]["detail"]
+
+
+def test_auto_logs_its_choice_once(cupy_as, caplog):
+    cupy_as(None)
+    device._announce.cache_clear()
+    with caplog.at_level(logging.INFO, logger="elemgrad_gpu"):
+        eg.compile("x")
+        eg.compile("x*2")
+    assert [r.getMessage() for r in caplog.records].count(
+        "elemgrad_gpu: device='auto' runs on cpu (CuPy is not installed (pip install 'elemgrad_gpu[cuda12]' "
+        "or '[cuda13]'))") == 1
+
+
+def test_a_broken_driver_is_named(cupy_as):
+    cupy_as(fake_cupy(error=RuntimeError("cudaErrorInsufficientDriver")))
+    with pytest.raises(eg.DeviceError, match="no usable CUDA driver.*InsufficientDriver"):
+        eg.compile("x", device="cuda")
+    assert eg.compile("x").device == "cpu"
+
+
+def test_no_visible_device(cupy_as):
+    cupy_as(fake_cupy(count=0))
+    with pytest.raises(eg.DeviceError, match="no CUDA device is visible"):
+        eg.compile("x", device="cuda:0")
+
+
+def test_auto_picks_the_gpu_when_cupy_sees_one(cupy_as):
+    cupy_as(fake_cupy(count=2))
+    fn = eg.compile("tanh(x)**2")
+    assert fn.device == "cuda:0" and fn.backend == "cuda"
+    assert eg.compile("x", device="cuda:1").device == "cuda:1"
+    with pytest.raises(eg.DeviceError, match="there are 2 CUDA devices"):
+        eg.compile("x", device="cuda:2")
+    assert [d["device"] for d in eg.devices()] == ["cpu", "cuda:0", "cuda:1"]
+
+
+def test_auto_falls_back_to_the_cpu_with_a_warning_when_cuda_cannot_compile(cupy_as):
+    cupy_as(fake_cupy(compile_error=RuntimeError("no CUDA code for op Frobnicate")))
+    fn = eg.compile("sigmoid(x)", orders=(0, 1))
+    with pytest.warns(RuntimeWarning, match="running on the CPU instead of cuda:0.*Frobnicate"):
+        value, slope = fn(np.array([0.0, 2.0]))
+    s = 1 / (1 + np.exp(-np.array([0.0, 2.0])))
+    np.testing.assert_allclose(slope, s * (1 - s), rtol=1e-15)
+
+
+def test_explicit_cuda_raises_when_cuda_cannot_compile(cupy_as):
+    cupy_as(fake_cupy(compile_error=RuntimeError("no CUDA code for op Frobnicate")))
+    fn = eg.compile("sigmoid(x)", device="cuda")
+    with pytest.raises(RuntimeError, match="Frobnicate"):
+        fn(np.array([0.0]))
+
+
+def test_gpu_arrays_given_to_a_cpu_function_are_refused():
+    class OnGpu:
+        __cuda_array_interface__ = {"shape": (3,), "typestr": "<f8", "data": (0, False), "version": 3}
+
+    with pytest.raises(eg.InputTypeError, match="'x' is a GPU array but this function runs on the CPU"):
+        eg.compile("x*mu", device="cpu")(OnGpu(), 1.0)
+
+
+def test_merge_dimensions_folds_contiguous_and_broadcast_axes():
+    dims, strides = backend_cuda.merge_dimensions((4, 5, 6), [[30, 6, 1], [0, 0, 0], [0, 0, 1]])
+    assert dims == [20, 6] and strides == [[6, 1], [0, 0], [0, 1]]
+    dims, _ = backend_cuda.merge_dimensions((4, 5, 6), [[30, 6, 1], [0, 1, 0]])  # a column: no merge
+    assert dims == [4, 5, 6]
+    dims, strides = backend_cuda.merge_dimensions((4, 5), [[5, 1], [0, 0]])
+    assert dims == [20] and strides == [[1], [0]]
+    assert backend_cuda.merge_dimensions((1, 1), [[0, 0]]) == ([1], [[0]])
+    dims, strides = backend_cuda.merge_dimensions((3, 4), [[-4, -1]])  # a reversed contiguous view
+    assert dims == [12] and strides == [[-1]]
+
+
+def test_out_fills_preallocated_outputs():
+    fn = eg.compile("tanh(x)**2", orders=(0, 1))
+    x = np.linspace(-2, 2, 7)
+    out = (np.empty(7), np.empty(7))
+    result = fn(x, out=out)
+    assert result[0] is out[0] and result[1] is out[1]
+    np.testing.assert_array_equal(out[1], fn(x)[1])
+    single = eg.compile("tanh(x)")
+    target = np.empty(7)
+    assert single(x, out=target) is target
+
+
+@pytest.mark.parametrize("out, message", [
+    ((np.empty(7),), "holds 1 arrays but the function returns 2"),
+    ((np.empty(7), np.empty(6)), r"out\[1\] must be a writeable C-contiguous float64 array of shape \(7,\)"),
+    ((np.empty(7), np.empty(7, np.float32)), r"out\[1\]"),
+    ((np.empty(7), np.empty(14)[::2]), r"out\[1\]"),
+    ((np.empty(7), [0.0] * 7), r"out\[1\] must be a numpy.ndarray"),
+])
+def test_bad_out_is_refused_before_any_work(out, message):
+    with pytest.raises((eg.InputError, eg.InputTypeError), match=message):
+        eg.compile("tanh(x)**2", orders=(0, 1))(np.linspace(-2, 2, 7), out=out)
+
+
+def test_an_input_called_out_is_an_input():
+    fn = eg.compile("out * 2 + x", wrt="x")
+    np.testing.assert_array_equal(fn(x=np.ones(3), out=np.full(3, 5.0)), np.ones(3))

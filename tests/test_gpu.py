@@ -1,0 +1,98 @@
+"""On a CUDA device: results equal the CPU backend's and the references.
+
+Run by benchmarks/gpu_check.sh on a GPU machine; skipped, with the reason, elsewhere.
+"""
+import numpy as np
+import pytest
+
+import elemgrad_gpu as eg
+from cases import CASES
+
+pytestmark = pytest.mark.gpu
+TOLERANCE = {"float32": 1e-5, "float64": 1e-12}
+
+
+@pytest.fixture(scope="module")
+def cp():
+    return pytest.importorskip("cupy")
+
+
+def assert_close(got, want, dtype):
+    """Within the dtype's tolerance, scaled by max(1, |want|); NaN exactly where want is NaN."""
+    got, want = np.asarray(got, dtype=np.float64), np.asarray(want, dtype=np.float64)
+    nan = np.isnan(want)
+    assert np.array_equal(np.isnan(got), nan)
+    error = np.abs(got[~nan] - want[~nan]) / np.maximum(1.0, np.abs(want[~nan]))
+    assert np.all(error <= TOLERANCE[dtype]), f"max scaled error {error.max():.3g}"
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+def test_done_when_tanh_squared_on_auto_runs_on_the_gpu_and_matches_the_cpu(dtype):
+    x = np.linspace(-4, 4, 1_000_003, dtype=dtype)
+    gpu = eg.compile("tanh(x)**2", orders=(0, 1))
+    assert gpu.device.startswith("cuda")
+    cpu = eg.compile("tanh(x)**2", orders=(0, 1), device="cpu")
+    for g, c in zip(gpu(x), cpu(x)):
+        assert isinstance(g, np.ndarray) and g.dtype == dtype
+        assert_close(g, c, dtype)
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+@pytest.mark.parametrize("text", [c[0] for c in CASES])
+def test_every_function_orders_0_to_4_matches_the_cpu(text, dtype):
+    points = next(c[2] for c in CASES if c[0] == text)
+    x = np.array(points * 50, dtype=dtype)
+    gpu = eg.compile(text, orders=(0, 1, 2, 3, 4), device="cuda")(x)
+    cpu = eg.compile(text, orders=(0, 1, 2, 3, 4), device="cpu")(x)
+    for g, c in zip(gpu, cpu):
+        assert_close(g, c, dtype)
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+def test_strided_broadcast_and_scalar_inputs(dtype):
+    rng = np.random.default_rng(1)
+    base = rng.normal(size=(40, 30, 20)).astype(dtype)
+    text, wanted = "-(x - mu)**2 / (2*s**2) - log(s)", [(), ("x",), ("mu",), ("x", "s")]
+    gpu, cpu = (eg.compile(text, derivatives=wanted, device=d) for d in ("cuda", "cpu"))
+    cases = [(base, 0.3, 1.5), (base[::2, :, ::-1], 0.3, 1.5), (base.transpose(2, 0, 1), 0.3, 1.5),
+             (base[0], np.linspace(-1, 1, 20, dtype=dtype), np.linspace(1, 2, 30, dtype=dtype)[:, None])]
+    for args in cases:
+        for g, c in zip(gpu(*args), cpu(*args)):
+            assert g.shape == c.shape
+            assert_close(g, c, dtype)
+
+
+def test_cupy_inputs_stay_on_the_device(cp):
+    x = cp.linspace(-3, 3, 4097)
+    fn = eg.compile("sigmoid(x)", orders=(0, 1), device="cuda")
+    value, slope = fn(x)
+    assert isinstance(value, cp.ndarray) and isinstance(slope, cp.ndarray)
+    s = 1 / (1 + np.exp(-cp.asnumpy(x)))
+    assert_close(cp.asnumpy(slope), s * (1 - s), "float64")
+    out = (cp.empty_like(x), cp.empty_like(x))
+    assert fn(x, out=out)[1] is out[1]
+
+
+def test_dlpack_inputs_are_taken_without_copying(cp):
+    torch = pytest.importorskip("torch")
+    if not torch.cuda.is_available():
+        pytest.skip("PyTorch has no CUDA here")
+    t = torch.linspace(-3, 3, 1000, device="cuda", dtype=torch.float32)
+    value, slope = eg.compile("tanh(x)**2", orders=(0, 1), device="cuda")(t)
+    assert value.dtype == np.float32 and hasattr(value, "__cuda_array_interface__")
+    assert_close(cp.asnumpy(slope), 2 * np.tanh(t.cpu().numpy()) / np.cosh(t.cpu().numpy()) ** 2, "float32")
+
+
+def test_more_than_2_to_the_31_elements(cp):
+    n = 2 ** 31 + 7
+    free, _ = cp.cuda.runtime.memGetInfo()
+    if free < 4 * n * 3 * 1.2:
+        pytest.skip(f"needs {12 * n / 2**30:.0f} GiB of GPU memory, {free / 2**30:.0f} free")
+    x = cp.zeros(n, dtype=cp.float32)
+    x[-3:] = cp.asarray([0.5, 1.0, 2.0], dtype=cp.float32)
+    value, slope = eg.compile("tanh(x)**2", orders=(0, 1), device="cuda")(x)
+    tail = np.array([0.5, 1.0, 2.0])
+    assert_close(cp.asnumpy(slope[-3:]), 2 * np.tanh(tail) / np.cosh(tail) ** 2, "float32")
+    assert float(slope[0]) == 0.0
+    del x, value, slope
+    cp.get_default_memory_pool().free_all_blocks()
