@@ -39,6 +39,11 @@ def _wrap(piece: tuple[str, int], level: int) -> str:
 
 def _apply(op: ps.ScalarOp, args: list[tuple[str, int]]) -> tuple[str, int]:
     kind = type(op)
+    if kind is ps.Mul:
+        negative = ("-1", UNARY) in args
+        args = _powers([a for a in args if a not in (("1", ATOM), ("-1", UNARY))]) or [("1", ATOM)]
+        if negative:
+            return f"-{_wrap(_apply(op, args), PRODUCT)}", UNARY
     if kind in _INFIX:
         symbol, level = _INFIX[kind]
         if kind is ps.Pow:  # right-associative
@@ -64,6 +69,14 @@ def _apply(op: ps.ScalarOp, args: list[tuple[str, int]]) -> tuple[str, int]:
         return (f"digamma({args[0][0]})" if op.n == 0 else f"polygamma({op.n}, {args[0][0]})"), ATOM
     name = _NAMES.get(kind) or op.name or kind.__name__.lower()
     return f"{name}({', '.join(text for text, _ in args)})", ATOM
+
+
+def _powers(factors: list[tuple[str, int]]) -> list[tuple[str, int]]:
+    """Repeated factors of a product as powers: ``t*t*u`` -> ``t**2*u``."""
+    counts: dict[tuple[str, int], int] = {}
+    for factor in factors:
+        counts[factor] = counts.get(factor, 0) + 1
+    return [factor if k == 1 else (f"{_wrap(factor, POWER + 1)}**{k}", POWER) for factor, k in counts.items()]
 
 
 def _inline(op: ps.Composite, args: list[tuple[str, int]]) -> tuple[str, int]:
