@@ -13,12 +13,14 @@ setup(
     packages=["elemgrad_gpu", "elemgrad_gpu.kernels"],
     package_dir={"elemgrad_gpu.kernels": "kernels"},
     package_data={"elemgrad_gpu.kernels": ["*.c", "*.cu", "*.h"]},
-    install_requires=["pytensor>=3.0.7,<4", "numpy>=1.26", "scipy>=1.10"],
+    install_requires=["pytensor>=3.0.7,<4", "numpy>=1.26", "scipy>=1.10", "tqdm>=4.60"],
+    entry_points={"console_scripts": ["elemgrad = elemgrad_gpu.cli:main"]},
     extras_require={
         "cuda12": ["cupy-cuda12x>=13"],
         "cuda13": ["cupy-cuda13x>=13"],
+        "plot": ["matplotlib>=3.7"],
         # NVRTC (no GPU needed) lets the tests compile every generated CUDA kernel.
-        "test": ["pytest>=8", "pytest-benchmark>=4", "sympy>=1.12", "mpmath>=1.3", "hypothesis>=6",
+        "test": ["pytest>=8", "pytest-benchmark>=4", "sympy>=1.12", "mpmath>=1.3", "hypothesis>=6", "matplotlib>=3.7",
                  "nvidia-cuda-nvrtc-cu12>=12.4", "cuda-bindings>=12.4,<13"],
     },
     license="BSD-3-Clause",

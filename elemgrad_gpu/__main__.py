@@ -1,4 +1,6 @@
-"""``python -m elemgrad_gpu`` runs the demonstration of the motivating problem."""
-from elemgrad_gpu.demo import main
+"""``python -m elemgrad_gpu`` is the ``elemgrad`` command (bare: the demonstration)."""
+import sys
 
-main()
+from elemgrad_gpu.cli import main
+
+sys.exit(main())

@@ -1,0 +1,262 @@
+"""``elemgrad bench``: value + first derivative, elemgrad_gpu beside its peers, on this machine.
+
+Each tool computes f and df/dx for x = linspace(-4, 4, n): elemgrad_gpu (device auto),
+NumPy with closed-form derivatives written by hand, PyTensor's grad(sum(y)) compiled
+with the C VM, and, where installed, JAX jit(vmap(value_and_grad)) and PyTorch eager
+autograd.grad(y.sum(), x). Every tool sees the same constants (mu and sigma of logpdf
+included). A time is the median of --repeat calls after one warm-up; each tool's
+results are checked against elemgrad_gpu's.
+"""
+from __future__ import annotations
+
+import argparse
+import datetime
+import importlib.util
+import math
+import os
+import platform
+import statistics
+import sys
+import time
+from functools import partial
+from pathlib import Path
+from types import SimpleNamespace
+from typing import Callable, NamedTuple, Sequence
+
+import numpy as np
+import pytensor
+import pytensor.tensor as pt
+from pytensor.compile.mode import Mode
+from tqdm import tqdm
+
+import elemgrad_gpu as eg
+from elemgrad_gpu.cli import positive, subcommand
+from elemgrad_gpu.cli_plot import figure_path, new_figure, save
+from elemgrad_gpu.device import select_device
+
+MU, SIGMA = 0.3, 1.5
+LOG_NORMALIZER = math.log(SIGMA) + 0.5 * math.log(2 * math.pi)
+GELU_C, GELU_K = 0.7978845608028654, 0.044715
+RTOL = {"float64": 1e-6, "float32": 1e-4}
+
+Call = Callable[[], Sequence]  # one timed call, returning (value, derivative) as arrays of any kind
+Tool = Callable[[np.ndarray], Call]  # binds a tool, built for one function, to its input
+
+
+class Function(NamedTuple):
+    """A benchmark function in the three forms the tools need."""
+
+    expression: str  # elemgrad_gpu's expression language
+    formula: Callable  # formula(ops, x) for PyTensor, JAX and PyTorch; ops has tanh and softplus
+    by_hand: Callable[[np.ndarray], tuple[np.ndarray, np.ndarray]]  # NumPy value and closed-form derivative
+
+
+def _tanh2(x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    t = np.tanh(x)
+    return t * t, 2 * t * (1 - t * t)
+
+
+def _softplus(x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    return np.logaddexp(0, x), 1 / (1 + np.exp(-x))
+
+
+def _gelu(x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    t = np.tanh(GELU_C * (x + GELU_K * x ** 3))
+    return 0.5 * x * (1 + t), 0.5 * (1 + t) + 0.5 * x * (1 - t * t) * GELU_C * (1 + 3 * GELU_K * x * x)
+
+
+def _logpdf(x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    z = (x - MU) / SIGMA
+    return -0.5 * z * z - LOG_NORMALIZER, -z / SIGMA
+
+
+FUNCTIONS = {
+    "tanh2": Function("tanh(x)**2", lambda ops, x: ops.tanh(x) ** 2, _tanh2),
+    "softplus": Function("softplus(x)", lambda ops, x: ops.softplus(x), _softplus),
+    "gelu": Function(f"0.5*x*(1 + tanh({GELU_C}*(x + {GELU_K}*x**3)))",
+                     lambda ops, x: 0.5 * x * (1 + ops.tanh(GELU_C * (x + GELU_K * x ** 3))), _gelu),
+    "logpdf": Function(f"-(x - {MU})**2/(2*{SIGMA}**2) - log({SIGMA}) - 0.5*log(2*pi)",
+                       lambda ops, x: -((x - MU) ** 2) / (2 * SIGMA ** 2) - LOG_NORMALIZER, _logpdf),
+}
+
+
+class Row(NamedTuple):
+    """One measurement: a tool's median time for a function at n points, and its check."""
+
+    function: str
+    n: int
+    tool: str
+    seconds: float
+    check: str  # "reference" (elemgrad_gpu), "ok" or "MISMATCH: ..."
+
+
+def elemgrad_tool(function: Function, dtype: str) -> Tool:
+    """elemgrad_gpu on device auto: one fused kernel for f and df/dx."""
+    fn = eg.compile(function.expression, orders=(0, 1), dtype=dtype)
+    return lambda x: partial(fn, x)
+
+
+def numpy_tool(function: Function, dtype: str) -> Tool:
+    """NumPy, the derivative written by hand."""
+    return lambda x: partial(function.by_hand, x)
+
+
+def pytensor_tool(function: Function, dtype: str) -> Tool:
+    """PyTensor's grad(sum(y)), compiled with the C VM and fast_run rewrites."""
+    with pytensor.config.change_flags(floatX=dtype):  # Python float constants in dtype, not float64
+        x = pt.vector("x", dtype=dtype)
+        y = function.formula(pt, x)
+        compiled = pytensor.function([x], [y, pytensor.grad(y.sum(), x)],
+                                     mode=Mode(linker="cvm", optimizer="fast_run"))
+    compiled.trust_input = True
+    return lambda x: partial(compiled, x)
+
+
+def jax_tool(function: Function, dtype: str) -> Tool:
+    """JAX jit(vmap(value_and_grad)) (float64 turns on jax_enable_x64)."""
+    import jax
+    import jax.numpy as jnp
+
+    if dtype == "float64":
+        jax.config.update("jax_enable_x64", True)
+    ops = SimpleNamespace(tanh=jnp.tanh, softplus=jax.nn.softplus)
+    value_and_grad = jax.jit(jax.vmap(jax.value_and_grad(partial(function.formula, ops))))
+
+    def bind(x: np.ndarray) -> Call:
+        x = jnp.asarray(x)
+        return lambda: jax.block_until_ready(value_and_grad(x))
+
+    return bind
+
+
+def torch_tool(function: Function, dtype: str) -> Tool:
+    """PyTorch eager: autograd.grad(y.sum(), x)."""
+    import torch
+
+    ops = SimpleNamespace(tanh=torch.tanh, softplus=torch.nn.functional.softplus)
+
+    def bind(x: np.ndarray) -> Call:
+        x = torch.from_numpy(x).requires_grad_()
+
+        def call() -> tuple:
+            y = function.formula(ops, x)
+            (dy,) = torch.autograd.grad(y.sum(), x)
+            return y.detach(), dy
+
+        return call
+
+    return bind
+
+
+PEERS = {"jax": ("jax", jax_tool), "pytorch": ("torch", torch_tool)}  # tool: (module, builder)
+
+
+def register(subparsers) -> None:
+    """Add the ``bench`` subcommand."""
+    parser = subcommand(subparsers, "bench", "time value + first derivative beside NumPy by hand, PyTensor, "
+                        "and JAX and PyTorch where installed, on this machine",
+                        "elemgrad bench --functions tanh2 gelu --sizes 1000 1000000 -o bench.png")
+    parser.add_argument("--functions", nargs="+", choices=FUNCTIONS, default=list(FUNCTIONS),
+                        help="tanh2: tanh(x)**2; softplus; gelu (tanh form); logpdf: Gaussian log-density "
+                        f"with mu = {MU}, sigma = {SIGMA} (default: all)")
+    parser.add_argument("--sizes", nargs="+", type=positive, default=[1_000, 100_000, 1_000_000], metavar="N",
+                        help="numbers of points (default: 1000 100000 1000000)")
+    parser.add_argument("--dtype", choices=tuple(RTOL), default="float64", help="(default: float64)")
+    parser.add_argument("--repeat", type=positive, default=20, metavar="R",
+                        help="timed calls per measurement, after one warm-up (default: 20)")
+    parser.add_argument("-o", "--output", metavar="FILE", help="also draw time against n: .png, .svg or .pdf")
+    parser.epilog = ("exit status 1 when a tool's results disagree with elemgrad_gpu's "
+                     f"(rtol {RTOL['float64']:g} in float64, {RTOL['float32']:g} in float32)\n\n{parser.epilog}")
+    parser.set_defaults(run=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    """Measure every function, size and tool; print the table (and draw it with -o)."""
+    path = args.output and figure_path(args.output)
+    functions, sizes = list(dict.fromkeys(args.functions)), sorted(set(args.sizes))
+    builders = {"elemgrad_gpu": elemgrad_tool, "numpy": numpy_tool, "pytensor": pytensor_tool}
+    print(_header(args.dtype, args.repeat))
+    for tool, (module, builder) in PEERS.items():
+        if importlib.util.find_spec(module):
+            builders[tool] = builder
+        else:
+            print(f"{tool}: not installed, left out")
+    rows: list[Row] = []
+    with tqdm(total=len(functions) * len(sizes) * len(builders), desc="bench", file=sys.stderr,
+              disable=None, leave=False) as bar:
+        for name in functions:
+            bar.set_postfix_str(f"{name}: compiling")
+            tools = {tool: build(FUNCTIONS[name], args.dtype) for tool, build in builders.items()}
+            for n in sizes:
+                x = np.linspace(-4, 4, n, dtype=args.dtype)
+                for tool, bind in tools.items():  # elemgrad_gpu first: the reference
+                    bar.set_postfix_str(f"{name} n={n} {tool}")
+                    seconds, result = measure(bind(x), args.repeat)
+                    if tool == "elemgrad_gpu":
+                        reference, check = result, "reference"
+                    else:
+                        check = agreement(result, reference, RTOL[args.dtype])
+                    rows.append(Row(name, n, tool, seconds, check))
+                    bar.update()
+    print(_table(rows))
+    if path:
+        _draw(rows, args.dtype, path)
+        print(f"wrote {path}")
+    mismatches = sum(row.check.startswith("MISMATCH") for row in rows)
+    if mismatches:
+        print(f"{mismatches} result(s) disagree with elemgrad_gpu's", file=sys.stderr)
+    return 1 if mismatches else 0
+
+
+def measure(call: Call, repeat: int) -> tuple[float, list[np.ndarray]]:
+    """The median seconds of ``repeat`` calls after one warm-up, and the result as NumPy arrays."""
+    result = [np.asarray(a) for a in call()]
+    times = []
+    for _ in range(repeat):
+        start = time.perf_counter()
+        call()
+        times.append(time.perf_counter() - start)
+    return statistics.median(times), result
+
+
+def agreement(result: Sequence[np.ndarray], reference: Sequence[np.ndarray], rtol: float) -> str:
+    """"ok" when value and derivative match the reference to ``rtol`` (atol: rtol times its largest |value|)."""
+    for what, got, want in zip(("value", "derivative"), result, reference):
+        if got.shape != want.shape:
+            return f"MISMATCH: {what} has shape {got.shape}, not {want.shape}"
+        if not np.allclose(got, want, rtol=rtol, atol=rtol * np.max(np.abs(want))):
+            return f"MISMATCH: {what} off by up to {np.max(np.abs(got - want)):.1e}"
+    return "ok"
+
+
+def _header(dtype: str, repeat: int) -> str:
+    device = select_device("auto")
+    copies = "" if device.name == "cpu" else " (NumPy in and out: times include the copies)"
+    machine = platform.processor() or platform.machine()
+    return (f"elemgrad bench: value + first derivative, {dtype}, median of {repeat} calls after one warm-up\n"
+            f"machine: {machine}, {os.cpu_count()} CPUs; elemgrad_gpu device: {device.name}{copies}; "
+            f"date: {datetime.datetime.now().isoformat(' ', 'seconds')}")
+
+
+def _table(rows: list[Row]) -> str:
+    lines = [f"{'function':<10} {'n':>11}  {'tool':<13} {'median ms':>10} {'x elemgrad_gpu':>15}  check"]
+    base = {(row.function, row.n): row.seconds for row in rows if row.tool == "elemgrad_gpu"}
+    for row in rows:
+        ratio = row.seconds / base[row.function, row.n]
+        lines.append(f"{row.function:<10} {row.n:>11,}  {row.tool:<13} {row.seconds * 1e3:>10.3f} {ratio:>15.2f}  "
+                     f"{row.check}")
+    return "\n".join(lines)
+
+
+def _draw(rows: list[Row], dtype: str, path: Path) -> None:
+    names = list(dict.fromkeys(row.function for row in rows))
+    figure = new_figure(figsize=(4.5 * len(names), 4.2))
+    for ax, name in zip(figure.subplots(1, len(names), squeeze=False)[0], names):
+        for tool in dict.fromkeys(row.tool for row in rows):
+            points = [(row.n, row.seconds * 1e3) for row in rows if row.function == name and row.tool == tool]
+            ax.loglog(*zip(*points), marker="o", label=tool)
+        ax.set(title=f"{name} ({dtype})", xlabel="n", ylabel="median ms")
+        ax.grid(True, which="both", alpha=0.3)
+        ax.legend()
+    save(figure, path)
+
