@@ -2,6 +2,9 @@
 import doctest
 import importlib
 import re
+import shlex
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -34,3 +37,33 @@ def test_kernel_templates_ship_with_the_package():
 
     for name in ("elemwise.c", "special.h"):
         assert kernel_path(name).is_file(), name
+
+
+def console_sessions(document: Path) -> list[list[tuple[str, list[str]]]]:
+    """Each ```console block as (command, expected output lines) pairs."""
+    sessions = []
+    for block in re.findall(r"```console\n(.*?)```", document.read_text(), flags=re.DOTALL):
+        steps: list[tuple[str, list[str]]] = []
+        for line in block.splitlines():
+            if line.startswith("$ "):
+                steps.append((line[2:], []))
+            elif line.strip():
+                steps[-1][1].append(line)
+        sessions.append(steps)
+    return sessions
+
+
+def as_installed(command: str) -> list[str]:
+    """The command with `elemgrad` and `python` bound to this interpreter."""
+    words = shlex.split(command)
+    head = {"elemgrad": [sys.executable, "-m", "elemgrad_gpu"], "python": [sys.executable]}[words[0]]
+    return head + words[1:]
+
+
+@pytest.mark.parametrize("document", [d for d in DOCUMENTS if console_sessions(d)], ids=lambda p: p.name)
+def test_console_examples_run_and_print_what_they_show(document, tmp_path):
+    for session in console_sessions(document):
+        for command, expected in session:
+            result = subprocess.run(as_installed(command), cwd=tmp_path, capture_output=True, text=True, timeout=600)
+            assert result.returncode == 0, f"{command}\n{result.stderr[-2000:]}"
+            assert expected == [] or result.stdout.splitlines() == expected, command
