@@ -1,0 +1,68 @@
+"""Interleaved timing on a noisy machine: each round times every tool once, in turn.
+
+A shared VM changes speed over seconds (other tenants, clock), which pytest-benchmark,
+timing one tool after another, reads as differences between tools. Here each round
+times all tools back to back, and the ratio to elemgrad_gpu is taken within the round;
+the table gives medians over rounds.
+
+    python benchmarks/interleaved.py [--sizes 1000 100000 10000000] [--rounds 30]
+"""
+import argparse
+import platform
+import statistics
+import time
+from datetime import datetime, timezone
+
+import numpy as np
+import pytensor
+import pytensor.tensor as pt
+from pytensor.compile.mode import Mode
+
+import elemgrad_gpu as eg
+
+
+def numpy_by_hand(x):
+    t = np.tanh(x)
+    return t * t, 2 * t * (1 - t * t)
+
+
+def pytensor_grad_of_sum():
+    x = pt.vector("x")
+    y = pt.tanh(x) ** 2
+    function = pytensor.function([x], [y, pytensor.grad(y.sum(), x)], mode=Mode(linker="cvm", optimizer="fast_run"))
+    function.trust_input = True
+    return function
+
+
+def seconds(call, x, repeat: int) -> float:
+    start = time.perf_counter()
+    for _ in range(repeat):
+        call(x)
+    return (time.perf_counter() - start) / repeat
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--sizes", type=int, nargs="+", default=[1_000, 100_000, 10_000_000])
+    parser.add_argument("--rounds", type=int, default=30)
+    args = parser.parse_args()
+    tools = {"elemgrad_gpu": eg.compile("tanh(x)**2", orders=(0, 1)), "pytensor grad(sum) C": pytensor_grad_of_sum(),
+             "numpy by hand": numpy_by_hand}
+    print(f"tanh(x)^2, value + first derivative, float64; {platform.machine()} {platform.processor() or ''}, "
+          f"{datetime.now(timezone.utc):%Y-%m-%d %H:%M} UTC; medians over {args.rounds} interleaved rounds")
+    print("| n | tool | median ms | time / elemgrad_gpu (median of per-round ratios) |\n|---|---|---|---|")
+    for n in args.sizes:
+        x = np.linspace(-3, 3, n)
+        repeat = max(1, 200_000 // n)
+        times = {name: [] for name in tools}
+        for _ in range(args.rounds):
+            for name, call in tools.items():
+                call(x)
+                times[name].append(seconds(call, x, repeat))
+        for name, series in times.items():
+            ratio = statistics.median(t / e for t, e in zip(series, times["elemgrad_gpu"]))
+            print(f"| {n:,} | {name} | {statistics.median(series) * 1e3:.4g} | {ratio:.2f} |")
+
+
+if __name__ == "__main__":
+    main()
