@@ -105,13 +105,17 @@ def _run_kernel(args: argparse.Namespace) -> int:
 
 def _run_devices(args: argparse.Namespace) -> int:
     from elemgrad_gpu import config
-    from elemgrad_gpu.device import select_device
+    from elemgrad_gpu.device import cuda_status, select_device
 
     for entry in eg.devices():
         state = "available" if entry["available"] else "not available"
         print(f"{entry['device']:<8} backend {entry['backend']:<5} {state}: {entry['detail']}")
-    chosen = select_device("auto")
-    print(f"device='auto' picks: {chosen.name} ({chosen.backend.name} backend)")
+    chosen, status = select_device("auto"), cuda_status()
+    configured = config.setting("global", "device")
+    why = f"CUDA: {status.reason}" if status.count else f"no GPU: {status.reason}"
+    if configured and configured != "auto":
+        why = f"the configuration sets [global] device = {configured}"
+    print(f"device='auto' picks: {chosen.name} ({chosen.backend.name} backend), because {why}")
     print("configuration: " + ("; ".join(config.sources()) or "none (no ~/.theanorc, THEANORC or THEANO_FLAGS)"))
     for key in ("device", "floatX"):
         print(f"  [global] {key} = {config.setting('global', key) or '(default)'}")
