@@ -29,7 +29,7 @@ class CBackend:
     cast = staticmethod(arrays.cast_host)
 
     def source(self, fused: FusedGraph, descriptions: list[str]) -> str:
-        return codegen.c_source(fused, descriptions)
+        return codegen.c_source(fused, descriptions, vector_math=ccompile.vector_math())
 
     def compile(self, fused: FusedGraph, descriptions: list[str]) -> Kernel:
         count = len(fused.composite.inputs) + len(fused.composite.outputs)

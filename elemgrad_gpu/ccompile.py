@@ -29,7 +29,9 @@ from elemgrad_gpu.errors import CompileError
 
 log = logging.getLogger("elemgrad_gpu")
 
-CFLAGS = ("-O3", "-fPIC", "-shared", "-fno-math-errno")  # no -ffast-math: IEEE semantics
+# No -ffast-math: IEEE semantics. -fopenmp-simd honours the kernel's "omp simd" loops (no
+# threads); -ffp-contract=off keeps a*b+c two roundings, as NumPy computes it.
+CFLAGS = ("-O3", "-fPIC", "-shared", "-fno-math-errno", "-fopenmp-simd", "-ffp-contract=off")
 _lock = threading.Lock()
 _loaded: dict[str, ModuleType] = {}
 
@@ -37,6 +39,33 @@ _loaded: dict[str, ModuleType] = {}
 def compiler() -> list[str]:
     """The C compiler: [elemgrad] cc, else $CC, else the one Python was built with, else cc."""
     return shlex.split(setting("elemgrad", "cc") or os.environ.get("CC") or sysconfig.get_config_var("CC") or "cc")[:1]
+
+
+@cache
+def vector_math() -> bool:
+    """Whether the C library has the vector math (glibc >= 2.35 libmvec on x86_64) we declare."""
+    libc, version = platform.libc_ver()
+    numbers = tuple(int(part) for part in version.split(".")[:2] if part.isdigit())
+    return platform.machine() == "x86_64" and libc == "glibc" and numbers >= (2, 35)
+
+
+@cache
+def target_flags() -> tuple[str, ...]:
+    """Instruction-set flags for this CPU: AVX2 and FMA where /proc/cpuinfo lists them."""
+    try:
+        flags = next((line.split(":", 1)[1].split() for line in Path("/proc/cpuinfo").read_text().splitlines()
+                      if line.startswith("flags")), [])
+    except OSError:
+        return ()
+    return ("-mavx2", "-mfma") if {"avx2", "fma"} <= set(flags) else ()
+
+
+def _flags() -> list[str]:
+    return [*CFLAGS, *target_flags()]
+
+
+def _libraries() -> list[str]:
+    return ["-lmvec", "-lm"] if vector_math() else ["-lm"]
 
 
 @cache
@@ -48,7 +77,7 @@ def _toolchain() -> str:
     except (OSError, subprocess.SubprocessError) as error:
         raise CompileError(f"no working C compiler ({' '.join(command)}): {error}; install gcc or set CC") from None
     abi = sysconfig.get_config_var("EXT_SUFFIX") or ""
-    return "\0".join([" ".join(command + list(CFLAGS)), version, platform.machine(), abi, np.__version__])
+    return "\0".join([" ".join(command + _flags() + _libraries()), version, platform.machine(), abi, np.__version__])
 
 
 def cache_dir() -> Path:
@@ -90,7 +119,8 @@ def _build(source: str, name: str, path: Path) -> None:
     with tempfile.TemporaryDirectory(dir=path.parent) as tmp:
         c_file, so_file = Path(tmp) / f"{name}.c", Path(tmp) / path.name
         c_file.write_text(source)
-        command = [*compiler(), *CFLAGS, *includes, f"-DEG_MODULE={name}", "-o", str(so_file), str(c_file), "-lm"]
+        command = [*compiler(), *_flags(), *includes, f"-DEG_MODULE={name}", "-o", str(so_file), str(c_file),
+                   *_libraries()]
         result = subprocess.run(command, capture_output=True, text=True)
         if result.returncode:
             raise CompileError(f"the C compiler failed on a generated kernel (a bug: please report it):\n"

@@ -9,30 +9,89 @@ ${outputs_comment}
 #define NPY_NO_DEPRECATED_API NPY_1_7_API_VERSION
 #include <numpy/arrayobject.h>
 #include <numpy/ufuncobject.h>
+#include <fenv.h>
 #include <math.h>
 ${headers}
+${vector_math}
 ${support_code}
 
 typedef ${ctype} eg_real;
 enum { EG_NIN = ${n_in}, EG_NOUT = ${n_out} };
 
-/* One element: v holds the inputs, r receives the outputs. */
-static inline void eg_element(const eg_real *v, eg_real *r)
+/* One element: inputs v0, v1, ... by value, outputs through r0, r1, ... (scalars, not
+ * arrays, so that the block loop below vectorizes). */
+static inline void eg_element(${element_params})
 {
 ${body}
 }
 
-/* The ufunc's inner loop over one strided dimension. */
+/* The ufunc's inner loop over one strided dimension, in blocks of EG_BLOCK elements:
+ * the inputs of a block are gathered into buffers (a short block is padded with its
+ * first element), the whole block is computed by one loop the compiler vectorizes
+ * (calling the C library's vector math where it has it), and the results are
+ * scattered. Every element takes the same path whatever the layout, so strided,
+ * broadcast and contiguous inputs give bitwise identical results.
+ * Vector math may raise floating-point flags that the scalar functions would not
+ * (glibc's vector tanh(inf) raises "invalid"), which NumPy would report as warnings:
+ * a block that raises one is computed again with the scalar functions, whose flags
+ * are the ones NumPy sees, as with its own ufuncs. */
+enum { EG_BLOCK = 256 };
+#define EG_FP_ERRORS (FE_INVALID | FE_DIVBYZERO | FE_OVERFLOW)
+
+static void eg_vector_block(eg_real in[][EG_BLOCK], eg_real out[][EG_BLOCK])
+{
+#pragma omp simd
+    for (int i = 0; i < EG_BLOCK; ++i) {
+        eg_real ${result_names};
+        eg_element(${element_arguments});
+${stores}
+    }
+}
+
+#if defined(__GNUC__) && !defined(__clang__)
+__attribute__((optimize("no-tree-vectorize")))
+#endif
+static void eg_scalar_block(eg_real in[][EG_BLOCK], eg_real out[][EG_BLOCK], npy_intp len)
+{
+#if defined(__clang__)
+#pragma clang loop vectorize(disable)
+#endif
+    for (npy_intp i = 0; i < len; ++i) {
+        eg_real ${result_names};
+        eg_element(${element_arguments});
+${stores}
+    }
+}
+
 static void eg_loop(char **args, npy_intp const *dimensions, npy_intp const *steps, void *data)
 {
     const npy_intp n = dimensions[0];
+    eg_real in[EG_NIN][EG_BLOCK], out[EG_NOUT][EG_BLOCK];
+    fexcept_t before;
+    int raised = 0;
     (void)data;
-    for (npy_intp i = 0; i < n; ++i) {
-        eg_real v[EG_NIN], r[EG_NOUT];
-        for (int j = 0; j < EG_NIN; ++j) v[j] = *(const eg_real *)(args[j] + i * steps[j]);
-        eg_element(v, r);
-        for (int m = 0; m < EG_NOUT; ++m) *(eg_real *)(args[EG_NIN + m] + i * steps[EG_NIN + m]) = r[m];
+    fegetexceptflag(&before, FE_ALL_EXCEPT);
+    for (npy_intp start = 0; start < n; start += EG_BLOCK) {
+        const npy_intp len = n - start < EG_BLOCK ? n - start : EG_BLOCK;
+        for (int j = 0; j < EG_NIN; ++j) {
+            const char *p = args[j] + start * steps[j];
+            for (npy_intp i = 0; i < len; ++i) in[j][i] = *(const eg_real *)(p + i * steps[j]);
+            for (npy_intp i = len; i < EG_BLOCK; ++i) in[j][i] = in[j][0];
+        }
+        feclearexcept(EG_FP_ERRORS);
+        eg_vector_block(in, out);
+        if (fetestexcept(EG_FP_ERRORS)) {
+            feclearexcept(EG_FP_ERRORS);
+            eg_scalar_block(in, out, len);
+            raised |= fetestexcept(EG_FP_ERRORS);
+        }
+        for (int m = 0; m < EG_NOUT; ++m) {
+            char *p = args[EG_NIN + m] + start * steps[EG_NIN + m];
+            for (npy_intp i = 0; i < len; ++i) *(eg_real *)(p + i * steps[EG_NIN + m]) = out[m][i];
+        }
     }
+    fesetexceptflag(&before, FE_ALL_EXCEPT);
+    if (raised) feraiseexcept(raised);
 }
 
 #define EG_PASTE(a, b) a##b

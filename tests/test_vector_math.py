@@ -1,0 +1,42 @@
+"""The CPU loop calls glibc's vector math where it exists, with NumPy's error semantics.
+
+libmvec's functions are accurate to a few ulp (glibc's manual); test_reference.py
+holds every function to 1e-12 (float64) and 1e-5 (float32) through this same loop.
+"""
+import warnings
+
+import numpy as np
+import pytest
+
+import elemgrad_gpu as eg
+from elemgrad_gpu import ccompile
+
+
+@pytest.mark.skipif(not ccompile.vector_math(), reason="no glibc >= 2.35 libmvec on x86_64 here")
+@pytest.mark.parametrize("dtype, symbol", [("float64", b"v_tanh@"), ("float32", b"v_tanhf@")])
+def test_the_compiled_loop_calls_vector_tanh(dtype, symbol):
+    fn = eg.compile("tanh(x)**2 + 0.25", orders=(0, 1))
+    fn(np.zeros(3, dtype=dtype))
+    module = ccompile.load(fn.source(dtype=dtype))
+    assert symbol in open(module.__file__, "rb").read().replace(b"\0", b"@")
+
+
+def test_no_spurious_floating_point_warnings_from_vector_math():
+    x = np.array([np.inf, -np.inf, np.nan, 0.5, 800.0, -800.0])
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # NumPy's tanh warns for none of these
+        value, slope = eg.compile("tanh(x)**2", orders=(0, 1))(x)
+        np.tanh(x)
+    np.testing.assert_array_equal(value, np.tanh(x) ** 2)
+    np.testing.assert_array_equal(np.abs(slope[[0, 1, 4, 5]]), 0.0)
+
+
+def test_real_floating_point_errors_are_reported_as_numpy_does():
+    x = np.array([1.0, -1.0, 0.0])
+    with pytest.warns(RuntimeWarning, match="invalid value"):
+        got = eg.compile("log(x)", orders=0)(x[:2])
+    with np.errstate(invalid="ignore", divide="ignore"):
+        np.testing.assert_array_equal(got, np.log(x[:2]))
+        with warnings.catch_warnings():
+            warnings.simplefilter("error")
+            eg.compile("log(x)", orders=0)(x)  # errstate silences ours as it silences NumPy's
