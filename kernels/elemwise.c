@@ -26,11 +26,12 @@ ${body}
 }
 
 /* The ufunc's inner loop over one strided dimension, in blocks of EG_BLOCK elements:
- * the inputs of a block are gathered into buffers (a short block is padded with its
- * first element), the whole block is computed by one loop the compiler vectorizes
- * (calling the C library's vector math where it has it), and the results are
- * scattered. Every element takes the same path whatever the layout, so strided,
- * broadcast and contiguous inputs give bitwise identical results.
+ * a full block of contiguous arrays is computed in place; otherwise its inputs are
+ * gathered into buffers (a short block is padded with its first element) and its
+ * results scattered. Either way the whole block is computed by one loop the compiler
+ * vectorizes (calling the C library's vector math where it has it), so every element
+ * takes the same arithmetic whatever the layout: strided, broadcast and contiguous
+ * inputs give bitwise identical results.
  * Vector math may raise floating-point flags that the scalar functions would not
  * (glibc's vector tanh(inf) raises "invalid"), which NumPy would report as warnings:
  * a block that raises one is computed again with the scalar functions, whose flags
@@ -38,7 +39,7 @@ ${body}
 enum { EG_BLOCK = 256 };
 #define EG_FP_ERRORS (FE_INVALID | FE_DIVBYZERO | FE_OVERFLOW)
 
-static void eg_vector_block(eg_real in[][EG_BLOCK], eg_real out[][EG_BLOCK])
+static void eg_vector_block(const eg_real *const *in, eg_real *const *out)
 {
 #pragma omp simd
     for (int i = 0; i < EG_BLOCK; ++i) {
@@ -51,7 +52,7 @@ ${stores}
 #if defined(__GNUC__) && !defined(__clang__)
 __attribute__((optimize("no-tree-vectorize")))
 #endif
-static void eg_scalar_block(eg_real in[][EG_BLOCK], eg_real out[][EG_BLOCK], npy_intp len)
+static void eg_scalar_block(const eg_real *const *in, eg_real *const *out, npy_intp len)
 {
 #if defined(__clang__)
 #pragma clang loop vectorize(disable)
@@ -66,18 +67,27 @@ ${stores}
 static void eg_loop(char **args, npy_intp const *dimensions, npy_intp const *steps, void *data)
 {
     const npy_intp n = dimensions[0];
-    eg_real in[EG_NIN][EG_BLOCK], out[EG_NOUT][EG_BLOCK];
+    eg_real in_buffer[EG_NIN][EG_BLOCK], out_buffer[EG_NOUT][EG_BLOCK];
+    const eg_real *in[EG_NIN];
+    eg_real *out[EG_NOUT];
+    int contiguous = 1;
     fexcept_t before;
     int raised = 0;
     (void)data;
+    for (int k = 0; k < EG_NIN + EG_NOUT; ++k) contiguous &= steps[k] == (npy_intp)sizeof(eg_real);
     fegetexceptflag(&before, FE_ALL_EXCEPT);
     for (npy_intp start = 0; start < n; start += EG_BLOCK) {
         const npy_intp len = n - start < EG_BLOCK ? n - start : EG_BLOCK;
+        const int direct = contiguous && len == EG_BLOCK; /* read and write the arrays in place */
         for (int j = 0; j < EG_NIN; ++j) {
             const char *p = args[j] + start * steps[j];
-            for (npy_intp i = 0; i < len; ++i) in[j][i] = *(const eg_real *)(p + i * steps[j]);
-            for (npy_intp i = len; i < EG_BLOCK; ++i) in[j][i] = in[j][0];
+            in[j] = direct ? (const eg_real *)p : in_buffer[j];
+            if (direct) continue;
+            for (npy_intp i = 0; i < len; ++i) in_buffer[j][i] = *(const eg_real *)(p + i * steps[j]);
+            for (npy_intp i = len; i < EG_BLOCK; ++i) in_buffer[j][i] = in_buffer[j][0];
         }
+        for (int m = 0; m < EG_NOUT; ++m)
+            out[m] = direct ? (eg_real *)(args[EG_NIN + m] + start * steps[EG_NIN + m]) : out_buffer[m];
         feclearexcept(EG_FP_ERRORS);
         eg_vector_block(in, out);
         if (fetestexcept(EG_FP_ERRORS)) {
@@ -85,9 +95,9 @@ static void eg_loop(char **args, npy_intp const *dimensions, npy_intp const *ste
             eg_scalar_block(in, out, len);
             raised |= fetestexcept(EG_FP_ERRORS);
         }
-        for (int m = 0; m < EG_NOUT; ++m) {
+        for (int m = 0; m < EG_NOUT && !direct; ++m) {
             char *p = args[EG_NIN + m] + start * steps[EG_NIN + m];
-            for (npy_intp i = 0; i < len; ++i) *(eg_real *)(p + i * steps[EG_NIN + m]) = out[m][i];
+            for (npy_intp i = 0; i < len; ++i) *(eg_real *)(p + i * steps[EG_NIN + m]) = out_buffer[m][i];
         }
     }
     fesetexceptflag(&before, FE_ALL_EXCEPT);
