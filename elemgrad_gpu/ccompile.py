@@ -7,6 +7,7 @@ half-written file. In a process, each module is loaded once.
 """
 from __future__ import annotations
 
+import errno
 import hashlib
 import importlib.machinery
 import importlib.util
@@ -18,6 +19,7 @@ import subprocess
 import sysconfig
 import tempfile
 import threading
+import warnings
 from functools import cache
 from pathlib import Path
 from types import ModuleType
@@ -81,9 +83,29 @@ def _toolchain() -> str:
 
 
 def cache_dir() -> Path:
-    """Where compiled kernels live: [elemgrad] cache_dir, else ~/.cache/elemgrad_gpu."""
+    """Where compiled kernels live: [elemgrad] cache_dir, else ~/.cache/elemgrad_gpu.
+
+    When that directory cannot be created or written (read-only, missing parent), a
+    private temporary directory is used instead, with a warning.
+    """
     base = setting("elemgrad", "cache_dir") or Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "elemgrad_gpu"
-    return Path(base).expanduser() / "c"
+    return _writable(Path(base).expanduser() / "c")
+
+
+@cache
+def _writable(directory: Path) -> Path:
+    try:
+        directory.mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryFile(dir=directory):
+            pass
+        return directory
+    except OSError as error:
+        fallback = Path(tempfile.gettempdir()) / f"elemgrad_gpu-{os.getuid()}" / "c"
+        fallback.mkdir(parents=True, exist_ok=True)
+        warnings.warn(f"elemgrad_gpu: cannot write the kernel cache at {directory} ({error.strerror or error}); "
+                      f"using {fallback} for this process. Set [elemgrad] cache_dir to a writable directory.",
+                      RuntimeWarning, stacklevel=2)
+        return fallback
 
 
 def module_name(source: str) -> str:
@@ -92,17 +114,34 @@ def module_name(source: str) -> str:
 
 
 def load(source: str) -> ModuleType:
-    """The extension module built from ``source``, compiling it on a cache miss."""
+    """The extension module built from ``source``, compiling it on a cache miss.
+
+    Each library is stored with the SHA-256 of its bytes beside it; an entry whose
+    bytes do not match (truncated, corrupted, half-replaced) is rebuilt, never loaded.
+    """
     name = module_name(source)
     with _lock:
         if name not in _loaded:
             path = cache_dir() / f"{name}{sysconfig.get_config_var('EXT_SUFFIX') or '.so'}"
-            if path.exists():
+            if _intact(path):
                 log.debug("loading cached kernel %s", path.name)
             else:
+                if path.exists() and _digest_path(path).exists():
+                    log.warning("elemgrad_gpu: cached kernel %s is damaged; rebuilding it", path.name)
                 _build(source, name, path)
             _loaded[name] = _import(name, path)
     return _loaded[name]
+
+
+def _digest_path(path: Path) -> Path:
+    return path.with_name(path.name + ".sha256")
+
+
+def _intact(path: Path) -> bool:
+    try:
+        return hashlib.sha256(path.read_bytes()).hexdigest() == _digest_path(path).read_text().strip()
+    except OSError:
+        return False
 
 
 def _import(name: str, path: Path) -> ModuleType:
@@ -114,16 +153,26 @@ def _import(name: str, path: Path) -> ModuleType:
 
 
 def _build(source: str, name: str, path: Path) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
     includes = [f"-I{sysconfig.get_paths()['include']}", f"-I{np.get_include()}"]
-    with tempfile.TemporaryDirectory(dir=path.parent) as tmp:
-        c_file, so_file = Path(tmp) / f"{name}.c", Path(tmp) / path.name
-        c_file.write_text(source)
-        command = [*compiler(), *_flags(), *includes, f"-DEG_MODULE={name}", "-o", str(so_file), str(c_file),
-                   *_libraries()]
-        result = subprocess.run(command, capture_output=True, text=True)
-        if result.returncode:
-            raise CompileError(f"the C compiler failed on a generated kernel (a bug: please report it):\n"
-                               f"{' '.join(command)}\n{result.stderr[-4000:]}")
-        os.replace(so_file, path)
+    try:
+        with tempfile.TemporaryDirectory(dir=path.parent) as tmp:
+            c_file, so_file = Path(tmp) / f"{name}.c", Path(tmp) / path.name
+            c_file.write_text(source)
+            command = [*compiler(), *_flags(), *includes, f"-DEG_MODULE={name}", "-o", str(so_file), str(c_file),
+                       *_libraries()]
+            result = subprocess.run(command, capture_output=True, text=True)
+            if "No space left on device" in result.stderr:
+                raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+            if result.returncode:
+                raise CompileError(f"the C compiler failed on a generated kernel (a bug: please report it):\n"
+                                   f"{' '.join(command)}\n{result.stderr[-4000:]}")
+            digest = Path(tmp) / "digest"
+            digest.write_text(hashlib.sha256(so_file.read_bytes()).hexdigest())
+            os.replace(so_file, path)
+            os.replace(digest, _digest_path(path))
+    except OSError as error:
+        if error.errno in (errno.ENOSPC, errno.EDQUOT):
+            raise CompileError(f"no space left on the disk of the kernel cache ({path.parent}): free some space "
+                               f"or set [elemgrad] cache_dir to another disk") from None
+        raise CompileError(f"cannot write the kernel cache at {path.parent}: {error}") from None
     log.debug("compiled kernel %s", path.name)
