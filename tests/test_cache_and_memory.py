@@ -34,7 +34,7 @@ def test_a_later_process_loads_the_compiled_kernel_from_disk(tmp_path):
 
 
 def test_no_full_size_temporaries_beyond_the_outputs():
-    n = 10 ** 6
+    n = 10 ** 7
     xs = np.linspace(-3, 3, n)
     fn = eg.compile(lambda x, mu: eg.exp(-(x - mu) ** 2) * eg.tanh(x), derivatives=[(), ("x",), ("mu",)])
     fn(xs[:10], 0.5)  # compile outside the measurement
