@@ -85,7 +85,7 @@ def check_outputs(out: Any, count: int, shape: tuple[int, ...], dtype: str, arra
             raise InputTypeError(f"out[{k}] must be a {array_type.__module__}.{array_type.__name__}, "
                                  f"not {type(array).__name__}")
         if tuple(array.shape) != shape or array.dtype.name != dtype or not array.flags.c_contiguous \
-                or not array.flags.writeable:
+                or not getattr(array.flags, "writeable", True):  # CuPy arrays are always writeable
             raise InputError(f"out[{k}] must be a writeable C-contiguous {dtype} array of shape {shape}; "
                              f"got {array.dtype} {tuple(array.shape)}")
     return outputs
