@@ -67,7 +67,7 @@ def _flags() -> list[str]:
 
 
 def _libraries() -> list[str]:
-    return ["-lmvec", "-lm"] if vector_math() else ["-lm"]
+    return ["-lmvec", "-lm", "-pthread"] if vector_math() else ["-lm", "-pthread"]
 
 
 @cache

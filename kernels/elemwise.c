@@ -11,6 +11,10 @@ ${outputs_comment}
 #include <numpy/ufuncobject.h>
 #include <fenv.h>
 #include <math.h>
+#include <pthread.h>
+#ifdef __linux__
+#include <sched.h> /* sched_getaffinity: Python.h has defined _GNU_SOURCE */
+#endif
 ${headers}
 ${vector_math}
 ${support_code}
@@ -64,18 +68,15 @@ ${stores}
     }
 }
 
-static void eg_loop(char **args, npy_intp const *dimensions, npy_intp const *steps, void *data)
+/* Elements [0, n) of one thread's share; returns the floating-point flags to raise. */
+static int eg_blocks(char *const *args, const npy_intp n, npy_intp const *steps)
 {
-    const npy_intp n = dimensions[0];
     eg_real in_buffer[EG_NIN][EG_BLOCK], out_buffer[EG_NOUT][EG_BLOCK];
     const eg_real *in[EG_NIN];
     eg_real *out[EG_NOUT];
     int contiguous = 1;
-    fexcept_t before;
     int raised = 0;
-    (void)data;
     for (int k = 0; k < EG_NIN + EG_NOUT; ++k) contiguous &= steps[k] == (npy_intp)sizeof(eg_real);
-    fegetexceptflag(&before, FE_ALL_EXCEPT);
     for (npy_intp start = 0; start < n; start += EG_BLOCK) {
         const npy_intp len = n - start < EG_BLOCK ? n - start : EG_BLOCK;
         const int direct = contiguous && len == EG_BLOCK; /* read and write the arrays in place */
@@ -100,6 +101,55 @@ static void eg_loop(char **args, npy_intp const *dimensions, npy_intp const *ste
             for (npy_intp i = 0; i < len; ++i) *(eg_real *)(p + i * steps[EG_NIN + m]) = out_buffer[m][i];
         }
     }
+    return raised;
+}
+
+
+/* Large arrays are split across the CPUs this process may run on, at block boundaries
+ * (so results do not depend on the split), with plain threads started per call: no
+ * thread pool survives a fork, so forked children are safe. */
+enum { EG_PARALLEL_MIN = 1 << 17, EG_MAX_THREADS = 64 };
+static int eg_threads = 1;
+
+struct eg_share {
+    char *args[EG_NIN + EG_NOUT];
+    npy_intp n;
+    npy_intp const *steps;
+    int raised;
+};
+
+static void *eg_run_share(void *share)
+{
+    struct eg_share *s = (struct eg_share *)share;
+    s->raised = eg_blocks(s->args, s->n, s->steps);
+    return NULL;
+}
+
+static void eg_loop(char **args, npy_intp const *dimensions, npy_intp const *steps, void *data)
+{
+    const npy_intp n = dimensions[0];
+    const int count = n >= EG_PARALLEL_MIN ? eg_threads : 1;
+    const npy_intp blocks = (n + EG_BLOCK - 1) / EG_BLOCK;
+    struct eg_share shares[EG_MAX_THREADS];
+    pthread_t workers[EG_MAX_THREADS];
+    int started[EG_MAX_THREADS] = {0}, raised = 0;
+    fexcept_t before;
+    (void)data;
+    fegetexceptflag(&before, FE_ALL_EXCEPT);
+    for (int t = 0; t < count; ++t) {
+        const npy_intp first = blocks * t / count * EG_BLOCK, last = blocks * (t + 1) / count * EG_BLOCK;
+        struct eg_share *s = &shares[t];
+        for (int k = 0; k < EG_NIN + EG_NOUT; ++k) s->args[k] = args[k] + first * steps[k];
+        s->n = (last < n ? last : n) - first;
+        s->steps = steps;
+        if (t > 0) started[t] = pthread_create(&workers[t], NULL, eg_run_share, s) == 0;
+    }
+    eg_run_share(&shares[0]);
+    for (int t = 1; t < count; ++t) {
+        if (started[t]) pthread_join(workers[t], NULL);
+        else eg_run_share(&shares[t]); /* no thread to be had: do its share here */
+    }
+    for (int t = 0; t < count; ++t) raised |= shares[t].raised;
     fesetexceptflag(&before, FE_ALL_EXCEPT);
     if (raised) feraiseexcept(raised);
 }
@@ -121,6 +171,13 @@ PyMODINIT_FUNC EG_INIT(EG_MODULE)(void)
     if (module == NULL) return NULL;
     import_array();
     import_umath();
+#ifdef __linux__
+    {
+        cpu_set_t cpus;
+        const int available = sched_getaffinity(0, sizeof cpus, &cpus) == 0 ? CPU_COUNT(&cpus) : 1;
+        eg_threads = available < 1 ? 1 : available > EG_MAX_THREADS ? EG_MAX_THREADS : available;
+    }
+#endif
     ufunc = PyUFunc_FromFuncAndData(eg_functions, eg_data, (char *)eg_types, 1, EG_NIN, EG_NOUT,
                                     PyUFunc_None, "elemgrad_gpu_kernel", "elemgrad_gpu fused kernel", 0);
     if (ufunc == NULL || PyModule_AddObject(module, "kernel", ufunc) < 0) {

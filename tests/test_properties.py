@@ -45,7 +45,7 @@ def close(got, want, tolerance):
 @given(text=expressions(), xs=st.lists(st.floats(-3, 3), min_size=3, max_size=5), mu=st.floats(-2, 2))
 def test_random_expressions_first_and_second_order_match_pytensor_jacobian(text, xs, mu):
     xs = np.array(xs)
-    first, second = eg.compile(f"({text}) + 0*x + 0*mu", wrt="x", orders=(1, 2))(xs, mu)
+    first, second = eg.compile(f"({text}) + 0*x + 0*mu", wrt="x", orders=(1, 2))(x=xs, mu=mu)
     want_first, want_second = reference(text, xs, mu)
     assert close(first, want_first, 1e-12), (text, first, want_first)
     assert close(second, want_second, 1e-11), (text, second, want_second)
@@ -56,6 +56,6 @@ def test_random_expressions_first_and_second_order_match_pytensor_jacobian(text,
 def test_random_expressions_float32_agrees_with_float64(text, mu):
     fn = eg.compile(f"({text}) + 0*x + 0*mu", wrt="x", orders=(0, 1))
     xs = np.linspace(-3, 3, 41)
-    for low, high in zip(fn(xs.astype(np.float32), np.float32(mu)), fn(xs, mu)):
+    for low, high in zip(fn(x=xs.astype(np.float32), mu=np.float32(mu)), fn(x=xs, mu=mu)):
         assert low.dtype == np.float32
         assert close(low.astype(np.float64), high, 2e-4), text

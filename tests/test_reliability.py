@@ -109,3 +109,22 @@ def test_two_processes_compiling_the_same_new_expression_both_succeed(tmp_path):
     assert not [p for p in (tmp_path / "c").iterdir() if p.is_dir()]  # no temporary build folders left
     third = run(tmp_path, expression)
     assert "loading cached kernel" in third.stderr and "compiled kernel" not in third.stderr
+
+
+def _child_slope(n: int) -> float:
+    return float(eg.compile("tanh(x)**2", orders=(0, 1), device="cpu")(np.linspace(-3, 3, n))[1].sum())
+
+
+def test_large_arrays_use_threads_and_forked_children_do_not_hang():
+    import multiprocessing
+
+    n = 2 ** 20 + 3  # above the threading threshold, not a multiple of the block
+    x = np.linspace(-3, 3, n)
+    fn = eg.compile("tanh(x)**2", orders=(0, 1), device="cpu")
+    slope = fn(x)[1]
+    t = np.tanh(x)
+    np.testing.assert_allclose(slope, 2 * t * (1 - t * t), rtol=0, atol=1e-12)  # scaled by max(1, |ref|) = 1
+    halves = np.concatenate([fn(x[: n // 2])[1], fn(x[n // 2:])[1]])  # different splits, same numbers
+    np.testing.assert_array_equal(np.sort(halves), np.sort(slope))
+    with multiprocessing.get_context("fork").Pool(1) as pool:  # the parent has run threads already
+        assert pool.apply_async(_child_slope, (n,)).get(timeout=120) == pytest.approx(float(slope.sum()), rel=1e-12)
