@@ -78,14 +78,15 @@ class ElementwiseFunction:
 
     def __call__(self, *args, out=None, **kwargs):
         """Value and derivatives at the given inputs (``out=``: preallocated outputs)."""
-        if out is not None and "out" in self.inputs:  # an input called out wins
+        names = self._source.names
+        if out is not None and "out" in names:  # an input called out wins
             kwargs["out"], out = out, None
-        values = args if not kwargs and len(args) == len(self.inputs) else self._bind(args, kwargs)
+        values = args if not kwargs and len(args) == len(names) else self._bind(args, kwargs)
         device = self._device.backend
-        inputs, dtype = arrays.prepare(self.inputs, values, self._dtype, device.read, self._default_dtype)
-        shape = arrays.broadcast_shape(self.inputs, inputs)
+        inputs, dtype = arrays.prepare(names, values, self._dtype, device.read, self._default_dtype)
+        shape = arrays.broadcast_shape(names, inputs)
         plan = self._plan(dtype, len(shape))
-        backend, kernel = self._kernel(plan)
+        backend, kernel = (plan.backend, plan.kernel) if plan.kernel is not None else self._kernel(plan)
         if backend is not device:  # fell back to the CPU
             inputs = [device.to_host(a) if not isinstance(a, np.ndarray) else a for a in inputs]
         inputs = [backend.cast(a, dtype) for a in inputs]
