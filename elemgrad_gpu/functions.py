@@ -1,8 +1,8 @@
 """The math functions of the expression language, usable in callables too.
 
 Each takes and returns symbolic PyTensor tensors (NumPy arrays and Python numbers are
-accepted as constants). ``FUNCTIONS`` maps each name to its function and its arity,
-which is what the string parser accepts; ``CONSTANTS`` holds ``pi`` and ``e``.
+accepted as constants). ``IMPLEMENTATIONS`` maps each name of the language
+(``elemgrad_gpu.language``: functions and operators) to the function that builds it.
 
 Example:
     >>> import numpy as np, elemgrad_gpu as eg
@@ -14,10 +14,11 @@ Example:
 from __future__ import annotations
 
 import math
-from typing import Callable, NamedTuple
+from typing import Callable
 
 import pytensor.tensor as pt
 
+from elemgrad_gpu.language import ARITY, OPERATORS
 from elemgrad_gpu.special import digamma, erfinv, hypot, polygamma
 
 sin, cos, tan = pt.sin, pt.cos, pt.tan
@@ -43,22 +44,10 @@ def pow(a, b):  # noqa: A001 - the expression language's name
     return pt.pow(a, b)
 
 
-class Function(NamedTuple):
-    """One function of the expression language: its implementation and arity."""
-
-    impl: Callable
-    arity: int
-
-
-_ARITY = {
-    1: "sin cos tan arcsin arccos arctan sinh cosh tanh arcsinh arccosh arctanh exp exp2 "
-    "expm1 log log2 log10 log1p sqrt abs sign erf erfc erfinv gammaln digamma sigmoid softplus",
-    2: "arctan2 maximum minimum pow hypot polygamma",
-    3: "where clip",
+_OPERATOR_IMPLEMENTATIONS = (pt.add, pt.sub, pt.mul, pt.true_div, pt.pow, pt.neg,
+                             pt.lt, pt.le, pt.gt, pt.ge, pt.eq, pt.neq, pt.and_)
+IMPLEMENTATIONS: dict[str, Callable] = {
+    **{name: globals()[name] for name in ARITY}, **dict(zip(OPERATORS, _OPERATOR_IMPLEMENTATIONS, strict=True)),
 }
-FUNCTIONS: dict[str, Function] = {
-    name: Function(globals()[name], arity) for arity, names in _ARITY.items() for name in names.split()
-}
-CONSTANTS: dict[str, float] = {"pi": pi, "e": e}
 
-__all__ = sorted(FUNCTIONS) + ["pi", "e"]
+__all__ = sorted(ARITY) + ["pi", "e"]

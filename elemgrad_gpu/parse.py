@@ -6,7 +6,7 @@ Expression strings are data, never code: nothing here evaluates or compiles them
 * numbers (int and float literals) and the constants ``pi`` and ``e``;
 * input names: identifiers not starting with an underscore, not function names;
 * ``+ - * / **`` and unary ``-`` / ``+``;
-* calls of the functions in ``elemgrad_gpu.functions.FUNCTIONS`` by name, with exactly
+* calls of the functions in ``elemgrad_gpu.language.ARITY`` by name, with exactly
   their number of positional arguments; ``polygamma``'s order is a non-negative
   integer literal;
 * comparisons ``< <= > >= == !=``, only as the condition of ``where(cond, a, b)``;
@@ -39,23 +39,29 @@ import sys
 import warnings
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 import numpy as np
-import pytensor.tensor as pt
 
 from elemgrad_gpu.errors import ExpressionError, InputError, InputTypeError
-from elemgrad_gpu.functions import CONSTANTS, FUNCTIONS
+from elemgrad_gpu.language import ARITY, CONSTANTS
+
+if TYPE_CHECKING:
+    from typing import Callable
+
+    from pytensor.tensor import TensorVariable
 
 MAX_LENGTH = 100_000
 MAX_DEPTH = 100
 MAX_NODES = 20_000
 
 # A checked tree is a nested tuple: ("const", number, position), ("name", identifier),
-# ("int", n) (a raw Python int: polygamma's order) or ("apply", function, *arguments).
+# ("int", n) (a raw Python int: polygamma's order) or ("apply", name, *arguments), where
+# name is a function or operator of ``elemgrad_gpu.language``.
 Tree = tuple
 
-_BINARY = {ast.Add: pt.add, ast.Sub: pt.sub, ast.Mult: pt.mul, ast.Div: pt.true_div, ast.Pow: pt.pow}
-_COMPARE = {ast.Lt: pt.lt, ast.LtE: pt.le, ast.Gt: pt.gt, ast.GtE: pt.ge, ast.Eq: pt.eq, ast.NotEq: pt.neq}
+_BINARY = {ast.Add: "+", ast.Sub: "-", ast.Mult: "*", ast.Div: "/", ast.Pow: "**"}
+_COMPARE = {ast.Lt: "<", ast.LtE: "<=", ast.Gt: ">", ast.GtE: ">=", ast.Eq: "==", ast.NotEq: "!="}
 _COMPARISONS_ONLY_IN_WHERE = "comparisons are only allowed as the condition of where(condition, a, b)"
 _COMBINE_CONDITIONS = "combine conditions by nesting where() calls"
 _REFUSED_OPERATOR = {
@@ -117,7 +123,7 @@ class Expression:
     def __str__(self) -> str:
         return self.text
 
-    def build(self, env: Mapping[str, pt.TensorVariable], dtype: str) -> pt.TensorVariable:
+    def build(self, env: Mapping[str, TensorVariable], dtype: str) -> TensorVariable:
         """The expression over the symbolic inputs ``env`` (name -> variable).
 
         Every number and constant becomes a 0-d constant of ``dtype``, so a float32
@@ -126,20 +132,23 @@ class Expression:
         missing = [name for name in self.names if name not in env]
         if missing:
             raise InputError(f"the expression {self.text!r} needs the inputs {', '.join(missing)}: pass them in env")
-        return self._build(self._tree, env, dtype)
+        from elemgrad_gpu.functions import IMPLEMENTATIONS  # PyTensor: only once something is built
 
-    def _build(self, tree: Tree, env: Mapping[str, pt.TensorVariable], dtype: str) -> pt.TensorVariable:
+        return self._build(self._tree, env, dtype, IMPLEMENTATIONS)
+
+    def _build(self, tree: Tree, env: Mapping[str, TensorVariable], dtype: str,
+               implementations: Mapping[str, Callable]) -> TensorVariable:
         kind, value, *rest = tree
         if kind == "const":
             with np.errstate(over="ignore"):
                 if not np.isfinite(np.asarray(value, dtype=dtype)):
                     raise ExpressionError(f"the number {value} does not fit in {dtype}", self.text, rest[0])
-            return pt.constant(value, dtype=dtype)
+            return np.asarray(value, dtype=dtype)
         if kind == "name":
             return env[value]
         if kind == "int":
             return value
-        return value(*(self._build(argument, env, dtype) for argument in rest))
+        return implementations[value](*(self._build(argument, env, dtype, implementations) for argument in rest))
 
 
 def parse(text: str) -> Expression:
@@ -249,7 +258,7 @@ class _Checker:
             if isinstance(node.op, (ast.Not, ast.Invert)):
                 raise self.error(_REFUSED_OPERATOR[type(node.op)], node)
             operand = self.check(node.operand, depth + 1)
-            return ("apply", pt.neg, operand) if isinstance(node.op, ast.USub) else operand
+            return ("apply", "neg", operand) if isinstance(node.op, ast.USub) else operand
         if isinstance(node, ast.Compare):
             return self.compare(node, depth, condition)
         if isinstance(node, ast.BoolOp):
@@ -274,8 +283,8 @@ class _Checker:
         name = node.id
         if name in CONSTANTS:
             return ("const", CONSTANTS[name], self.position(node.col_offset))
-        if name in FUNCTIONS:
-            example = f"{name}({', '.join('xyz'[:FUNCTIONS[name].arity])})"
+        if name in ARITY:
+            example = f"{name}({', '.join('xyz'[:ARITY[name]])})"
             raise self.error(f"{name} is a function: call it, e.g. {example}", node)
         if name.startswith("_"):
             raise self.error(f"names starting with an underscore are not allowed ({name!r}): rename the input", node)
@@ -288,13 +297,13 @@ class _Checker:
         name = node.func.id
         if name in CONSTANTS:
             raise self.error(f"{name} is a constant, not a function", node)
-        if name not in FUNCTIONS:
-            close = difflib.get_close_matches(name, FUNCTIONS, n=1)
-            hint = f"did you mean {close[0]}?" if close else f"the functions are {', '.join(sorted(FUNCTIONS))}"
+        if name not in ARITY:
+            close = difflib.get_close_matches(name, ARITY, n=1)
+            hint = f"did you mean {close[0]}?" if close else f"the functions are {', '.join(sorted(ARITY))}"
             raise self.error(f"unknown function {name!r}: {hint}", node)
         if node.keywords:
             raise self.error(f"{name}() takes no keyword arguments: pass them by position", node.keywords[0])
-        arity = FUNCTIONS[name].arity
+        arity = ARITY[name]
         if len(node.args) != arity:
             raise self.error(f"{name}() takes {arity} argument{'s' * (arity > 1)}, not {len(node.args)}", node)
         order = node.args[0]
@@ -304,7 +313,7 @@ class _Checker:
         trees = [self.check(argument, depth + 1, i == 0 and name == "where") for i, argument in enumerate(node.args)]
         if name == "polygamma":
             trees[0] = ("int", order.value)
-        return ("apply", FUNCTIONS[name].impl, *trees)
+        return ("apply", name, *trees)
 
     def compare(self, node: ast.Compare, depth: int, condition: bool) -> Tree:
         operands = [node.left, *node.comparators]
@@ -315,4 +324,4 @@ class _Checker:
             raise self.operator_error(_COMPARISONS_ONLY_IN_WHERE, node.left)
         trees = [self.check(operand, depth + 1) for operand in operands]
         tests = [("apply", _COMPARE[type(op)], a, b) for op, a, b in zip(node.ops, trees, trees[1:])]
-        return functools.reduce(lambda a, b: ("apply", pt.and_, a, b), tests)
+        return functools.reduce(lambda a, b: ("apply", "and", a, b), tests)
