@@ -12,10 +12,18 @@ from elemgrad_gpu.errors import (CompileError, ElemgradError, ExpressionError, I
 from elemgrad_gpu.config import ConfigError
 from elemgrad_gpu.device import DeviceError, devices
 from elemgrad_gpu.function import ElementwiseFunction
-from elemgrad_gpu.functions import *  # noqa: F401,F403 - the expression language's math functions
-from elemgrad_gpu.functions import __all__ as _math_names
+from elemgrad_gpu.language import ARITY as _ARITY, CONSTANTS as _CONSTANTS
 
 __version__ = "0.1.0"
+_MATH = (*sorted(_ARITY), *_CONSTANTS)  # the expression language's math functions, eg.tanh etc.
 __all__ = ["compile", "elementwise_grad", "devices", "ElementwiseFunction", "NotElementwiseError", "ElemgradError",
-           "ExpressionError", "InputError", "InputTypeError", "CompileError", "DeviceError", "ConfigError",
-           *_math_names]
+           "ExpressionError", "InputError", "InputTypeError", "CompileError", "DeviceError", "ConfigError", *_MATH]
+
+
+def __getattr__(name: str):
+    """The math functions, loaded (with PyTensor) on first use: a cached kernel needs neither."""
+    if name in _MATH:
+        from elemgrad_gpu import functions
+
+        return getattr(functions, name)
+    raise AttributeError(f"module 'elemgrad_gpu' has no attribute {name!r}")

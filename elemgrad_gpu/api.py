@@ -2,18 +2,16 @@
 from __future__ import annotations
 
 from itertools import combinations_with_replacement
-from typing import Callable, Sequence
-
-import pytensor
-import pytensor.tensor as pt
-from pytensor.graph.basic import Variable
+from typing import TYPE_CHECKING, Callable, Sequence
 
 from elemgrad_gpu.build import make_source
 from elemgrad_gpu.device import select_device
-from elemgrad_gpu.differentiate import MultiIndex
 from elemgrad_gpu.errors import InputError, InputTypeError
 from elemgrad_gpu.function import ElementwiseFunction, _check_dtype
-from elemgrad_gpu.verify import verify_elementwise
+from elemgrad_gpu.plan import MultiIndex
+
+if TYPE_CHECKING:
+    from pytensor.graph.basic import Variable
 
 MAX_ORDER = 8  # total order of one derivative; graphs grow quickly beyond it
 
@@ -118,6 +116,11 @@ def elementwise_grad(y: Variable, wrt: Variable) -> Variable:
     >>> eg.elementwise_grad(pt.tanh(x) ** 2, x).eval({x: [0.0]})
     array([0.])
     """
+    import pytensor
+    import pytensor.tensor as pt
+
+    from elemgrad_gpu.verify import verify_elementwise
+
     y, wrt = pt.as_tensor_variable(y), pt.as_tensor_variable(wrt)
     verify_elementwise([y], wrt, what="y")
     if wrt.type.broadcastable == y.type.broadcastable:

@@ -1,6 +1,6 @@
 """The CPU backend: the fused kernel as compiled C, a NumPy ufunc of our own loop.
 
-A backend turns a FusedGraph into source and into a ``Kernel``: a callable taking the
+A backend turns a FusedGraph into source, and source into a ``Kernel``: a callable taking the
 input arrays (of the kernel's dtype, broadcasting together to ``shape``) and optional
 preallocated outputs, and returning the outputs. It also says how to read and cast
 inputs, and what to hand back. NumPy's ufunc machinery broadcasts, walks strides and
@@ -8,13 +8,15 @@ allocates; the loop body is ours. The CUDA backend has the same methods.
 """
 from __future__ import annotations
 
-from typing import Callable, Sequence
+from typing import TYPE_CHECKING, Callable, Sequence
 
 import numpy as np
 
-from elemgrad_gpu import arrays, ccompile, codegen
+from elemgrad_gpu import arrays, ccompile
 from elemgrad_gpu.errors import InputError
-from elemgrad_gpu.fuse import FusedGraph
+
+if TYPE_CHECKING:
+    from elemgrad_gpu.fuse import FusedGraph
 
 Kernel = Callable[[Sequence, tuple[int, ...], Sequence | None], list]
 MAX_ARGUMENTS = 64  # NumPy's limit on a ufunc's inputs plus outputs (NPY_MAXARGS)
@@ -29,19 +31,22 @@ class CBackend:
     cast = staticmethod(arrays.cast_host)
 
     def source(self, fused: FusedGraph, descriptions: list[str]) -> str:
-        return codegen.c_source(fused, descriptions, vector_math=ccompile.vector_math())
+        from elemgrad_gpu import codegen
 
-    def compile(self, fused: FusedGraph, descriptions: list[str]) -> Kernel:
         count = len(fused.composite.inputs) + len(fused.composite.outputs)
         if count > MAX_ARGUMENTS:
             raise InputError(f"this kernel would have {count} inputs and outputs; NumPy's ufuncs, which run "
                              f"it on the CPU, take at most {MAX_ARGUMENTS}: ask for fewer derivatives per compile")
-        ufunc = ccompile.load(self.source(fused, descriptions)).kernel
+        return codegen.c_source(fused, descriptions, vector_math=ccompile.vector_math())
+
+    def load(self, source: str, outputs: int, dtype: str) -> Kernel:
+        """The kernel compiled from ``source`` (cached on disk) computing ``outputs`` arrays."""
+        ufunc = ccompile.load(source).kernel
 
         def kernel(inputs: Sequence[np.ndarray], shape: tuple[int, ...], out: Sequence | None = None) -> list:
-            outputs = ufunc(*inputs, out=tuple(out)) if out is not None else ufunc(*inputs)
-            outputs = [outputs] if ufunc.nout == 1 else list(outputs)
-            return outputs if shape else [np.asarray(o) for o in outputs]  # 0-d arrays, not scalars
+            results = ufunc(*inputs, out=tuple(out)) if out is not None else ufunc(*inputs)
+            results = [results] if ufunc.nout == 1 else list(results)
+            return results if shape else [np.asarray(r) for r in results]  # 0-d arrays, not scalars
 
         return kernel
 

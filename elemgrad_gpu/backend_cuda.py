@@ -15,14 +15,16 @@ from __future__ import annotations
 import math
 import shlex
 from functools import cache
-from typing import Any, Sequence
+from typing import TYPE_CHECKING, Any, Sequence
 
 import numpy as np
 
-from elemgrad_gpu import arrays, codegen
+from elemgrad_gpu import arrays
 from elemgrad_gpu.config import setting
 from elemgrad_gpu.errors import InputTypeError
-from elemgrad_gpu.fuse import FusedGraph
+
+if TYPE_CHECKING:
+    from elemgrad_gpu.fuse import FusedGraph
 
 THREADS = 256
 BLOCKS_PER_SM = 32
@@ -73,18 +75,21 @@ class CudaBackend:
         return cupy().ndarray
 
     def source(self, fused: FusedGraph, descriptions: list[str]) -> str:
+        from elemgrad_gpu import codegen
+
         return codegen.cuda_source(fused, descriptions)
 
     def options(self) -> tuple[str, ...]:
         return NVRTC_OPTIONS + tuple(shlex.split(setting("elemgrad", "nvrtc_options") or ""))
 
-    def compile(self, fused: FusedGraph, descriptions: list[str]):
+    def load(self, source: str, outputs: int, dtype: str):
+        """The kernel compiled from ``source`` by NVRTC (cached by CuPy) computing ``outputs`` arrays."""
         cp = cupy()
         with cp.cuda.Device(self.index):
-            module = cp.RawModule(code=self.source(fused, descriptions), options=self.options())
+            module = cp.RawModule(code=source, options=self.options())
             contiguous, strided = module.get_function("eg_contiguous"), module.get_function("eg_strided")
             sms = cp.cuda.Device(self.index).attributes["MultiProcessorCount"]
-        count, dtype = len(fused.composite.outputs), fused.dtype
+        count = outputs
 
         def kernel(inputs: Sequence, shape: tuple[int, ...], out: Sequence | None = None) -> list:
             with cp.cuda.Device(self.index):

@@ -1,21 +1,20 @@
 """Build: turn what the user wrote (a callable or an expression string) into a graph.
 
 A ``Source`` knows its input names and traces itself over symbolic PyTensor tensors of
-a given dtype and ndim. Python float literals in a callable become constants of the
+a given dtype and ndim (PyTensor is imported then, not before: a stored plan needs no trace). Python float literals in a callable become constants of the
 traced dtype, so a float32 trace stays float32.
 """
 from __future__ import annotations
 
 import inspect
 from dataclasses import dataclass
-from typing import Callable
-
-import pytensor.tensor as pt
-from pytensor.scalar.basic import autocast_float_as
-from pytensor.tensor.variable import TensorVariable
+from typing import TYPE_CHECKING, Callable
 
 from elemgrad_gpu.errors import InputError, InputTypeError
 from elemgrad_gpu.parse import Expression, parse
+
+if TYPE_CHECKING:
+    from pytensor.tensor.variable import TensorVariable
 
 
 @dataclass(frozen=True)
@@ -32,6 +31,9 @@ class Source:
 
     def trace(self, dtype: str, ndim: int) -> tuple[list[TensorVariable], TensorVariable]:
         """Symbolic inputs (one per name, of ``dtype`` and ``ndim``) and the output over them."""
+        import pytensor.tensor as pt
+        from pytensor.scalar.basic import autocast_float_as
+
         inputs = [pt.tensor(name, dtype=dtype, shape=(None,) * ndim) for name in self.names]
         env = dict(zip(self.names, inputs))
         if self.expression is not None:
@@ -44,6 +46,8 @@ class Source:
 
 def _as_output(output, dtype: str, source: Source) -> TensorVariable:
     """The traced result as a tensor of the computation dtype."""
+    import pytensor.tensor as pt
+
     try:
         output = pt.as_tensor_variable(output)
     except (TypeError, ValueError, AttributeError) as error:

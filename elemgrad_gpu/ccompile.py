@@ -82,14 +82,15 @@ def _toolchain() -> str:
     return "\0".join([" ".join(command + _flags() + _libraries()), version, platform.machine(), abi, np.__version__])
 
 
-def cache_dir() -> Path:
-    """Where compiled kernels live: [elemgrad] cache_dir, else ~/.cache/elemgrad_gpu.
+def cache_dir(kind: str = "c") -> Path:
+    """Where compiled kernels ("c") or stored plans ("plans") live: in [elemgrad] cache_dir,
+    else ~/.cache/elemgrad_gpu.
 
     When that directory cannot be created or written (read-only, missing parent), a
     private temporary directory is used instead, with a warning.
     """
     base = setting("elemgrad", "cache_dir") or Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "elemgrad_gpu"
-    return _writable(Path(base).expanduser() / "c")
+    return _writable(Path(base).expanduser() / kind)
 
 
 @cache
@@ -100,7 +101,7 @@ def _writable(directory: Path) -> Path:
             pass
         return directory
     except OSError as error:
-        fallback = Path(tempfile.gettempdir()) / f"elemgrad_gpu-{os.getuid()}" / "c"
+        fallback = Path(tempfile.gettempdir()) / f"elemgrad_gpu-{os.getuid()}" / directory.name
         fallback.mkdir(parents=True, exist_ok=True)
         warnings.warn(f"elemgrad_gpu: cannot write the kernel cache at {directory} ({error.strerror or error}); "
                       f"using {fallback} for this process. Set [elemgrad] cache_dir to a writable directory.",

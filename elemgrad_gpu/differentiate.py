@@ -12,7 +12,7 @@ from typing import Sequence
 import pytensor
 from pytensor.tensor.variable import TensorVariable
 
-MultiIndex = tuple[str, ...]
+from elemgrad_gpu.plan import MultiIndex
 
 
 def partial_derivatives(y: TensorVariable, inputs: dict[str, TensorVariable],

@@ -1,43 +1,27 @@
 """Run: ElementwiseFunction, the compiled object ``elemgrad_gpu.compile`` returns.
 
-Per call signature (dtype, and ndim for callables) it traces the source, verifies the
-structure, differentiates, simplifies and fuses once, then compiles one kernel; each
-call binds and checks the arguments, broadcasts them and runs that kernel.
+Per call signature (dtype, and ndim for callables) it makes a plan once (``plan.py``:
+trace, verify, differentiate, fuse; or, for a string expression compiled before, the
+stored plan of ``plan_store.py``) and compiles one kernel; each call binds and checks
+the arguments, broadcasts them and runs that kernel.
 """
 from __future__ import annotations
 
 import threading
 import warnings
-from dataclasses import dataclass
-from typing import Any, Callable
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
-import pytensor
-from pytensor.compile.mode import Mode
 
-from elemgrad_gpu import arrays
+from elemgrad_gpu import arrays, plan_store
 from elemgrad_gpu.backend_c import CBackend
-from elemgrad_gpu.build import Source
 from elemgrad_gpu.config import setting
 from elemgrad_gpu.device import Device, backend as backend_named
-from elemgrad_gpu.differentiate import MultiIndex, partial_derivatives
 from elemgrad_gpu.errors import InputError, InputTypeError
-from elemgrad_gpu.formula import formula
-from elemgrad_gpu.fuse import FusedGraph, fuse, simplify
-from elemgrad_gpu.verify import verify_elementwise
+from elemgrad_gpu.plan import MultiIndex, Plan, make_plan
 
-_C_MODE = Mode(linker="cvm", optimizer="fast_run")
-
-
-@dataclass
-class Plan:
-    """Everything compiled for one call signature."""
-
-    fused: FusedGraph
-    descriptions: list[str]
-    prelude: Callable | None  # computes the aux inputs, when the graph has any
-    backend: Any = None  # where the kernel runs: the device's backend, or the CPU's after a fallback
-    kernel: Callable | None = None
+if TYPE_CHECKING:
+    from elemgrad_gpu.build import Source
 
 
 class ElementwiseFunction:
@@ -70,7 +54,7 @@ class ElementwiseFunction:
     def source(self, backend: str = "c", dtype: str | None = None) -> str:
         """The generated source of the fused kernel (for 1-d inputs of ``dtype``)."""
         plan = self._plan(_check_dtype(dtype) or self._default_dtype(), 1)
-        return backend_named(backend).source(plan.fused, plan.descriptions)
+        return self._generated(plan, backend_named(backend))
 
     def __repr__(self) -> str:
         outputs = ", ".join("d" + "".join(f"/d{n}" for n in i) if i else "f" for i in self._indices)
@@ -112,7 +96,7 @@ class ElementwiseFunction:
     def _compile(self, plan: Plan):
         backend = self._device.backend
         try:
-            return backend, backend.compile(plan.fused, plan.descriptions)
+            kernel = backend.load(self._generated(plan, backend), plan.outputs, plan.dtype)
         except Exception as error:  # noqa: BLE001 - any CUDA compile failure falls back under "auto"
             if backend.name == "c" or not self._device.automatic:
                 raise
@@ -120,7 +104,18 @@ class ElementwiseFunction:
                           f"could not compile this function ({type(error).__name__}: {str(error)[:300]})",
                           RuntimeWarning, stacklevel=4)
             cpu = CBackend()
-            return cpu, cpu.compile(plan.fused, plan.descriptions)
+            return cpu, cpu.load(self._generated(plan, cpu), plan.outputs, plan.dtype)
+        if self._source.is_string and plan.prelude is None and plan.fused is not None:
+            plan_store.save(self._store_key(plan.dtype), plan, backend.name)
+        return backend, kernel
+
+    def _generated(self, plan: Plan, backend) -> str:
+        """``backend``'s source for ``plan``, generated once."""
+        if backend.name not in plan.sources:
+            if plan.fused is None:  # a stored plan (strings only, traced at ndim 0) has no graph
+                plan.fused = make_plan(self._source, self._indices, plan.dtype, 0).fused
+            plan.sources[backend.name] = backend.source(plan.fused, plan.descriptions)
+        return plan.sources[backend.name]
 
     def _plan(self, dtype: str, ndim: int) -> Plan:
         key = (dtype, 0 if self._source.is_string else ndim)
@@ -131,16 +126,14 @@ class ElementwiseFunction:
         return plan
 
     def _make_plan(self, dtype: str, ndim: int) -> Plan:
-        inputs, y = self._source.trace(dtype, ndim)
-        env = dict(zip(self.inputs, inputs))
-        for name in dict.fromkeys(n for index in self._indices for n in index):
-            verify_elementwise([y], env[name], x_name=name, what="f")
-        outputs = simplify(partial_derivatives(y, env, self._indices))
-        fused = fuse(inputs, outputs, dtype)
-        prelude = None
-        if fused.aux:
-            prelude = pytensor.function(inputs, fused.aux, mode=_C_MODE, on_unused_input="ignore")
-        return Plan(fused, [formula(out, dict(zip(inputs, self.inputs))) for out in outputs], prelude)
+        if self._source.is_string:
+            stored = plan_store.load(self._store_key(dtype), dtype, self._device.backend.name)
+            if stored is not None:
+                return stored
+        return make_plan(self._source, self._indices, dtype, ndim)
+
+    def _store_key(self, dtype: str) -> str:
+        return plan_store.key(str(self._source.expression), self._indices, dtype, self._device.backend.name)
 
     def _bind(self, args: tuple, kwargs: dict) -> list[Any]:
         names = self.inputs
