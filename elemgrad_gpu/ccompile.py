@@ -32,8 +32,12 @@ from elemgrad_gpu.errors import CompileError
 log = logging.getLogger("elemgrad_gpu")
 
 # No -ffast-math: IEEE semantics. -fopenmp-simd honours the kernel's "omp simd" loops (no
-# threads); -ffp-contract=off keeps a*b+c two roundings, as NumPy computes it.
-CFLAGS = ("-O3", "-fPIC", "-shared", "-fno-math-errno", "-fopenmp-simd", "-ffp-contract=off")
+# threads); -ffp-contract=off keeps a*b+c two roundings, as NumPy computes it. sin and cos
+# are not builtins, so gcc does not merge sin(x) and cos(x) into a scalar sincos call,
+# which has no vector version (a loop over both runs 10x faster vectorized).
+CFLAGS = ("-O3", "-fPIC", "-shared", "-fno-math-errno", "-fopenmp-simd", "-ffp-contract=off",
+          "-fno-builtin-sin", "-fno-builtin-cos", "-fno-builtin-sinf", "-fno-builtin-cosf")
+_AVX512 = {"avx512f", "avx512dq", "avx512vl", "avx512bw"}
 _lock = threading.Lock()
 _loaded: dict[str, ModuleType] = {}
 
@@ -53,13 +57,18 @@ def vector_math() -> bool:
 
 @cache
 def target_flags() -> tuple[str, ...]:
-    """Instruction-set flags for this CPU: AVX2 and FMA where /proc/cpuinfo lists them."""
+    """Instruction-set flags for this CPU: AVX2 and FMA, then AVX-512 with 512-bit vectors
+    (libmvec's 8-wide double functions), as far as /proc/cpuinfo lists them."""
     try:
-        flags = next((line.split(":", 1)[1].split() for line in Path("/proc/cpuinfo").read_text().splitlines()
-                      if line.startswith("flags")), [])
+        flags = set(next((line.split(":", 1)[1].split() for line in Path("/proc/cpuinfo").read_text().splitlines()
+                          if line.startswith("flags")), []))
     except OSError:
         return ()
-    return ("-mavx2", "-mfma") if {"avx2", "fma"} <= set(flags) else ()
+    if not {"avx2", "fma"} <= flags:
+        return ()
+    if _AVX512 <= flags:
+        return ("-mavx2", "-mfma", *(f"-m{name}" for name in sorted(_AVX512)), "-mprefer-vector-width=512")
+    return ("-mavx2", "-mfma")
 
 
 def _flags() -> list[str]:

@@ -21,6 +21,18 @@ def test_the_compiled_loop_calls_vector_tanh(dtype, symbol):
     assert symbol in open(module.__file__, "rb").read().replace(b"\0", b"@")
 
 
+@pytest.mark.skipif(not ccompile.vector_math(), reason="no glibc >= 2.35 libmvec on x86_64 here")
+@pytest.mark.parametrize("dtype, suffix", [("float64", b""), ("float32", b"f")])
+def test_sin_and_cos_of_one_argument_stay_vector_calls_not_scalar_sincos(dtype, suffix):
+    fn = eg.compile("sin(x) * cos(x)", orders=(0, 1))
+    x = np.linspace(-3, 3, 1001, dtype=dtype)
+    value, slope = fn(x)
+    np.testing.assert_allclose(slope, np.cos(2 * x.astype(np.float64)), rtol=1e-5, atol=1e-6)
+    library = open(ccompile.load(fn.source(dtype=dtype)).__file__, "rb").read().replace(b"\0", b"@")
+    assert b"v_sin" + suffix + b"@" in library and b"v_cos" + suffix + b"@" in library
+    assert b"sincos" not in library
+
+
 def test_no_spurious_floating_point_warnings_from_vector_math():
     x = np.array([np.inf, -np.inf, np.nan, 0.5, 800.0, -800.0])
     with warnings.catch_warnings():
