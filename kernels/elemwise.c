@@ -30,9 +30,9 @@ ${body}
 }
 
 /* The ufunc's inner loop over one strided dimension, in blocks of EG_BLOCK elements:
- * a full block of contiguous arrays is computed in place; otherwise its inputs are
- * gathered into buffers (a short block is padded with its first element) and its
- * results scattered. Either way the whole block is computed by one loop the compiler
+ * in a full block, contiguous arrays are read and written in place and broadcast
+ * scalars come from a buffer filled once; other inputs are gathered into buffers (a
+ * short block is padded with its first element) and other outputs scattered. Either way the whole block is computed by one loop the compiler
  * vectorizes (calling the C library's vector math where it has it), so every element
  * takes the same arithmetic whatever the layout: strided, broadcast and contiguous
  * inputs give bitwise identical results.
@@ -74,21 +74,23 @@ static int eg_blocks(char *const *args, const npy_intp n, npy_intp const *steps)
     eg_real in_buffer[EG_NIN][EG_BLOCK], out_buffer[EG_NOUT][EG_BLOCK];
     const eg_real *in[EG_NIN];
     eg_real *out[EG_NOUT];
-    int contiguous = 1;
     int raised = 0;
-    for (int k = 0; k < EG_NIN + EG_NOUT; ++k) contiguous &= steps[k] == (npy_intp)sizeof(eg_real);
+    for (int j = 0; j < EG_NIN; ++j)
+        for (npy_intp i = 0; i < EG_BLOCK && steps[j] == 0 && n > 0; ++i) in_buffer[j][i] = *(const eg_real *)args[j];
     for (npy_intp start = 0; start < n; start += EG_BLOCK) {
         const npy_intp len = n - start < EG_BLOCK ? n - start : EG_BLOCK;
-        const int direct = contiguous && len == EG_BLOCK; /* read and write the arrays in place */
         for (int j = 0; j < EG_NIN; ++j) {
             const char *p = args[j] + start * steps[j];
+            const int direct = len == EG_BLOCK && steps[j] == (npy_intp)sizeof(eg_real);
             in[j] = direct ? (const eg_real *)p : in_buffer[j];
-            if (direct) continue;
+            if (direct || steps[j] == 0) continue;
             for (npy_intp i = 0; i < len; ++i) in_buffer[j][i] = *(const eg_real *)(p + i * steps[j]);
             for (npy_intp i = len; i < EG_BLOCK; ++i) in_buffer[j][i] = in_buffer[j][0];
         }
-        for (int m = 0; m < EG_NOUT; ++m)
+        for (int m = 0; m < EG_NOUT; ++m) {
+            const int direct = len == EG_BLOCK && steps[EG_NIN + m] == (npy_intp)sizeof(eg_real);
             out[m] = direct ? (eg_real *)(args[EG_NIN + m] + start * steps[EG_NIN + m]) : out_buffer[m];
+        }
         feclearexcept(EG_FP_ERRORS);
         eg_vector_block(in, out);
         if (fetestexcept(EG_FP_ERRORS)) {
@@ -96,8 +98,9 @@ static int eg_blocks(char *const *args, const npy_intp n, npy_intp const *steps)
             eg_scalar_block(in, out, len);
             raised |= fetestexcept(EG_FP_ERRORS);
         }
-        for (int m = 0; m < EG_NOUT && !direct; ++m) {
+        for (int m = 0; m < EG_NOUT; ++m) {
             char *p = args[EG_NIN + m] + start * steps[EG_NIN + m];
+            if (out[m] != out_buffer[m]) continue;
             for (npy_intp i = 0; i < len; ++i) *(eg_real *)(p + i * steps[EG_NIN + m]) = out_buffer[m][i];
         }
     }

@@ -124,6 +124,21 @@ def test_broadcasting_views_and_nd_inputs_equal_contiguous_copies():
                 np.testing.assert_array_equal(g, h)
 
 
+@pytest.mark.parametrize("n", [256 * 4 + 77, 2 ** 17 + 13])  # full blocks and a short one; split across threads
+def test_broadcast_scalars_equal_materialized_arrays_bitwise(n):
+    fn = eg.compile("-0.5*((x-mu)/sigma)**2 - log(sigma)", derivatives=[(), ("x",), ("sigma",)])
+    x = np.linspace(-3, 3, n)
+    x[300], x[-5] = np.inf, np.nan  # blocks computed again by the scalar functions
+    for mu, sigma in ((0.3, 1.7), (np.float64(-1.0), np.array(2.5)), (0.0, np.array([0.5]))):
+        with np.errstate(invalid="ignore"):
+            got = fn(x, mu, sigma)
+            want = fn(x, np.full(n, mu), np.full(n, np.ravel(sigma)[0]))
+        for g, h in zip(got, want):
+            np.testing.assert_array_equal(g, h)
+    z = (x - 0.3) / 1.7
+    np.testing.assert_allclose(fn(x, 0.3, 1.7)[1][:256], -z[:256] / 1.7, rtol=1e-14)
+
+
 def test_column_against_row_broadcasts_like_numpy():
     fn = eg.compile("x * mu**2", derivatives=[(), ("mu",), ("x", "mu")])
     xs, mu = np.arange(3.0), np.arange(4.0)[:, None]
