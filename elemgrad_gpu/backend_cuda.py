@@ -28,6 +28,7 @@ if TYPE_CHECKING:
 
 THREADS = 256
 BLOCKS_PER_SM = 32
+VECTOR_BYTES = 16  # eg_vectorized's loads and stores
 NVRTC_OPTIONS = ("-std=c++17",)
 
 
@@ -62,6 +63,22 @@ def merge_dimensions(shape: Sequence[int], strides: Sequence[Sequence[int]]) -> 
     return (dims, merged) if dims else ([1], [[0] for _ in strides])
 
 
+def launch_choice(n: int, inputs: Sequence, outputs: Sequence, itemsize: int, sms: int) -> tuple[str, int]:
+    """Which kernel runs ``n`` elements, and on how many blocks of THREADS threads.
+
+    eg_vectorized when every input is contiguous or a scalar and every array of n
+    elements is 16-byte aligned; eg_contiguous when they are contiguous but not aligned;
+    else eg_strided. The grid covers the work once, up to BLOCKS_PER_SM blocks per SM.
+    """
+    if not all(a.flags.c_contiguous and a.size in (1, n) for a in inputs):
+        name, work = "eg_strided", n
+    elif all(a.data.ptr % VECTOR_BYTES == 0 for a in [*inputs, *outputs] if a.size == n):
+        name, work = "eg_vectorized", n // (VECTOR_BYTES // itemsize)
+    else:
+        name, work = "eg_contiguous", n
+    return name, max(1, min((work + THREADS - 1) // THREADS, BLOCKS_PER_SM * sms))
+
+
 class CudaBackend:
     """CUDA kernels on GPU ``index``, launched through CuPy."""
 
@@ -87,26 +104,26 @@ class CudaBackend:
         cp = cupy()
         with cp.cuda.Device(self.index):
             module = cp.RawModule(code=source, options=self.options())
-            contiguous, strided = module.get_function("eg_contiguous"), module.get_function("eg_strided")
+            functions = {name: module.get_function(name) for name in ("eg_vectorized", "eg_contiguous", "eg_strided")}
             sms = cp.cuda.Device(self.index).attributes["MultiProcessorCount"]
-        count = outputs
+        count, itemsize = outputs, np.dtype(dtype).itemsize
 
         def kernel(inputs: Sequence, shape: tuple[int, ...], out: Sequence | None = None) -> list:
             with cp.cuda.Device(self.index):
-                outputs = list(out) if out is not None else [cp.empty(shape, dtype) for _ in range(count)]
+                results = list(out) if out is not None else [cp.empty(shape, dtype) for _ in range(count)]
                 n = math.prod(shape)
                 if n:
-                    grid = (min((n + THREADS - 1) // THREADS, BLOCKS_PER_SM * sms),)
-                    if all(a.flags.c_contiguous and a.size in (1, n) for a in inputs):
-                        steps = [np.int64(a.size == n) for a in inputs]
-                        arguments = [np.int64(n), *[v for pair in zip(inputs, steps) for v in pair], *outputs]
-                        contiguous(grid, (THREADS,), tuple(arguments))
-                    else:
+                    name, blocks = launch_choice(n, inputs, results, itemsize, sms)
+                    if name == "eg_strided":
                         dims, strides = merge_dimensions(shape, [
                             [s // a.itemsize for s in cp.broadcast_to(a, shape).strides] for a in inputs])
                         layout = cp.asarray(np.array(dims + [s for row in strides for s in row], dtype=np.int64))
-                        strided(grid, (THREADS,), (np.int64(n), np.int32(len(dims)), layout, *inputs, *outputs))
-            return outputs
+                        arguments = (np.int64(n), np.int32(len(dims)), layout, *inputs, *results)
+                    else:
+                        steps = [np.int64(a.size == n) for a in inputs]
+                        arguments = (np.int64(n), *[v for pair in zip(inputs, steps) for v in pair], *results)
+                    functions[name]((blocks,), (THREADS,), arguments)
+            return results
 
         return kernel
 

@@ -99,7 +99,7 @@ def c_source(fused: FusedGraph, descriptions: list[str], vector_math: bool = Fal
 
 
 def cuda_source(fused: FusedGraph, descriptions: list[str]) -> str:
-    """The CUDA source: contiguous and strided grid-stride kernels over 64-bit indices."""
+    """The CUDA source: vectorized, contiguous and strided grid-stride kernels over 64-bit indices."""
     n_in, n_out = len(fused.composite.inputs), len(fused.composite.outputs)
     fields = _fields(fused, descriptions, [f"v[{j}]" for j in range(n_in)], [f"r[{m}]" for m in range(n_out)])
     if fused.dtype == "float32":
@@ -115,4 +115,9 @@ def cuda_source(fused: FusedGraph, descriptions: list[str]) -> str:
         contiguous_loads="\n".join(f"        v[{j}] = in{j}[i * step{j}];" for j in range(n_in)),
         strided_loads="\n".join(f"        v[{j}] = in{j}[offset[{j}]];" for j in range(n_in)),
         stores="\n".join(f"        out{m}[i] = r[{m}];" for m in range(n_out)),
+        vector_scalars="\n".join(f"    if (!step{j}) for (int l = 0; l < EG_VEC; ++l) x[{j}].e[l] = in{j}[0];"
+                                 for j in range(n_in)),
+        vector_loads="\n".join(f"        if (step{j}) x[{j}] = reinterpret_cast<const eg_vec *>(in{j})[k];"
+                               for j in range(n_in)),
+        vector_stores="\n".join(f"        reinterpret_cast<eg_vec *>(out{m})[k] = y[{m}];" for m in range(n_out)),
     )

@@ -30,6 +30,39 @@ ${stores}
     }
 }
 
+/* As eg_contiguous, with 16-byte loads and stores: every array of n elements is 16-byte
+ * aligned, and each step moves EG_VEC elements (4 floats or 2 doubles); scalars (step 0)
+ * are read once. The last n % EG_VEC elements are done one each by the first threads. */
+#define EG_VEC (16 / (int)sizeof(eg_real))
+struct __align__(16) eg_vec { eg_real e[EG_VEC]; };
+
+extern "C" __global__ void eg_vectorized(const long long n, ${contiguous_params})
+{
+    const long long stride = (long long)blockDim.x * gridDim.x;
+    const long long first = (long long)blockIdx.x * blockDim.x + threadIdx.x;
+    const long long vectors = n / EG_VEC;
+    eg_vec x[EG_NIN], y[EG_NOUT];
+${vector_scalars}
+    for (long long k = first; k < vectors; k += stride) {
+${vector_loads}
+#pragma unroll
+        for (int l = 0; l < EG_VEC; ++l) {
+            eg_real v[EG_NIN], r[EG_NOUT];
+            for (int j = 0; j < EG_NIN; ++j) v[j] = x[j].e[l];
+            eg_element(v, r);
+            for (int m = 0; m < EG_NOUT; ++m) y[m].e[l] = r[m];
+        }
+${vector_stores}
+    }
+    const long long i = vectors * EG_VEC + first;
+    if (i < n) {
+        eg_real v[EG_NIN], r[EG_NOUT];
+${contiguous_loads}
+        eg_element(v, r);
+${stores}
+    }
+}
+
 /* Strided or broadcast inputs over an N-d shape, outputs contiguous. layout holds the
  * shape (nd values, dimensions merged beforehand), then each input's strides in
  * elements (nd values per input; 0 where broadcast, negative for reversed views). */

@@ -59,6 +59,17 @@ def test_float32_kernels_do_no_float64_math(compile_ptx, text):
     assert ".f64" not in ptx
 
 
+@pytest.mark.parametrize("dtype, vector", [("float32", "v4.f32"), ("float64", "v2.f64")])
+def test_the_vectorized_kernel_moves_16_bytes_per_load_and_store(compile_ptx, dtype, vector):
+    source = eg.compile("tanh(x)**2 * mu", wrt="x", orders=(0, 1)).source("cuda", dtype=dtype)
+    ptx = compile_ptx(source, "sm_90")
+    start = ptx.index(".entry eg_vectorized")
+    end = ptx.find(".entry", start + 1)
+    body = ptx[start:end if end > 0 else None]
+    assert re.search(rf"ld\.global(\.nc)?\.{re.escape(vector)}", body)
+    assert re.search(rf"st\.global\.{re.escape(vector)}", body)
+
+
 def test_cuda_source_is_available_without_a_gpu():
     fn = eg.compile("tanh(x)**2", orders=(0, 1))
     source = fn.source("cuda", dtype="float32")

@@ -73,6 +73,17 @@ def test_cupy_inputs_stay_on_the_device(cp):
     assert fn(x, out=out)[1] is out[1]
 
 
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+@pytest.mark.parametrize("offset", [0, 1])  # aligned: 16-byte vector kernel; one element in: scalar kernel
+@pytest.mark.parametrize("n", [1, 3, 4099, 1_000_001])  # tails of every length
+def test_vectorized_and_unaligned_contiguous_paths_agree_with_the_cpu(cp, dtype, offset, n):
+    x = cp.linspace(-4, 4, n + offset, dtype=dtype)[offset:]
+    fn = eg.compile("tanh(x)**2 * mu", wrt="x", orders=(0, 1), device="cuda")
+    cpu = eg.compile("tanh(x)**2 * mu", wrt="x", orders=(0, 1), device="cpu")
+    for g, c in zip(fn(x, 1.5), cpu(cp.asnumpy(x), 1.5)):
+        assert_close(cp.asnumpy(g), c, dtype)
+
+
 def test_dlpack_inputs_are_taken_without_copying(cp):
     torch = pytest.importorskip("torch")
     if not torch.cuda.is_available():
