@@ -130,6 +130,9 @@ class CudaBackend:
     def read(self, name: str, value: Any):
         """``value`` on this GPU: device arrays without copying, host data copied over."""
         cp = cupy()
+        if isinstance(value, cp.ndarray) and value.device.id == self.index:  # the hot path: nothing to do
+            arrays.check_kind(name, value.dtype)
+            return value
         with cp.cuda.Device(self.index):
             if isinstance(value, cp.ndarray) or hasattr(value, "__cuda_array_interface__"):
                 array = cp.asarray(value)
@@ -144,11 +147,13 @@ class CudaBackend:
             return array
 
     def cast(self, array, dtype: str):
+        if not isinstance(array, np.ndarray) and array.dtype.name == dtype:
+            return array
         cp = cupy()
         with cp.cuda.Device(self.index):
             if isinstance(array, np.ndarray):
                 return cp.asarray(arrays.cast_host(array, dtype))
-            return array if array.dtype.name == dtype else array.astype(dtype)
+            return array.astype(dtype)
 
     @staticmethod
     def to_host(array) -> np.ndarray:
