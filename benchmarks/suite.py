@@ -21,7 +21,7 @@ from elemgrad_gpu.peers import FUNCTIONS, TOOLS, Call, agreement, as_numpy, refe
 
 ORDER_NAMES = {1: "vg", 2: "vgh"}  # value + first derivative; value + first + second
 RTOL = {"float64": 1e-12, "float32": 1e-5}
-LARGE = 10 ** 8  # cases of this size and up carry the `large` marker: opt-in with --bench-large
+LARGE = 10 ** 8  # on the CPU, cases of this size carry the `large` marker: opt-in with --bench-large
 CPU_SIZES = dict.fromkeys(("float64", "float32"), (10 ** 3, 10 ** 4, 10 ** 5, 10 ** 6, 10 ** 7, LARGE))
 GPU_SIZES = {"float64": (10 ** 3, 2 ** 26), "float32": (10 ** 3, 2 ** 27)}  # 512 MiB of input at the larger
 MAY_FAIL_TO_COMPILE = {"torch.compile"}  # a failure there skips, saying why; elsewhere it fails
@@ -55,14 +55,15 @@ def size_label(n: int) -> str:
     return f"{n:,}"
 
 
-def cases(sizes: Mapping[str, tuple[int, ...]], tools: tuple[str, ...]) -> list:
+def cases(sizes: Mapping[str, tuple[int, ...]], tools: tuple[str, ...], large: int | None = None) -> list:
     """pytest params of every function, order, dtype, size (sizes[dtype]) and tool, the tool varying fastest.
 
     Tools vary fastest so that one input and reference (``problem``) serve a whole group.
+    Sizes from ``large`` up carry the `large` marker (opt-in: --bench-large).
     """
     every = [Case(name, order, dtype, n, tool) for name, function in FUNCTIONS.items()
              for order in sorted(function.by_hand) for dtype in sizes for n in sizes[dtype] for tool in tools]
-    return [pytest.param(case, id=case.id, marks=[pytest.mark.large] * (case.n >= LARGE)) for case in every]
+    return [pytest.param(case, id=case.id, marks=[pytest.mark.large] * (large is not None and case.n >= large)) for case in every]
 
 
 @lru_cache(maxsize=1)  # one group's input and reference at a time: 10^8 float64 holds 3.2 GB

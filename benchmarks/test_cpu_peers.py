@@ -16,7 +16,7 @@ quickly with --benchmark-disable (each case runs once).
 import pytest
 
 from elemgrad_gpu.demo import full_jacobian_diagonal
-from suite import CPU_SIZES, Case, cases, check, problem, record, run_case
+from suite import CPU_SIZES, LARGE, Case, cases, check, problem, record, run_case
 
 TOOLS = ("elemgrad_gpu", "numpy", "pytensor", "jax", "pytorch", "torch.compile")
 ON_THE_CPU = {"elemgrad_gpu": {"device": "cpu"}, "jax": {"device": "cpu"}}  # not a GPU where there is one
@@ -27,7 +27,7 @@ def timed(benchmark, call):
     return benchmark(call)
 
 
-@pytest.mark.parametrize("case", cases(CPU_SIZES, TOOLS))
+@pytest.mark.parametrize("case", cases(CPU_SIZES, TOOLS, large=LARGE))
 def test_cpu(benchmark, case: Case):
     run_case(benchmark, case, timed, **ON_THE_CPU.get(case.tool, {}))
 
