@@ -15,35 +15,37 @@ from datetime import datetime, timezone
 
 import numpy as np
 
-import elemgrad_gpu as eg
-from peers import numpy_by_hand, pytensor_grad_of_sum
+from elemgrad_gpu.peers import FUNCTIONS, Call, elemgrad_tool, numpy_tool, pytensor_tool
+
+TOOLS = {"elemgrad_gpu": elemgrad_tool, "pytensor grad(sum) C": pytensor_tool, "numpy by hand": numpy_tool}
 
 
-def seconds(call, x, repeat: int) -> float:
+def seconds(call: Call, repeat: int) -> float:
+    """The mean time of ``repeat`` calls."""
     start = time.perf_counter()
     for _ in range(repeat):
-        call(x)
+        call()
     return (time.perf_counter() - start) / repeat
 
 
 def main() -> None:
+    """Time every tool in turn, round after round; print the medians and the ratios to elemgrad_gpu."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--sizes", type=int, nargs="+", default=[1_000, 100_000, 10_000_000])
     parser.add_argument("--rounds", type=int, default=30)
     args = parser.parse_args()
-    tools = {"elemgrad_gpu": eg.compile("tanh(x)**2", orders=(0, 1)), "pytensor grad(sum) C": pytensor_grad_of_sum(),
-             "numpy by hand": numpy_by_hand}
+    tools = {name: build(FUNCTIONS["tanh2"], "float64") for name, build in TOOLS.items()}
     print(f"tanh(x)^2, value + first derivative, float64; {platform.machine()} {platform.processor() or ''}, "
           f"{datetime.now(timezone.utc):%Y-%m-%d %H:%M} UTC; medians over {args.rounds} interleaved rounds")
     print("| n | tool | median ms | time / elemgrad_gpu (median of per-round ratios) |\n|---|---|---|---|")
     for n in args.sizes:
-        x = np.linspace(-3, 3, n)
+        calls = {name: bind(np.linspace(-3, 3, n)) for name, bind in tools.items()}
         repeat = max(1, 200_000 // n)
-        times = {name: [] for name in tools}
+        times: dict[str, list[float]] = {name: [] for name in calls}
         for _ in range(args.rounds):
-            for name, call in tools.items():
-                call(x)
-                times[name].append(seconds(call, x, repeat))
+            for name, call in calls.items():
+                call()
+                times[name].append(seconds(call, repeat))
         for name, series in times.items():
             ratio = statistics.median(t / e for t, e in zip(series, times["elemgrad_gpu"]))
             print(f"| {n:,} | {name} | {statistics.median(series) * 1e3:.4g} | {ratio:.2f} |")

@@ -1,42 +1,43 @@
-"""CPU: value + first derivative of tanh(x)^2, elemgrad_gpu beside its peers, same run.
+"""CPU: value and derivatives, elemgrad_gpu beside its peers, in one pytest-benchmark run.
 
-    .venv/bin/pytest benchmarks/ --benchmark-columns=median,min,rounds --benchmark-sort=name
+    pytest benchmarks/test_cpu_peers.py --benchmark-json=run.json && python benchmarks/report.py run.json
 
-Groups are per size; compare medians within a group.
+Functions (value + first derivative): tanh(x)^2, softplus(x), GELU (tanh form) and the
+Gaussian log-density with scalar mu and sigma; tanh(x)^2 also with the second
+derivative. float64 and float32; n = 10^3 to 10^7, and 10^8 with --bench-large
+(opt-in: a float64 case takes up to about 10 GB of memory, and the large cases minutes).
+Tools: elemgrad_gpu (device cpu), NumPy by hand, PyTensor grad(sum) (C backend), JAX
+jit(vmap(value_and_grad)) on the CPU (x64 for float64), PyTorch eager autograd and
+torch.compile; a peer that is not installed is skipped, saying so. Each result is
+checked against the closed form (rtol 1e-12 float64, 1e-5 float32). One group per
+function, derivatives, dtype and n: compare medians within a group. Check the suite
+quickly with --benchmark-disable (each case runs once).
 """
-import numpy as np
-import pytensor
-import pytensor.tensor as pt
 import pytest
-from pytensor.compile.mode import Mode
 
-import elemgrad_gpu as eg
-from peers import numpy_by_hand, pytensor_grad_of_sum
+from elemgrad_gpu.demo import full_jacobian_diagonal
+from suite import CPU_SIZES, LARGE, Case, cases, check, problem, record, run_case
 
-SIZES = (10 ** 3, 10 ** 5, 10 ** 7)
-TOOLS = {
-    "elemgrad_gpu": lambda: eg.compile("tanh(x)**2", orders=(0, 1)),
-    "numpy by hand": lambda: numpy_by_hand,
-    "pytensor grad(sum) C": pytensor_grad_of_sum,
-}
+TOOLS = ("elemgrad_gpu", "numpy", "pytensor", "jax", "pytorch", "torch.compile")
+ON_THE_CPU = {"elemgrad_gpu": {"device": "cpu"}, "jax": {"device": "cpu"}}  # not a GPU where there is one
 
 
-@pytest.mark.parametrize("n", SIZES)
-@pytest.mark.parametrize("tool", TOOLS)
-def test_value_and_grad_tanh_squared(benchmark, tool, n):
-    benchmark.group = f"tanh(x)^2 vg float64 n={n:.0e}"
-    x = np.linspace(-3, 3, n)
-    function = TOOLS[tool]()
-    value, slope = benchmark(function, x)
-    t = np.tanh(x)
-    np.testing.assert_allclose(slope, 2 * t * (1 - t * t), rtol=1e-12, atol=1e-300)
+def timed(benchmark, call):
+    """pytest-benchmark's own calibration: rounds and iterations to fill --benchmark-max-time."""
+    return benchmark(call)
 
 
-@pytest.mark.parametrize("n", (1_000, 3_000))
+@pytest.mark.parametrize("case", cases(CPU_SIZES, TOOLS, large=LARGE))
+def test_cpu(benchmark, case: Case):
+    run_case(benchmark, case, timed, **ON_THE_CPU.get(case.tool, {}))
+
+
+@pytest.mark.parametrize("n", (1_000, 3_000, 10_000))
 def test_full_jacobian_by_scan(benchmark, n):
-    """The approach this package replaces, to show its O(n^2) growth."""
-    benchmark.group = "full Jacobian by scan, then diagonal"
-    x = pt.vector("x")
-    jacobian = pytensor.gradient.jacobian(pt.tanh(x) ** 2, x, vectorize=False)
-    function = pytensor.function([x], pt.diagonal(jacobian), mode=Mode(linker="cvm", optimizer="fast_run"))
-    benchmark.pedantic(function, args=(np.linspace(-3, 3, n),), rounds=3)
+    """The approach this package replaces, to show its O(n^2) growth: the n x n Jacobian, then its diagonal."""
+    case = Case("tanh2", 1, "float64", n, "pytensor full Jacobian (scan)")
+    x, (_, derivative) = problem(case.function, case.order, case.dtype, n)
+    diagonal = full_jacobian_diagonal(n)
+    record(benchmark, case, bytes=2 * x.nbytes, outputs="derivative only")
+    result = benchmark.pedantic(diagonal, args=(x,), rounds=3, warmup_rounds=1)
+    check([result], (derivative,), case.dtype)

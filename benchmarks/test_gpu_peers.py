@@ -1,14 +1,24 @@
-"""GPU: value + first derivative at n = 2^27 float32, elemgrad_gpu beside its peers, same run.
+"""GPU: value and derivatives, elemgrad_gpu beside its peers on the device, in one pytest-benchmark run.
 
-Needs CuPy and a CUDA device (skipped otherwise); run by benchmarks/gpu_check.sh. Every
-tool writes into preallocated device memory where it can, and each timed call ends
-with a device synchronization.
+    pytest benchmarks/test_gpu_peers.py --benchmark-json=gpu.json && python benchmarks/report.py gpu.json
+
+Needs CuPy and a CUDA device (skipped otherwise); run by benchmarks/gpu_check.sh. The
+cases of test_cpu_peers.py (the same functions, orders, dtypes and checks) at
+n = 10^3 (per-call cost) and 512 MiB of input (n = 2^27 float32, 2^26 float64), with
+the device-to-device copy of the same sizes as the bandwidth ceiling. Tools:
+elemgrad_gpu (device cuda, outputs preallocated), a CuPy ElementwiseKernel written by
+hand (outputs preallocated), JAX jit(vmap(value_and_grad)), PyTorch eager autograd and
+torch.compile; a peer without the GPU is skipped, saying so. Inputs are on the device
+before timing, and each timed call ends with a device synchronization.
 """
+import os
+
 import numpy as np
 import pytest
 
-import elemgrad_gpu as eg
+from suite import GPU_SIZES, Case, cases, run_case, size_label
 
+os.environ.setdefault("XLA_PYTHON_CLIENT_PREALLOCATE", "false")  # JAX would take 75% of the memory up front
 cp = pytest.importorskip("cupy")
 try:
     HAVE_GPU = cp.cuda.runtime.getDeviceCount() > 0
@@ -16,80 +26,47 @@ except cp.cuda.runtime.CUDARuntimeError:
     HAVE_GPU = False
 pytestmark = [pytest.mark.gpu, pytest.mark.skipif(not HAVE_GPU, reason="no CUDA device")]
 
-N = 2 ** 27
-FUNCTIONS = {
-    "tanh^2": ("tanh(x)**2", "t = tanh(x); y = t * t; dy = 2 * t * (1 - t * t)"),
-    "softplus": ("softplus(x)", "y = log1p(exp(-fabs(x))) + fmax(x, (T)0); dy = 1 / (1 + exp(-x))"),
-}
+TOOLS = ("elemgrad_gpu", "cupy by hand", "jax", "pytorch", "torch.compile")
+ON_THE_GPU = {"elemgrad_gpu": {"device": "cuda", "preallocate": True}, "jax": {"device": "gpu"},
+              "pytorch": {"device": "cuda"}, "torch.compile": {"device": "cuda"}}
 
 
-def synchronized(function):
-    def run(*args):
-        result = function(*args)
+def gpu_name() -> str:
+    """The device's name, as CUDA reports it, for extra_info (the report's header reads it)."""
+    return cp.cuda.runtime.getDeviceProperties(0)["name"].decode()
+
+
+def timed(benchmark, call):
+    """30 rounds after 3 warm-up rounds, each call followed by a device synchronization."""
+    def synchronized():
+        result = call()
         cp.cuda.Device().synchronize()
         return result
 
-    return run
+    return benchmark.pedantic(synchronized, rounds=30, warmup_rounds=3)
 
 
-@pytest.fixture(scope="module")
-def x():
-    return cp.linspace(-4, 4, N, dtype=cp.float32)
-
-
-def test_device_copy(benchmark, x):
-    """The bandwidth ceiling: read 4 bytes, write 4 bytes per element."""
-    benchmark.group = "gpu vg float32 n=2^27"
-    benchmark.extra_info["bytes"] = 8 * N
-    y = cp.empty_like(x)
-    benchmark.pedantic(synchronized(lambda: cp.copyto(y, x)), rounds=30, warmup_rounds=3)
-
-
-@pytest.mark.parametrize("name", FUNCTIONS)
-def test_elemgrad_gpu(benchmark, x, name):
-    benchmark.group = "gpu vg float32 n=2^27"
-    benchmark.extra_info["bytes"] = 12 * N
-    fn = eg.compile(FUNCTIONS[name][0], orders=(0, 1), device="cuda")
-    out = (cp.empty_like(x), cp.empty_like(x))
-    benchmark.pedantic(synchronized(lambda: fn(x, out=out)), rounds=30, warmup_rounds=3)
-
-
-@pytest.mark.parametrize("name", FUNCTIONS)
-def test_cupy_elementwise_kernel_by_hand(benchmark, x, name):
-    benchmark.group = "gpu vg float32 n=2^27"
-    benchmark.extra_info["bytes"] = 12 * N
-    kernel = cp.ElementwiseKernel("T x", "T y, T dy", FUNCTIONS[name][1].replace("t =", "T t ="), f"vg_{id(name)}")
-    out = (cp.empty_like(x), cp.empty_like(x))
-    benchmark.pedantic(synchronized(lambda: kernel(x, *out)), rounds=30, warmup_rounds=3)
-
-
-def test_jax_value_and_grad(benchmark, x):
-    jax = pytest.importorskip("jax")
-    import jax.numpy as jnp
-
-    if jax.default_backend() != "gpu":
+def skip_unless_on_the_gpu(tool: str) -> None:
+    """Skip a JAX or PyTorch case where that library has no GPU here."""
+    if tool == "jax" and pytest.importorskip("jax").default_backend() != "gpu":
         pytest.skip("JAX has no GPU here")
-    benchmark.group = "gpu vg float32 n=2^27"
-    benchmark.extra_info["bytes"] = 12 * N
-    vg = jax.jit(jax.vmap(jax.value_and_grad(lambda v: jnp.tanh(v) ** 2)))
-    xj = jnp.asarray(np.linspace(-4, 4, N, dtype=np.float32))
-    benchmark.pedantic(lambda: jax.block_until_ready(vg(xj)), rounds=30, warmup_rounds=3)
-
-
-def test_torch_compile(benchmark, x):
-    torch = pytest.importorskip("torch")
-    if not torch.cuda.is_available():
+    if tool in ("pytorch", "torch.compile") and not pytest.importorskip("torch").cuda.is_available():
         pytest.skip("PyTorch has no CUDA here")
-    benchmark.group = "gpu vg float32 n=2^27"
-    benchmark.extra_info["bytes"] = 12 * N
-    from torch.func import grad_and_value, vmap
 
-    vg = torch.compile(vmap(grad_and_value(lambda v: torch.tanh(v) ** 2)))
-    xt = torch.linspace(-4, 4, N, device="cuda", dtype=torch.float32)
 
-    def run():
-        result = vg(xt)
-        torch.cuda.synchronize()
-        return result
+@pytest.mark.parametrize("case", cases(GPU_SIZES, TOOLS))
+def test_gpu(benchmark, case: Case):
+    skip_unless_on_the_gpu(case.tool)
+    run_case(benchmark, case, timed, extra={"gpu": gpu_name()}, **ON_THE_GPU.get(case.tool, {}))
 
-    benchmark.pedantic(run, rounds=30, warmup_rounds=3)
+
+@pytest.mark.parametrize(("dtype", "n"), [(dtype, n) for dtype, sizes in GPU_SIZES.items() for n in sizes])
+def test_device_copy(benchmark, dtype: str, n: int):
+    """The bandwidth ceiling: read x once, write it once (report.py's "of copy" column divides by it)."""
+    x = cp.linspace(-4, 4, n, dtype=dtype)
+    y = cp.empty_like(x)
+    benchmark.group = f"copy {dtype} n={size_label(n)}"
+    benchmark.extra_info.update(function="copy", derivatives="", dtype=dtype, n=n, tool="device copy",
+                                version=cp.__version__, bytes=2 * x.nbytes, gpu=gpu_name())
+    timed(benchmark, lambda: cp.copyto(y, x))
+    assert np.array_equal(y.get(), x.get())

@@ -3,81 +3,35 @@
 Each tool computes f and df/dx for x = linspace(-4, 4, n): elemgrad_gpu (device auto),
 NumPy with closed-form derivatives written by hand, PyTensor's grad(sum(y)) compiled
 with the C VM, and, where installed, JAX jit(vmap(value_and_grad)) and PyTorch eager
-autograd.grad(y.sum(), x). Every tool sees the same constants (mu and sigma of logpdf
-included). A time is the median of --repeat calls after one warm-up; each tool's
-results are checked against elemgrad_gpu's.
+autograd.grad(y.sum(), x) (the tools are in elemgrad_gpu.peers, shared with benchmarks/).
+logpdf's mu and sigma are scalar inputs, passed to every tool at call time. A time is
+the median of --repeat calls after one warm-up; each tool's results are checked
+against elemgrad_gpu's.
 """
 from __future__ import annotations
 
 import argparse
 import datetime
 import importlib.util
-import math
 import os
 import platform
 import statistics
 import sys
 import time
-from functools import partial
 from pathlib import Path
-from types import SimpleNamespace
-from typing import Callable, NamedTuple, Sequence
+from typing import NamedTuple
 
 import numpy as np
-import pytensor
-import pytensor.tensor as pt
-from pytensor.compile.mode import Mode
 from tqdm import tqdm
 
-import elemgrad_gpu as eg
 from elemgrad_gpu.cli import positive, subcommand
 from elemgrad_gpu.cli_plot import figure_path, new_figure, save
 from elemgrad_gpu.device import select_device
+from elemgrad_gpu.peers import (FUNCTIONS, MU, SIGMA, Call, agreement, as_numpy, elemgrad_tool, jax_tool,
+                                numpy_tool, pytensor_tool, torch_tool)
 
-MU, SIGMA = 0.3, 1.5
-LOG_NORMALIZER = math.log(SIGMA) + 0.5 * math.log(2 * math.pi)
-GELU_C, GELU_K = 0.7978845608028654, 0.044715
 RTOL = {"float64": 1e-6, "float32": 1e-4}
-
-Call = Callable[[], Sequence]  # one timed call, returning (value, derivative) as arrays of any kind
-Tool = Callable[[np.ndarray], Call]  # binds a tool, built for one function, to its input
-
-
-class Function(NamedTuple):
-    """A benchmark function in the three forms the tools need."""
-
-    expression: str  # elemgrad_gpu's expression language
-    formula: Callable  # formula(ops, x) for PyTensor, JAX and PyTorch; ops has tanh and softplus
-    by_hand: Callable[[np.ndarray], tuple[np.ndarray, np.ndarray]]  # NumPy value and closed-form derivative
-
-
-def _tanh2(x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    t = np.tanh(x)
-    return t * t, 2 * t * (1 - t * t)
-
-
-def _softplus(x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    return np.logaddexp(0, x), 1 / (1 + np.exp(-x))
-
-
-def _gelu(x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    t = np.tanh(GELU_C * (x + GELU_K * x ** 3))
-    return 0.5 * x * (1 + t), 0.5 * (1 + t) + 0.5 * x * (1 - t * t) * GELU_C * (1 + 3 * GELU_K * x * x)
-
-
-def _logpdf(x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    z = (x - MU) / SIGMA
-    return -0.5 * z * z - LOG_NORMALIZER, -z / SIGMA
-
-
-FUNCTIONS = {
-    "tanh2": Function("tanh(x)**2", lambda ops, x: ops.tanh(x) ** 2, _tanh2),
-    "softplus": Function("softplus(x)", lambda ops, x: ops.softplus(x), _softplus),
-    "gelu": Function(f"0.5*x*(1 + tanh({GELU_C}*(x + {GELU_K}*x**3)))",
-                     lambda ops, x: 0.5 * x * (1 + ops.tanh(GELU_C * (x + GELU_K * x ** 3))), _gelu),
-    "logpdf": Function(f"-(x - {MU})**2/(2*{SIGMA}**2) - log({SIGMA}) - 0.5*log(2*pi)",
-                       lambda ops, x: -((x - MU) ** 2) / (2 * SIGMA ** 2) - LOG_NORMALIZER, _logpdf),
-}
+PEERS = {"jax": ("jax", jax_tool), "pytorch": ("torch", torch_tool)}  # tool: (module, builder)
 
 
 class Row(NamedTuple):
@@ -90,67 +44,6 @@ class Row(NamedTuple):
     check: str  # "reference" (elemgrad_gpu), "ok" or "MISMATCH: ..."
 
 
-def elemgrad_tool(function: Function, dtype: str) -> Tool:
-    """elemgrad_gpu on device auto: one fused kernel for f and df/dx."""
-    fn = eg.compile(function.expression, orders=(0, 1), dtype=dtype)
-    return lambda x: partial(fn, x)
-
-
-def numpy_tool(function: Function, dtype: str) -> Tool:
-    """NumPy, the derivative written by hand."""
-    return lambda x: partial(function.by_hand, x)
-
-
-def pytensor_tool(function: Function, dtype: str) -> Tool:
-    """PyTensor's grad(sum(y)), compiled with the C VM and fast_run rewrites."""
-    with pytensor.config.change_flags(floatX=dtype):  # Python float constants in dtype, not float64
-        x = pt.vector("x", dtype=dtype)
-        y = function.formula(pt, x)
-        compiled = pytensor.function([x], [y, pytensor.grad(y.sum(), x)],
-                                     mode=Mode(linker="cvm", optimizer="fast_run"))
-    compiled.trust_input = True
-    return lambda x: partial(compiled, x)
-
-
-def jax_tool(function: Function, dtype: str) -> Tool:
-    """JAX jit(vmap(value_and_grad)) (float64 turns on jax_enable_x64)."""
-    import jax
-    import jax.numpy as jnp
-
-    if dtype == "float64":
-        jax.config.update("jax_enable_x64", True)
-    ops = SimpleNamespace(tanh=jnp.tanh, softplus=jax.nn.softplus)
-    value_and_grad = jax.jit(jax.vmap(jax.value_and_grad(partial(function.formula, ops))))
-
-    def bind(x: np.ndarray) -> Call:
-        x = jnp.asarray(x)
-        return lambda: jax.block_until_ready(value_and_grad(x))
-
-    return bind
-
-
-def torch_tool(function: Function, dtype: str) -> Tool:
-    """PyTorch eager: autograd.grad(y.sum(), x)."""
-    import torch
-
-    ops = SimpleNamespace(tanh=torch.tanh, softplus=torch.nn.functional.softplus)
-
-    def bind(x: np.ndarray) -> Call:
-        x = torch.from_numpy(x).requires_grad_()
-
-        def call() -> tuple:
-            y = function.formula(ops, x)
-            (dy,) = torch.autograd.grad(y.sum(), x)
-            return y.detach(), dy
-
-        return call
-
-    return bind
-
-
-PEERS = {"jax": ("jax", jax_tool), "pytorch": ("torch", torch_tool)}  # tool: (module, builder)
-
-
 def register(subparsers) -> None:
     """Add the ``bench`` subcommand."""
     parser = subcommand(subparsers, "bench", "time value + first derivative beside NumPy by hand, PyTensor, "
@@ -158,7 +51,7 @@ def register(subparsers) -> None:
                         "elemgrad bench --functions tanh2 gelu --sizes 1000 1000000 -o bench.png")
     parser.add_argument("--functions", nargs="+", choices=FUNCTIONS, default=list(FUNCTIONS),
                         help="tanh2: tanh(x)**2; softplus; gelu (tanh form); logpdf: Gaussian log-density "
-                        f"with mu = {MU}, sigma = {SIGMA} (default: all)")
+                        f"with scalar inputs mu = {MU}, sigma = {SIGMA} (default: all)")
     parser.add_argument("--sizes", nargs="+", type=positive, default=[1_000, 100_000, 1_000_000], metavar="N",
                         help="numbers of points (default: 1000 100000 1000000)")
     parser.add_argument("--dtype", choices=tuple(RTOL), default="float64", help="(default: float64)")
@@ -210,23 +103,13 @@ def run(args: argparse.Namespace) -> int:
 
 def measure(call: Call, repeat: int) -> tuple[float, list[np.ndarray]]:
     """The median seconds of ``repeat`` calls after one warm-up, and the result as NumPy arrays."""
-    result = [np.asarray(a) for a in call()]
+    result = [as_numpy(a) for a in call()]
     times = []
     for _ in range(repeat):
         start = time.perf_counter()
         call()
         times.append(time.perf_counter() - start)
     return statistics.median(times), result
-
-
-def agreement(result: Sequence[np.ndarray], reference: Sequence[np.ndarray], rtol: float) -> str:
-    """"ok" when value and derivative match the reference to ``rtol`` (atol: rtol times its largest |value|)."""
-    for what, got, want in zip(("value", "derivative"), result, reference):
-        if got.shape != want.shape:
-            return f"MISMATCH: {what} has shape {got.shape}, not {want.shape}"
-        if not np.allclose(got, want, rtol=rtol, atol=rtol * np.max(np.abs(want))):
-            return f"MISMATCH: {what} off by up to {np.max(np.abs(got - want)):.1e}"
-    return "ok"
 
 
 def _header(dtype: str, repeat: int) -> str:

@@ -109,7 +109,7 @@ def test_bench_draws_a_png(tmp_path):
 
 def test_bench_marks_a_wrong_peer_and_exits_1(monkeypatch, capsys):
     tanh2 = cli_bench.FUNCTIONS["tanh2"]
-    wrong = tanh2._replace(by_hand=lambda x: (np.tanh(x) ** 2, 2 * np.tanh(x)))  # forgot the chain rule
+    wrong = tanh2._replace(by_hand={1: lambda x: (np.tanh(x) ** 2, 2 * np.tanh(x))})  # forgot the chain rule
     monkeypatch.setitem(cli_bench.FUNCTIONS, "tanh2", wrong)
     monkeypatch.setattr(cli_bench, "PEERS", {})
     assert cli.main(["bench", "--functions", "tanh2", "--sizes", "100", "--repeat", "1"]) == 1

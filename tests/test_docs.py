@@ -11,7 +11,7 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 DOCUMENTS = [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]
-MODULES = ["elemgrad_gpu", "elemgrad_gpu.api", "elemgrad_gpu.functions", "elemgrad_gpu.parse"]
+MODULES = ["elemgrad_gpu", "elemgrad_gpu.api", "elemgrad_gpu.functions", "elemgrad_gpu.parse", "elemgrad_gpu.peers"]
 
 
 @pytest.mark.parametrize("document", DOCUMENTS, ids=lambda p: p.name)
