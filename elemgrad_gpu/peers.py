@@ -3,7 +3,7 @@
 A Function holds one benchmark function in every form the tools need; a tool builder
 turns (function, dtype, order) into a Tool, which binds a NumPy input to a Call: one
 timed call that returns the value and the derivatives up to ``order`` (arrays of any
-kind: ``as_numpy`` reads them back). Optional peers (JAX, PyTorch, CuPy) are imported
+kind: ``as_numpy`` reads them back). Peers (PyTensor, JAX, PyTorch, CuPy) are imported
 only when their builder runs.
 
     >>> import numpy as np
@@ -21,9 +21,6 @@ from types import MappingProxyType, SimpleNamespace
 from typing import Any, Callable, Mapping, NamedTuple, Sequence
 
 import numpy as np
-import pytensor
-import pytensor.tensor as pt
-from pytensor.compile.mode import Mode
 
 import elemgrad_gpu as eg
 
@@ -130,6 +127,10 @@ def numpy_tool(function: Function, dtype: str, order: int = 1) -> Tool:
 
 def pytensor_tool(function: Function, dtype: str, order: int = 1) -> Tool:
     """PyTensor's grad(sum(y)) (order times), compiled with the C VM and fast_run rewrites."""
+    import pytensor
+    import pytensor.tensor as pt
+    from pytensor.compile.mode import Mode
+
     with pytensor.config.change_flags(floatX=dtype):  # Python float constants in dtype, not float64
         x = pt.vector("x", dtype=dtype)
         params = [pt.scalar(name, dtype=dtype) for name in function.params]
