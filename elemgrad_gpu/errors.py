@@ -7,7 +7,8 @@ class ElemgradError(Exception):
 
 
 class ExpressionError(ElemgradError, ValueError):
-    """An expression string that the expression language refuses.
+    """An expression that elemgrad_gpu refuses: a string the expression language does
+    not accept, or a graph, built by a callable or differentiated, beyond the limits.
 
     ``position`` is the 0-based character offset of the problem in ``expression``;
     the message shows the expression with a caret under that position.
