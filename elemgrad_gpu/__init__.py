@@ -7,7 +7,7 @@
     True
 """
 from elemgrad_gpu.api import compile, elementwise_grad
-from elemgrad_gpu.errors import (CompileError, ElemgradError, ExpressionError, InputError,
+from elemgrad_gpu.errors import (CompileError, DeviceMemoryError, ElemgradError, ExpressionError, InputError,
                                  InputTypeError, NotElementwiseError)
 from elemgrad_gpu.config import ConfigError
 from elemgrad_gpu.device import DeviceError, devices
@@ -17,5 +17,5 @@ from elemgrad_gpu.functions import __all__ as _math_names
 
 __version__ = "0.1.0"
 __all__ = ["compile", "elementwise_grad", "devices", "ElementwiseFunction", "NotElementwiseError", "ElemgradError",
-           "ExpressionError", "InputError", "InputTypeError", "CompileError", "DeviceError", "ConfigError",
-           *_math_names]
+           "ExpressionError", "InputError", "InputTypeError", "CompileError", "DeviceError", "DeviceMemoryError",
+           "ConfigError", *_math_names]
