@@ -7,7 +7,7 @@
     True
 """
 from elemgrad_gpu.api import compile, elementwise_grad
-from elemgrad_gpu.errors import (CompileError, ElemgradError, ExpressionError, InputError,
+from elemgrad_gpu.errors import (CompileError, DeviceMemoryError, ElemgradError, ExpressionError, InputError,
                                  InputTypeError, NotElementwiseError)
 from elemgrad_gpu.config import ConfigError
 from elemgrad_gpu.device import DeviceError, devices
@@ -17,7 +17,8 @@ from elemgrad_gpu.language import ARITY as _ARITY, CONSTANTS as _CONSTANTS
 __version__ = "0.1.0"
 _MATH = (*sorted(_ARITY), *_CONSTANTS)  # the expression language's math functions, eg.tanh etc.
 __all__ = ["compile", "elementwise_grad", "devices", "ElementwiseFunction", "NotElementwiseError", "ElemgradError",
-           "ExpressionError", "InputError", "InputTypeError", "CompileError", "DeviceError", "ConfigError", *_MATH]
+           "ExpressionError", "InputError", "InputTypeError", "CompileError", "DeviceError", "DeviceMemoryError",
+           "ConfigError", *_MATH]
 
 
 def __getattr__(name: str):

@@ -9,19 +9,23 @@ Inputs: NumPy arrays and Python numbers are copied to the device and the results
 back as NumPy arrays; CuPy arrays stay on the device and results are CuPy arrays; any
 array with ``__cuda_array_interface__`` or ``__dlpack__`` on the GPU (PyTorch, JAX) is
 taken without copying.
+
+Out of GPU memory (allocating the outputs, copying host inputs over, casting), a call
+raises ``DeviceMemoryError`` naming the size it asked for and what is free, after
+releasing what it had allocated and freeing CuPy's cached blocks.
 """
 from __future__ import annotations
 
 import math
 import shlex
 from functools import cache
-from typing import TYPE_CHECKING, Any, Sequence
+from typing import TYPE_CHECKING, Any, Callable, Sequence
 
 import numpy as np
 
 from elemgrad_gpu import arrays
 from elemgrad_gpu.config import setting
-from elemgrad_gpu.errors import InputTypeError
+from elemgrad_gpu.errors import DeviceMemoryError, InputTypeError
 
 if TYPE_CHECKING:
     from elemgrad_gpu.fuse import FusedGraph
@@ -110,7 +114,7 @@ class CudaBackend:
 
         def kernel(inputs: Sequence, shape: tuple[int, ...], out: Sequence | None = None) -> list:
             with cp.cuda.Device(self.index):
-                results = list(out) if out is not None else [cp.empty(shape, dtype) for _ in range(count)]
+                results = list(out) if out is not None else _allocate(cp, self.index, shape, dtype, count)
                 n = math.prod(shape)
                 if n:
                     name, blocks = launch_choice(n, inputs, results, itemsize, sms)
@@ -152,8 +156,11 @@ class CudaBackend:
         cp = cupy()
         with cp.cuda.Device(self.index):
             if isinstance(array, np.ndarray):
-                return cp.asarray(arrays.cast_host(array, dtype))
-            return array.astype(dtype)
+                host = arrays.cast_host(array, dtype)
+                return _on_device(cp, self.index, lambda: cp.asarray(host), f"an input of {_elements(host.size)} "
+                                  f"{dtype}", host.nbytes)
+            return _on_device(cp, self.index, lambda: array.astype(dtype), f"a {dtype} copy of an input of "
+                              f"{_elements(array.size)} {array.dtype}", array.size * np.dtype(dtype).itemsize)
 
     @staticmethod
     def to_host(array) -> np.ndarray:
@@ -165,6 +172,61 @@ class CudaBackend:
         on_device = any(isinstance(v, cp.ndarray) or hasattr(v, "__cuda_array_interface__")
                         or (hasattr(v, "__dlpack__") and _on_gpu(v)) for v in values)
         return outputs if on_device else [cp.asnumpy(o) for o in outputs]
+
+
+def _allocate(cp, index: int, shape: tuple[int, ...], dtype: str, count: int) -> list:
+    """``count`` new C-contiguous device arrays of ``shape`` and ``dtype``: a call's outputs."""
+    n = math.prod(shape)
+    what = f"{count} output{'s' * (count > 1)} of {_elements(n)} {dtype}"
+    return _on_device(cp, index, lambda: [cp.empty(shape, dtype) for _ in range(count)], what,
+                      count * n * np.dtype(dtype).itemsize)
+
+
+def _on_device(cp, index: int, make: Callable[[], Any], what: str, nbytes: int) -> Any:
+    """``make()``, which allocates ``what`` (``nbytes``) on GPU ``index``.
+
+    Out of memory, a DeviceMemoryError. The arrays ``make`` had allocated are already
+    unreferenced then (a list comprehension drops its partial list as the error leaves
+    it), so freeing CuPy's cached blocks returns them to the device.
+    """
+    try:
+        return make()
+    except Exception as error:
+        if not _out_of_memory(cp, error):
+            raise
+        cp.get_default_memory_pool().free_all_blocks()
+        raise DeviceMemoryError(f"out of GPU memory on cuda:{index}: {what} = {_size(nbytes)} requested"
+                                f"{_free_memory(cp)}. Call with smaller chunks of the inputs, reuse output "
+                                f"arrays with out=, or free GPU memory: delete arrays you no longer need, then "
+                                f"cupy.get_default_memory_pool().free_all_blocks()") from error
+
+
+def _out_of_memory(cp, error: Exception) -> bool:
+    """Whether ``error`` is CuPy's pool, or the CUDA runtime, running out of device memory."""
+    if isinstance(error, cp.cuda.memory.OutOfMemoryError):
+        return True
+    runtime = cp.cuda.runtime
+    return isinstance(error, runtime.CUDARuntimeError) and error.status == runtime.errorMemoryAllocation
+
+
+def _free_memory(cp) -> str:
+    """"; F of T free" for the current device, or "" when CUDA cannot say."""
+    try:
+        free, total = cp.cuda.runtime.memGetInfo()
+    except Exception:  # noqa: BLE001 - only a detail of the message
+        return ""
+    return f"; {_size(free)} of {_size(total)} is free"
+
+
+def _elements(n: int) -> str:
+    """An element count: a power of two as 2^k, else with thousands separators."""
+    return f"2^{n.bit_length() - 1}" if n >= 1024 and n & (n - 1) == 0 else f"{n:,}"
+
+
+def _size(nbytes: int) -> str:
+    """Bytes, human readable: 512 bytes, 1.5 MiB, 24.0 GiB."""
+    k = min(max(nbytes.bit_length() - 1, 0) // 10, 4)
+    return f"{nbytes} bytes" if k == 0 else f"{nbytes / 1024 ** k:.1f} {('KiB', 'MiB', 'GiB', 'TiB')[k - 1]}"
 
 
 def _on_gpu(value: Any) -> bool:

@@ -7,7 +7,8 @@ class ElemgradError(Exception):
 
 
 class ExpressionError(ElemgradError, ValueError):
-    """An expression string that the expression language refuses.
+    """An expression that elemgrad_gpu refuses: a string the expression language does
+    not accept, or a graph, built by a callable or differentiated, beyond the limits.
 
     ``position`` is the 0-based character offset of the problem in ``expression``;
     the message shows the expression with a caret under that position.
@@ -40,3 +41,14 @@ class InputTypeError(ElemgradError, TypeError):
 
 class CompileError(ElemgradError, RuntimeError):
     """The generated kernel failed to compile: a bug of ours, please report it."""
+
+
+class DeviceMemoryError(ElemgradError, MemoryError):
+    """The GPU has no room for a call's arrays; the message names the size and what is free.
+
+    Running out of memory is a resource error, not bad input, so this is a
+    ``MemoryError`` (code that handles one, or CuPy's ``OutOfMemoryError``, handles it)
+    and, like every error of ours, an ``ElemgradError``. Before it is raised, the outputs
+    the failed call had allocated are released and CuPy's cached blocks freed; the
+    call's copies of host inputs are released with the error.
+    """

@@ -1,6 +1,9 @@
 """Device selection, CPU fallback and GPU-side helpers, tested without a GPU (CuPy faked)."""
+import itertools
 import logging
+import math
 import types
+import weakref
 
 import numpy as np
 import pytest
@@ -22,6 +25,8 @@ class FakeCuda:
                                              getDeviceProperties=lambda i: {"name": b"Fake GPU"})
 
     class Device:
+        attributes = {"MultiProcessorCount": 2}
+
         def __init__(self, index=0):
             pass
 
@@ -199,3 +204,114 @@ def test_launch_choice_caps_the_grid_and_always_starts_a_block():
     assert backend_cuda.launch_choice(big, arrays, arrays, 4, 132) == ("eg_vectorized", 132 * backend_cuda.BLOCKS_PER_SM)
     one = [fake_device_array(1)]
     assert backend_cuda.launch_choice(1, one, one, 8, 132) == ("eg_vectorized", 1)  # the tail threads do it
+
+
+class FakeOutOfMemoryError(MemoryError):
+    """Stands for cupy.cuda.memory.OutOfMemoryError."""
+
+
+class FakeCUDARuntimeError(RuntimeError):
+    """Stands for cupy.cuda.runtime.CUDARuntimeError."""
+
+    def __init__(self, status):
+        super().__init__(f"cudaError {status}")
+        self.status = status
+
+
+class FakeDeviceMemory:
+    """A GPU of ``budget`` bytes: the arrays alive, and the blocks the pool caches when they die.
+
+    Unlike CuPy's pool it does not free its cache and retry when an allocation does not
+    fit, so a test sees whether the caller freed it. Past the budget it raises CuPy's
+    out-of-memory error, or a CUDA runtime error of ``status``.
+    """
+
+    def __init__(self, budget, status=None):
+        self.budget, self.status = budget, status
+        self.live: dict[int, int] = {}
+        self.cached = 0
+        self.launches = 0
+        self._keys = itertools.count()
+
+    def in_use(self):
+        return sum(self.live.values())
+
+    def allocate(self, nbytes):
+        if self.in_use() + self.cached + nbytes > self.budget:
+            raise FakeOutOfMemoryError(nbytes) if self.status is None else FakeCUDARuntimeError(self.status)
+        key = next(self._keys)
+        self.live[key] = nbytes
+        return key
+
+    def release(self, key):
+        self.cached += self.live.pop(key)
+
+    def free_all_blocks(self):
+        self.cached = 0
+
+
+class FakeArray:
+    """A C-contiguous device array that takes its bytes from a FakeDeviceMemory while alive."""
+
+    device = types.SimpleNamespace(id=0)
+    flags = types.SimpleNamespace(c_contiguous=True)
+    data = types.SimpleNamespace(ptr=1 << 20)  # 16-byte aligned
+
+    def __init__(self, memory, shape, dtype):
+        self.memory, self.shape, self.dtype = memory, tuple(shape), np.dtype(dtype)
+        self.size, self.itemsize = math.prod(self.shape), self.dtype.itemsize
+        weakref.finalize(self, memory.release, memory.allocate(self.size * self.itemsize))
+
+    def astype(self, dtype):
+        return FakeArray(self.memory, self.shape, dtype)
+
+
+def fake_gpu(memory):
+    """A CuPy with one GPU of ``memory``, whose kernels count their launches."""
+    def launch(grid, block, arguments):
+        memory.launches += 1
+
+    module = types.SimpleNamespace(get_function=lambda name: launch)
+    cuda = FakeCuda()
+    cuda.memory = types.SimpleNamespace(OutOfMemoryError=FakeOutOfMemoryError)
+    cuda.runtime.CUDARuntimeError, cuda.runtime.errorMemoryAllocation = FakeCUDARuntimeError, 2
+    cuda.runtime.memGetInfo = lambda: (memory.budget - memory.in_use() - memory.cached, memory.budget)
+    return types.SimpleNamespace(
+        cuda=cuda, ndarray=FakeArray, RawModule=lambda **kwargs: module,
+        empty=lambda shape, dtype: FakeArray(memory, shape, dtype),
+        asarray=lambda a: FakeArray(memory, np.shape(a), np.asarray(a).dtype),
+        asnumpy=lambda a: np.zeros(a.shape, a.dtype),
+        get_default_memory_pool=lambda: types.SimpleNamespace(free_all_blocks=memory.free_all_blocks))
+
+
+MiB = 2 ** 20
+
+
+def test_outputs_that_do_not_fit_on_the_gpu_raise_a_clear_error_and_leak_nothing(cupy_as):
+    memory = FakeDeviceMemory(40 * MiB)
+    cupy_as(fake_gpu(memory))
+    fn = eg.compile("tanh(x)**2", orders=(0, 1), device="cuda")
+    x = np.zeros(2 ** 21)  # 16 MiB: its copy fits, and one output beside it, not two
+    with pytest.raises(eg.DeviceMemoryError, match=r"out of GPU memory on cuda:0: 2 outputs of 2\^21 float64 = "
+                       r"32\.0 MiB requested; 24\.0 MiB of 40\.0 MiB is free\. Call with smaller chunks.*out=.*"
+                       r"cupy\.get_default_memory_pool\(\)\.free_all_blocks\(\)") as info:
+        fn(x)
+    assert isinstance(info.value, MemoryError) and isinstance(info.value, eg.ElemgradError)
+    assert memory.in_use() == x.nbytes and memory.cached == 0  # the first output is back on the device
+    del info  # the error's traceback held the call's copy of x
+    assert memory.in_use() == 0 and memory.launches == 0
+    value, slope = fn(x[: 2 ** 19])  # the next, smaller call runs
+    assert slope.shape == (2 ** 19,) and memory.launches == 1 and memory.in_use() == 0
+
+
+@pytest.mark.parametrize("status, error", [(2, eg.DeviceMemoryError), (700, FakeCUDARuntimeError)])
+def test_an_input_that_does_not_fit_on_the_gpu_raises_a_clear_error(cupy_as, status, error):
+    memory = FakeDeviceMemory(40 * MiB, status=status)
+    cupy_as(fake_gpu(memory))
+    fn = eg.compile("tanh(x)**2", orders=(0, 1), device="cuda")
+    with pytest.raises(error) as info:
+        fn(np.zeros(6 * MiB))
+    if error is eg.DeviceMemoryError:  # cudaErrorMemoryAllocation; other CUDA errors pass unchanged
+        assert "an input of 6,291,456 float64 = 48.0 MiB requested; 40.0 MiB of 40.0 MiB is free" in str(info.value)
+    del info
+    assert memory.in_use() == 0

@@ -107,3 +107,23 @@ def test_more_than_2_to_the_31_elements(cp):
     assert float(slope[0]) == 0.0
     del x, value, slope
     cp.get_default_memory_pool().free_all_blocks()
+
+
+def test_outputs_larger_than_the_gpu_raise_a_clear_error_and_leak_nothing(cp):
+    pool = cp.get_default_memory_pool()
+    fn = eg.compile("tanh(x*s)**2", orders=(0, 1), device="cuda")  # by x
+    x = cp.linspace(-3, 3, 2 ** 20)
+    fn(x[:10], 1.0)  # compiled and loaded before memory is measured
+    pool.free_all_blocks()
+    free, _ = cp.cuda.runtime.memGetInfo()
+    s = cp.ones((int(0.6 * free) // x.nbytes, 1))  # one output of (len(s), 2^20) fits, two do not
+    used, total = pool.used_bytes(), pool.total_bytes()
+    with pytest.raises(eg.DeviceMemoryError, match=r"out of GPU memory on cuda:0: 2 outputs of [\d,]+ float64 = "
+                       r"[\d.]+ GiB requested; [\d.]+ GiB of [\d.]+ GiB is free\. .*free_all_blocks") as info:
+        fn(x, s)
+    assert isinstance(info.value, MemoryError)
+    del info
+    assert pool.used_bytes() == used and pool.total_bytes() <= total
+    value, slope = fn(x[:1001], 1.0)  # the next, smaller call runs
+    t = np.tanh(cp.asnumpy(x[:1001]))
+    assert_close(cp.asnumpy(slope), 2 * t * (1 - t * t), "float64")
