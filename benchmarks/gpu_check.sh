@@ -7,7 +7,9 @@
 #
 # From a development machine with the device tool (image: ../shared/device/README.md):
 #   ../shared/device/stage_wheels.sh sympy==1.14.0 mpmath==1.3.0   # PyTensor + test deps
-#   run: command="bash benchmarks/gpu_check.sh", carry=[".whl"], timeout_s=600
+#   run: command="bash benchmarks/gpu_check.sh tests", carry=[".whl"], timeout_s=360
+#   run: command="bash benchmarks/gpu_check.sh bench", carry=[".whl"], timeout_s=480
+# (two calls: together the steps can take longer than one call's 600 s limit)
 # The benchmark JSON and report land in $OUT. To trim the benchmark, pass pytest
 # options through PYTEST_ADDOPTS, e.g. PYTEST_ADDOPTS="-k 'not torch.compile'".
 set -uo pipefail
