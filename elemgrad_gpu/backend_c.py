@@ -44,6 +44,8 @@ class CBackend:
         ufunc = ccompile.load(source).kernel
 
         def kernel(inputs: Sequence[np.ndarray], shape: tuple[int, ...], out: Sequence | None = None) -> list:
+            if out is None and outputs > 1:
+                out = _one_block(outputs, shape, dtype)
             results = ufunc(*inputs, out=tuple(out)) if out is not None else ufunc(*inputs)
             results = [results] if ufunc.nout == 1 else list(results)
             return results if shape else [np.asarray(r) for r in results]  # 0-d arrays, not scalars
@@ -58,3 +60,15 @@ class CBackend:
     def finish(outputs: list, values: Sequence) -> list:
         """What the caller gets back: NumPy arrays, as computed."""
         return outputs
+
+
+def _one_block(count: int, shape: tuple[int, ...], dtype: str) -> list[np.ndarray]:
+    """``count`` C-contiguous outputs of ``shape``: views of one allocation.
+
+    One large block instead of several keeps the C library's allocator from handing the
+    memory back to the system after each call and faulting it in again at the next
+    (at n = 10^6, two separate outputs made a call 3 to 5 times slower). The outputs
+    share the block: it is freed when the last of them is.
+    """
+    block = np.empty((count, *shape), dtype)
+    return [block[m, ...] for m in range(count)]

@@ -101,6 +101,18 @@ def test_float32_matches_float64_within_float32_tolerance():
         assert np.max(np.abs(lo - hi) / np.maximum(1, np.abs(hi))) < 1e-5
 
 
+def test_outputs_are_separate_writeable_contiguous_arrays():
+    value, slope, curve = eg.compile("tanh(x)**2", orders=(0, 1, 2))(np.linspace(-1, 1, 1001))
+    for a, b in [(value, slope), (slope, curve), (value, curve)]:
+        assert not np.shares_memory(a, b)
+    for a in (value, slope, curve):
+        assert a.flags.c_contiguous and a.flags.writeable and a.shape == (1001,)
+    expected = 2 * np.tanh(0.5) / np.cosh(0.5) ** 2
+    value[:] = np.nan
+    del value, curve  # the slope outlives its siblings
+    np.testing.assert_allclose(slope[750], expected, rtol=1e-14)
+
+
 def test_callers_arrays_are_not_modified():
     xs = np.linspace(-1, 1, 11)
     mu = np.array([[0.5], [1.5]], dtype=np.float32)
