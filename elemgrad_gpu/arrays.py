@@ -65,9 +65,9 @@ def cast_host(array: np.ndarray, dtype: str) -> np.ndarray:
 
 def broadcast_shape(names: Sequence[str], arrays: Sequence) -> tuple[int, ...]:
     """The shape the inputs broadcast to, or an InputError naming each input's shape."""
-    shapes = {tuple(a.shape) for a in arrays}
-    if len(shapes) == 1:
-        return shapes.pop()
+    shapes = {tuple(a.shape) for a in arrays} - {()}
+    if len(shapes) <= 1:  # one shape, or none: all 0-d
+        return shapes.pop() if shapes else ()
     try:
         return np.broadcast_shapes(*shapes)
     except ValueError:

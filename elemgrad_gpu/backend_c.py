@@ -8,6 +8,7 @@ allocates; the loop body is ours. The CUDA backend has the same methods.
 """
 from __future__ import annotations
 
+import math
 from typing import TYPE_CHECKING, Callable, Sequence
 
 import numpy as np
@@ -20,6 +21,7 @@ if TYPE_CHECKING:
 
 Kernel = Callable[[Sequence, tuple[int, ...], Sequence | None], list]
 MAX_ARGUMENTS = 64  # NumPy's limit on a ufunc's inputs plus outputs (NPY_MAXARGS)
+ONE_BLOCK_BYTES = 1 << 16  # outputs this large come from one allocation (_one_block)
 
 
 class CBackend:
@@ -41,10 +43,10 @@ class CBackend:
 
     def load(self, source: str, outputs: int, dtype: str) -> Kernel:
         """The kernel compiled from ``source`` (cached on disk) computing ``outputs`` arrays."""
-        ufunc = ccompile.load(source).kernel
+        ufunc, itemsize = ccompile.load(source).kernel, np.dtype(dtype).itemsize
 
         def kernel(inputs: Sequence[np.ndarray], shape: tuple[int, ...], out: Sequence | None = None) -> list:
-            if out is None and outputs > 1:
+            if out is None and outputs > 1 and math.prod(shape) * itemsize >= ONE_BLOCK_BYTES:
                 out = _one_block(outputs, shape, dtype)
             results = ufunc(*inputs, out=tuple(out)) if out is not None else ufunc(*inputs)
             results = [results] if ufunc.nout == 1 else list(results)
