@@ -44,6 +44,7 @@ def element_code(fused: FusedGraph, names_in: list[str], names_out: list[str]) -
 _LIBM = ("acos acosh asin asinh atan atan2 atanh cbrt ceil copysign cos cosh erf erfc exp exp10 exp2 expm1 fabs "
          "floor fmax fmin fmod hypot lgamma log log10 log1p log2 pow round sin sinh sqrt tan tanh tgamma trunc").split()
 _LIBM_CALL = re.compile(rf"\b({'|'.join(_LIBM)})\s*\(")
+_TANH_CALL = re.compile(r"\b(tanhf?)\s*\(")  # the C kernel's tanh is eg_tanh (kernels/elemwise.c)
 
 
 def float_math(code: str) -> str:
@@ -85,6 +86,7 @@ def c_source(fused: FusedGraph, descriptions: list[str], vector_math: bool = Fal
     fields = _fields(fused, descriptions, [f"v{j}" for j in range(n_in)], [f"(*r{m})" for m in range(n_out)])
     if fused.dtype == "float32":
         fields["body"] = float_math(fields["body"])
+    fields["body"] = _TANH_CALL.sub(r"eg_\1(", fields["body"])
     names = [h.strip("<>") for h in fused.composite.c_headers()]
     return Template(_read("elemwise.c")).substitute(
         fields,

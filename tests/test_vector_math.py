@@ -13,8 +13,8 @@ from elemgrad_gpu import ccompile
 
 
 @pytest.mark.skipif(not ccompile.vector_math(), reason="no glibc >= 2.35 libmvec on x86_64 here")
-@pytest.mark.parametrize("dtype, symbol", [("float64", b"v_tanh@"), ("float32", b"v_tanhf@")])
-def test_the_compiled_loop_calls_vector_tanh(dtype, symbol):
+@pytest.mark.parametrize("dtype, symbol", [("float64", b"v_expm1@"), ("float32", b"v_expm1f@")])
+def test_the_compiled_loop_calls_vector_math_for_tanh(dtype, symbol):  # tanh is computed through expm1
     fn = eg.compile("tanh(x)**2 + 0.25", orders=(0, 1))
     fn(np.zeros(3, dtype=dtype))
     module = ccompile.load(fn.source(dtype=dtype))
@@ -31,6 +31,40 @@ def test_sin_and_cos_of_one_argument_stay_vector_calls_not_scalar_sincos(dtype, 
     library = open(ccompile.load(fn.source(dtype=dtype)).__file__, "rb").read().replace(b"\0", b"@")
     assert b"v_sin" + suffix + b"@" in library and b"v_cos" + suffix + b"@" in library
     assert b"sincos" not in library
+
+
+TANH_ULP = 4  # the documented bound of the CPU loop's own tanh (docs/USER_GUIDE.md, Accuracy)
+
+
+def ulps(got: np.ndarray, want: np.ndarray) -> np.ndarray:
+    """|got - want| in units in the last place of want, in want's dtype."""
+    return np.abs(got.astype(np.float64) - want.astype(np.float64)) / np.spacing(np.abs(want)).astype(np.float64)
+
+
+@pytest.mark.parametrize("dtype", ["float64", "float32"])
+def test_tanh_is_within_its_documented_error_bound(dtype):
+    mpmath = pytest.importorskip("mpmath")
+    rng = np.random.default_rng(7)
+    x = np.concatenate([rng.uniform(-20, 20, 6000), rng.uniform(-1, 1, 3000), np.linspace(0.5, 0.6, 1000),
+                        np.copysign(10.0 ** rng.uniform(-300, 1.3, 3000), rng.uniform(-1, 1, 3000))]).astype(dtype)
+    x = x[x != 0]
+    with mpmath.workdps(40):
+        want = np.array([float(mpmath.tanh(mpmath.mpf(float(v)))) for v in x]).astype(dtype)
+    got = eg.compile("tanh(x)", orders=0)(x)
+    assert got.dtype == dtype and ulps(got, want).max() <= TANH_ULP
+    dense = np.linspace(-25, 25, 2_000_001, dtype=dtype)  # NumPy's tanh (1 ulp) as a second reference
+    assert ulps(eg.compile("tanh(x)", orders=0)(dense), np.tanh(dense)).max() <= TANH_ULP + 1
+
+
+def test_tanh_special_values_are_numpys():
+    special = np.array([0.0, -0.0, np.inf, -np.inf, np.nan, 5e-324, -5e-324, 1e-200, 710.0, -1e308])
+    for dtype in ("float64", "float32"):
+        x = special.astype(dtype)
+        with warnings.catch_warnings():
+            warnings.simplefilter("error")
+            got = eg.compile("tanh(x)", orders=0)(x)
+        np.testing.assert_array_equal(got, np.tanh(x))
+        assert np.array_equal(np.signbit(got), np.signbit(np.tanh(x)))
 
 
 def test_no_spurious_floating_point_warnings_from_vector_math():
