@@ -105,8 +105,6 @@ class ElementwiseFunction:
                           RuntimeWarning, stacklevel=4)
             cpu = CBackend()
             return cpu, cpu.load(self._generated(plan, cpu), plan.outputs, plan.dtype)
-        if self._source.is_string and plan.prelude is None and plan.fused is not None:
-            plan_store.save(self._store_key(plan.dtype), plan, backend.name)
         return backend, kernel
 
     def _generated(self, plan: Plan, backend) -> str:
@@ -126,11 +124,17 @@ class ElementwiseFunction:
         return plan
 
     def _make_plan(self, dtype: str, ndim: int) -> Plan:
-        if self._source.is_string:
-            stored = plan_store.load(self._store_key(dtype), dtype, self._device.backend.name)
-            if stored is not None:
-                return stored
-        return make_plan(self._source, self._indices, dtype, ndim)
+        """A new plan: the stored one of a string expression, else traced (and then stored)."""
+        if not self._source.is_string:
+            return make_plan(self._source, self._indices, dtype, ndim)
+        backend, key = self._device.backend, self._store_key(dtype)
+        plan = plan_store.load(key, dtype, backend.name)
+        if plan is None:
+            plan = make_plan(self._source, self._indices, dtype, ndim)
+            if plan.prelude is None:  # strings have no aux inputs; what has one cannot be stored
+                self._generated(plan, backend)
+                plan_store.save(key, plan, backend.name)
+        return plan
 
     def _store_key(self, dtype: str) -> str:
         return plan_store.key(str(self._source.expression), self._indices, dtype, self._device.backend.name)

@@ -1,7 +1,7 @@
 """Stored plans: what a string expression compiled to, kept on disk for new processes.
 
 Tracing, verifying and fusing an expression needs PyTensor, whose import alone takes
-longer than running a cached kernel. So after a string expression compiles, its plan
+longer than running a cached kernel. So once a string expression is traced, its plan
 (the generated source, the formulas, the number of outputs) is written next to the
 kernel cache; a new process asking for the same thing reads it back, finds the kernel
 in the cache and never imports PyTensor.
