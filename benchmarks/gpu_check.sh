@@ -30,8 +30,14 @@ if [ "$step" != bench ]; then
   timeout 300 python3 -m pytest -q -m gpu tests/test_gpu.py -rs -p no:cacheprovider 2>&1 | tail -25
 fi
 if [ "$step" != tests ]; then
+  # Two runs, each with its own JSON, so that a slow torch.compile cannot cost the rest:
+  # first elemgrad_gpu, the device copy, CuPy by hand and JAX; then PyTorch.
   echo "== gpu benchmark"
-  timeout 420 python3 -m pytest -q benchmarks/test_gpu_peers.py -rs -p no:cacheprovider \
+  timeout 240 python3 -m pytest -q benchmarks/test_gpu_peers.py -k "not torch" -rs -p no:cacheprovider \
     --benchmark-json="$out/gpu_bench.json" --benchmark-columns=median,min,rounds 2>&1 | tail -15
   python3 benchmarks/report.py "$out/gpu_bench.json" -o "$out"
+  echo "== gpu benchmark: PyTorch"
+  timeout 180 python3 -m pytest -q benchmarks/test_gpu_peers.py -k "torch or copy" -rs -p no:cacheprovider \
+    --benchmark-json="$out/gpu_bench_torch.json" --benchmark-columns=median,min,rounds 2>&1 | tail -15
+  python3 benchmarks/report.py "$out/gpu_bench_torch.json" -o "$out"
 fi
