@@ -21,7 +21,9 @@ if TYPE_CHECKING:
 
 Kernel = Callable[[Sequence, tuple[int, ...], Sequence | None], list]
 MAX_ARGUMENTS = 64  # NumPy's limit on a ufunc's inputs plus outputs (NPY_MAXARGS)
-ONE_BLOCK_BYTES = 1 << 16  # outputs this large come from one allocation (_one_block)
+# Outputs of 64 KiB to 32 MiB in all come from one allocation (_one_block); beyond 32 MiB,
+# glibc's largest threshold for serving memory from its heap, it maps fresh pages anyway.
+ONE_BLOCK_BYTES = (1 << 16, 1 << 25)
 
 
 class CBackend:
@@ -46,7 +48,7 @@ class CBackend:
         ufunc, itemsize = ccompile.load(source).kernel, np.dtype(dtype).itemsize
 
         def kernel(inputs: Sequence[np.ndarray], shape: tuple[int, ...], out: Sequence | None = None) -> list:
-            if out is None and outputs > 1 and math.prod(shape) * itemsize >= ONE_BLOCK_BYTES:
+            if out is None and outputs > 1 and _in(outputs * math.prod(shape) * itemsize, ONE_BLOCK_BYTES):
                 out = _one_block(outputs, shape, dtype)
             results = ufunc(*inputs, out=tuple(out)) if out is not None else ufunc(*inputs)
             results = [results] if ufunc.nout == 1 else list(results)
@@ -67,10 +69,14 @@ class CBackend:
 def _one_block(count: int, shape: tuple[int, ...], dtype: str) -> list[np.ndarray]:
     """``count`` C-contiguous outputs of ``shape``: views of one allocation.
 
-    One large block instead of several keeps the C library's allocator from handing the
+    One block instead of several keeps the C library's allocator from handing the
     memory back to the system after each call and faulting it in again at the next
     (at n = 10^6, two separate outputs made a call 3 to 5 times slower). The outputs
     share the block: it is freed when the last of them is.
     """
     block = np.empty((count, *shape), dtype)
     return [block[m, ...] for m in range(count)]
+
+
+def _in(value: int, bounds: tuple[int, int]) -> bool:
+    return bounds[0] <= value <= bounds[1]
