@@ -25,7 +25,7 @@ from pytensor.tensor.elemwise import DimShuffle, Elemwise
 from pytensor.tensor.shape import SpecifyShape
 from pytensor.tensor.variable import TensorVariable
 
-from elemgrad_gpu.special import use_accurate_special_functions
+from elemgrad_gpu.special import BranchFreeSoftplus, Softplus, branch_free_softplus, use_accurate_special_functions
 
 # Operations that only broadcast, check or pass on their first input inside the loop.
 _PASS_FIRST = (DimShuffle, Alloc, SpecifyShape, CheckAndRaise, TensorFromScalar, ScalarFromTensor)
@@ -84,7 +84,7 @@ def fuse(inputs: list[TensorVariable], outputs: list[TensorVariable], dtype: str
         if not operands:
             scalars[v] = leaf(v)
         elif isinstance(v.owner.op, Elemwise):
-            scalar_op = _in_dtype(v.owner.op.scalar_op, dtype)
+            scalar_op = _in_loop(v.owner.op.scalar_op, dtype)
             scalars[v] = scalar_op.make_node(*[scalars[w] for w in operands]).outputs[v.index]
         else:
             scalars[v] = scalars[operands[0]]
@@ -109,10 +109,16 @@ def _operands(v: Variable) -> list[Variable]:
     return [v.owner.inputs[0]] if passes_first(v.owner.op) else []
 
 
-def _in_dtype(scalar_op: ps.ScalarOp, dtype: str) -> ps.ScalarOp:
-    """In float32, a cast to float64 (PyTensor's gradients cast to floatX) casts to float32."""
+def _in_loop(scalar_op: ps.ScalarOp, dtype: str) -> ps.ScalarOp:
+    """``scalar_op`` as the fused loop computes it.
+
+    In float32, a cast to float64 (PyTensor's gradients cast to floatX) casts to float32;
+    softplus is computed without branches (special.BranchFreeSoftplus).
+    """
     if dtype == "float32" and isinstance(scalar_op, ps.Cast) and scalar_op.o_type.dtype == "float64":
         return ps.convert_to_float32
+    if isinstance(scalar_op, Softplus) and not isinstance(scalar_op, BranchFreeSoftplus):
+        return branch_free_softplus
     return scalar_op
 
 

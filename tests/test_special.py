@@ -3,6 +3,7 @@
 Errors are |got - ref| / max(1, |ref|) against mpmath at 50 digits: at most 1e-12 in
 float64 and 1e-5 in float32. Every function here runs through PyTensor's C linker.
 """
+import warnings
 from functools import cache
 
 import mpmath as mp
@@ -22,6 +23,7 @@ from pytensor.scalar.math import PolyGamma as PyTensorPolyGamma
 from pytensor.scalar.math import Psi, TriGamma
 from pytensor.tensor.elemwise import Elemwise
 
+import elemgrad_gpu as eg
 from elemgrad_gpu.kernels_dir import kernel_path
 from elemgrad_gpu.special import (
     ErfInv, Hypot, PolyGamma, digamma, erfinv, hypot, polygamma, use_accurate_special_functions,
@@ -244,3 +246,27 @@ def test_c_support_code_and_cache_version_follow_the_header():
     assert op.c_support_code() == header and "#ifndef EG_SPECIAL_H" in header
     assert op.c_code_cache_version() == ErfInv().c_code_cache_version() == Hypot().c_code_cache_version()
     assert PolyGamma(2) == op and hash(PolyGamma(2)) == hash(op) and PolyGamma(3) != op
+
+
+SOFTPLUS_ULP = 5  # the documented bound of the loop's branch-free softplus (docs/USER_GUIDE.md, Accuracy)
+
+
+@pytest.mark.parametrize("dtype", ["float64", "float32"])
+def test_softplus_is_branch_free_and_within_its_error_bound(dtype):
+    fn = eg.compile("softplus(x)", orders=0, dtype=dtype)
+    body = fn.source(dtype=dtype).split("eg_element(")[1].split("}")[0]
+    assert "<" not in body and "37" not in body  # not PyTensor's four-way choice (x < -37 ? ... )
+    rng = np.random.default_rng(3)
+    x = np.concatenate([rng.uniform(-50, 50, 3000), rng.uniform(-5, 5, 3000), rng.uniform(30, 1e6, 500),
+                        np.copysign(10.0 ** rng.uniform(-300, 2.5, 2000), rng.uniform(-1, 1, 2000))]).astype(dtype)
+    with mp.workdps(40):
+        want = np.array([float(mp.log1p(mp.exp(mp.mpf(float(v))))) for v in x]).astype(dtype)
+    got = fn(x)
+    zero = want == 0  # below float32's range: exactly 0 expected
+    assert np.all(got[zero] == 0)
+    error = np.abs(got[~zero].astype(np.float64) - want[~zero]) / np.spacing(np.abs(want[~zero])).astype(np.float64)
+    assert error.max() <= SOFTPLUS_ULP
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        special = fn(np.array([np.nan, np.inf, -np.inf, 0.0], dtype=dtype))
+    assert np.isnan(special[0]) and special[1] == np.inf and special[2] == 0 and special[3] == np.log(2).astype(dtype)
