@@ -23,7 +23,7 @@ Kernel = Callable[[Sequence, tuple[int, ...], Sequence | None], list]
 MAX_ARGUMENTS = 64  # NumPy's limit on a ufunc's inputs plus outputs (NPY_MAXARGS)
 # Outputs of 64 KiB to 32 MiB in all come from one allocation (_one_block); beyond 32 MiB,
 # glibc's largest threshold for serving memory from its heap, it maps fresh pages anyway.
-ONE_BLOCK_BYTES = (1 << 16, 1 << 25)
+ONE_BLOCK_MIN, ONE_BLOCK_MAX = 1 << 16, 1 << 25
 
 
 class CBackend:
@@ -48,7 +48,7 @@ class CBackend:
         ufunc, itemsize = ccompile.load(source).kernel, np.dtype(dtype).itemsize
 
         def kernel(inputs: Sequence[np.ndarray], shape: tuple[int, ...], out: Sequence | None = None) -> list:
-            if out is None and outputs > 1 and _in(outputs * math.prod(shape) * itemsize, ONE_BLOCK_BYTES):
+            if out is None and outputs > 1 and ONE_BLOCK_MIN <= outputs * math.prod(shape) * itemsize <= ONE_BLOCK_MAX:
                 out = _one_block(outputs, shape, dtype)
             results = ufunc(*inputs, out=tuple(out)) if out is not None else ufunc(*inputs)
             results = [results] if ufunc.nout == 1 else list(results)
@@ -76,7 +76,3 @@ def _one_block(count: int, shape: tuple[int, ...], dtype: str) -> list[np.ndarra
     """
     block = np.empty((count, *shape), dtype)
     return [block[m, ...] for m in range(count)]
-
-
-def _in(value: int, bounds: tuple[int, int]) -> bool:
-    return bounds[0] <= value <= bounds[1]

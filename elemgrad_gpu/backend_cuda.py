@@ -110,11 +110,11 @@ class CudaBackend:
             module = cp.RawModule(code=source, options=self.options())
             functions = {name: module.get_function(name) for name in ("eg_vectorized", "eg_contiguous", "eg_strided")}
             sms = cp.cuda.Device(self.index).attributes["MultiProcessorCount"]
-        count, itemsize = outputs, np.dtype(dtype).itemsize
+        itemsize = np.dtype(dtype).itemsize
 
         def kernel(inputs: Sequence, shape: tuple[int, ...], out: Sequence | None = None) -> list:
             with cp.cuda.Device(self.index):
-                results = list(out) if out is not None else _allocate(cp, self.index, shape, dtype, count)
+                results = list(out) if out is not None else _allocate(cp, self.index, shape, dtype, outputs)
                 n = math.prod(shape)
                 if n:
                     name, blocks = launch_choice(n, inputs, results, itemsize, sms)

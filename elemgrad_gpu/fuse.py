@@ -20,12 +20,13 @@ from pytensor.graph.basic import Constant, Variable
 from pytensor.graph.fg import FunctionGraph
 from pytensor.graph.rewriting.utils import rewrite_graph
 from pytensor.raise_op import CheckAndRaise
+from pytensor.scalar.math import Softplus
 from pytensor.tensor.basic import Alloc, ScalarFromTensor, TensorFromScalar
 from pytensor.tensor.elemwise import DimShuffle, Elemwise
 from pytensor.tensor.shape import SpecifyShape
 from pytensor.tensor.variable import TensorVariable
 
-from elemgrad_gpu.special import BranchFreeSoftplus, Softplus, branch_free_softplus, use_accurate_special_functions
+from elemgrad_gpu.special import branch_free_softplus, use_accurate_special_functions
 
 # Operations that only broadcast, check or pass on their first input inside the loop.
 _PASS_FIRST = (DimShuffle, Alloc, SpecifyShape, CheckAndRaise, TensorFromScalar, ScalarFromTensor)
@@ -117,7 +118,7 @@ def _in_loop(scalar_op: ps.ScalarOp, dtype: str) -> ps.ScalarOp:
     """
     if dtype == "float32" and isinstance(scalar_op, ps.Cast) and scalar_op.o_type.dtype == "float64":
         return ps.convert_to_float32
-    if isinstance(scalar_op, Softplus) and not isinstance(scalar_op, BranchFreeSoftplus):
+    if type(scalar_op) is Softplus:  # PyTensor's own, not our subclass
         return branch_free_softplus
     return scalar_op
 
