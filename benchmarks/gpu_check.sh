@@ -1,21 +1,21 @@
 #!/usr/bin/env bash
-# The one GPU check: on a CUDA machine, run the gpu-marked tests and the GPU benchmark
-# against the peers, then print the report (Markdown tables; the PNG where matplotlib
-# is installed). Everything else runs in CI on the CPU.
+# The one GPU check: on a CUDA machine, run the gpu-marked tests, the GPU benchmark against
+# the peers (then its report: Markdown tables; the PNG where matplotlib is installed) and
+# the launch-shape sweep. Everything else runs in CI on the CPU.
 #
-#   bash benchmarks/gpu_check.sh [tests|bench]     (default: both; each step is time-limited)
+#   bash benchmarks/gpu_check.sh [tests|bench|launch ...]   (default: all three, in that order)
 #
-# From a development machine with the device tool (image: ../shared/device/README.md):
-#   ../shared/device/stage_wheels.sh sympy==1.14.0 mpmath==1.3.0   # PyTensor + test deps
-#   run: command="bash benchmarks/gpu_check.sh tests", carry=[".whl"], timeout_s=360
-#   run: command="bash benchmarks/gpu_check.sh bench", carry=[".whl"], timeout_s=480
-# (two calls: together the steps can take longer than one call's 600 s limit)
-# The benchmark JSON and report land in $OUT. To trim the benchmark, pass pytest
-# options through PYTEST_ADDOPTS, e.g. PYTEST_ADDOPTS="-k 'not torch.compile'".
+# Each step is time-limited (about 8.5 minutes in all) and stops with SIGINT, so pytest
+# still writes what it measured. From a development machine with the device tool
+# (image: ../shared/device/README.md), in one call:
+#   ../shared/device/stage_wheels.sh          # PyTensor and its pure-Python dependencies
+#   run: command="bash benchmarks/gpu_check.sh", carry=[".whl"], timeout_s=560
+# The log, the benchmark JSON and the reports land in $OUT. To trim the benchmark, pass
+# pytest options through PYTEST_ADDOPTS, e.g. PYTEST_ADDOPTS="-k 'not torch.compile'".
 set -uo pipefail
 cd "$(dirname "$0")/.."
 out=${OUT:-/tmp}
-step=${1:-all}
+steps=${*:-tests bench launch}
 if [ -d .whl ]; then
   python3 -m pip install -q --no-index --no-deps --no-compile --target /tmp/site .whl/*.whl || exit 1
   export PYTHONPATH=/tmp/site:$PWD
@@ -23,21 +23,43 @@ else
   export PYTHONPATH=$PWD
 fi
 export XLA_PYTHON_CLIENT_PREALLOCATE=false  # JAX beside CuPy and PyTorch: no 75% grab of the memory
+export PYTHONUNBUFFERED=1
+# pytest within $1 seconds (SIGINT: the session still finishes and writes its JSON), each test within 100 s
+pytest_within() {
+  local seconds=$1; shift
+  local per_test=()
+  python3 -c "import pytest_timeout" 2>/dev/null && per_test=(--timeout 100)
+  timeout -s INT -k 15 "$seconds" python3 -m pytest -q -rs -p no:cacheprovider "${per_test[@]}" --tb=short "$@" 2>&1
+}
+{
+date -u
 nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv,noheader
-python3 -c "import elemgrad_gpu as eg; print(eg.devices())"
-if [ "$step" != bench ]; then
-  echo "== gpu tests"
-  timeout 300 python3 -m pytest -q -m gpu tests/test_gpu.py -rs -p no:cacheprovider 2>&1 | tail -25
-fi
-if [ "$step" != tests ]; then
-  # Two runs, each with its own JSON, so that a slow torch.compile cannot cost the rest:
-  # first elemgrad_gpu, the device copy, CuPy by hand and JAX; then PyTorch.
-  echo "== gpu benchmark"
-  timeout 240 python3 -m pytest -q benchmarks/test_gpu_peers.py -k "not torch" -rs -p no:cacheprovider \
-    --benchmark-json="$out/gpu_bench.json" --benchmark-columns=median,min,rounds 2>&1 | tail -15
-  python3 benchmarks/report.py "$out/gpu_bench.json" -o "$out"
-  echo "== gpu benchmark: PyTorch"
-  timeout 180 python3 -m pytest -q benchmarks/test_gpu_peers.py -k "torch or copy" -rs -p no:cacheprovider \
-    --benchmark-json="$out/gpu_bench_torch.json" --benchmark-columns=median,min,rounds 2>&1 | tail -15
-  python3 benchmarks/report.py "$out/gpu_bench_torch.json" -o "$out"
-fi
+python3 -c "import elemgrad_gpu as eg, numpy, pytensor; print(eg.devices(), numpy.__version__, pytensor.__version__)"
+for step in $steps; do
+  case $step in
+  tests)
+    echo "== gpu tests (8 processes), then the two that need most of the GPU's memory, alone"
+    workers=()
+    python3 -c "import xdist" 2>/dev/null && workers=(-n 8)
+    memory="2_to_the_31 or larger_than_the_gpu"
+    pytest_within 110 "${workers[@]}" -m gpu tests/test_gpu.py -k "not ($memory)"
+    pytest_within 60 -m gpu tests/test_gpu.py -k "$memory" ;;
+  bench)
+    # Two runs, each with its own JSON, so that a slow torch.compile cannot cost the rest:
+    # first elemgrad_gpu, the device copy, CuPy by hand and JAX; then PyTorch.
+    echo "== gpu benchmark"
+    pytest_within 170 benchmarks/test_gpu_peers.py -k "not torch" --benchmark-json="$out/gpu_bench.json" \
+      --benchmark-columns=median,min,rounds
+    python3 benchmarks/report.py "$out/gpu_bench.json" -o "$out" | grep -E "^#|elemgrad_gpu|copy"
+    echo "== gpu benchmark: PyTorch"
+    pytest_within 150 benchmarks/test_gpu_peers.py -k "torch or copy" --benchmark-json="$out/gpu_bench_torch.json" \
+      --benchmark-columns=median,min,rounds
+    python3 benchmarks/report.py "$out/gpu_bench_torch.json" -o "$out" | grep -E "^#|torch" ;;
+  launch)
+    echo "== launch shapes"
+    timeout -s INT 50 python3 benchmarks/gpu_launch.py ;;
+  *) echo "unknown step $step: use tests, bench or launch"; exit 2 ;;
+  esac
+done
+date -u
+} 2>&1 | tee "$out/gpu_check.log"

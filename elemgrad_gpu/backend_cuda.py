@@ -33,6 +33,7 @@ if TYPE_CHECKING:
 THREADS = 256
 BLOCKS_PER_SM = 32
 VECTOR_BYTES = 16  # eg_vectorized's loads and stores
+SCALARS_KEPT = 64  # one-element host inputs kept on the device per function (see CudaBackend.cast)
 NVRTC_OPTIONS = ("-std=c++17",)
 
 
@@ -90,6 +91,7 @@ class CudaBackend:
 
     def __init__(self, index: int = 0):
         self.index = index
+        self._scalars: dict[tuple, Any] = {}  # (shape, dtype, bytes) of a host scalar -> its device copy
 
     @property
     def array_type(self) -> type:
@@ -157,10 +159,28 @@ class CudaBackend:
         with cp.cuda.Device(self.index):
             if isinstance(array, np.ndarray):
                 host = arrays.cast_host(array, dtype)
+                if host.size == 1:
+                    return self._scalar(cp, host)
                 return _on_device(cp, self.index, lambda: cp.asarray(host), f"an input of {_elements(host.size)} "
                                   f"{dtype}", host.nbytes)
             return _on_device(cp, self.index, lambda: array.astype(dtype), f"a {dtype} copy of an input of "
                               f"{_elements(array.size)} {array.dtype}", array.size * np.dtype(dtype).itemsize)
+
+    def _scalar(self, cp, host: np.ndarray):
+        """A one-element host input (a parameter such as mu or sigma) on the device.
+
+        Copied over once per value and shape, then kept (SCALARS_KEPT of them): a
+        host-to-device copy would otherwise wait for the GPU to finish its queue on
+        every call. Kernels only read their inputs, so sharing the copy is safe.
+        """
+        key = (host.shape, host.dtype.str, host.tobytes())
+        array = self._scalars.get(key)
+        if array is None:
+            if len(self._scalars) >= SCALARS_KEPT:
+                self._scalars.clear()
+            array = _on_device(cp, self.index, lambda: cp.asarray(host), "a scalar input", host.nbytes)
+            self._scalars[key] = array
+        return array
 
     @staticmethod
     def to_host(array) -> np.ndarray:

@@ -315,3 +315,16 @@ def test_an_input_that_does_not_fit_on_the_gpu_raises_a_clear_error(cupy_as, sta
         assert "an input of 6,291,456 float64 = 48.0 MiB requested; 40.0 MiB of 40.0 MiB is free" in str(info.value)
     del info
     assert memory.in_use() == 0
+
+
+def test_host_scalars_go_to_the_gpu_once_per_value(cupy_as):
+    memory = FakeDeviceMemory(40 * MiB)
+    gpu = fake_gpu(memory)
+    copies = []
+    gpu.asarray = lambda a: copies.append(np.asarray(a).item()) or FakeArray(memory, np.shape(a), np.asarray(a).dtype)
+    cupy_as(gpu)
+    fn = eg.compile("tanh(x*s)**2 + mu", orders=(0, 1), wrt="x", device="cuda")
+    x = FakeArray(memory, (1000,), "float64")  # already on the device
+    for s in (1.5, 1.5, 2.0, 1.5):
+        fn(x, s, 0.25)
+    assert copies == [1.5, 0.25, 2.0] and memory.launches == 4
