@@ -1,21 +1,22 @@
 #!/usr/bin/env bash
-# The one GPU check: on a CUDA machine, run the gpu-marked tests, the GPU benchmark against
-# the peers (then its report: Markdown tables; the PNG where matplotlib is installed) and
-# the launch-shape sweep. Everything else runs in CI on the CPU.
+# The one GPU check: on a CUDA machine, run the gpu-marked tests, the launch-shape sweep
+# (benchmarks/gpu_launch.py; the benchmark then runs with the shape it found best), and the
+# GPU benchmark against the peers, then its report (Markdown tables; the PNG where
+# matplotlib is installed). Everything else runs in CI on the CPU.
 #
-#   bash benchmarks/gpu_check.sh [tests|bench|launch ...]   (default: all three, in that order)
+#   bash benchmarks/gpu_check.sh [tests|launch|bench ...]   (default: all three, in that order)
 #
-# Each step is time-limited (about 8.5 minutes in all) and stops with SIGINT, so pytest
+# Each step is time-limited (under 9 minutes in all) and stops with SIGINT, so pytest
 # still writes what it measured. From a development machine with the device tool
 # (image: ../shared/device/README.md), in one call:
 #   ../shared/device/stage_wheels.sh          # PyTensor and its pure-Python dependencies
-#   run: command="bash benchmarks/gpu_check.sh", carry=[".whl"], timeout_s=560
+#   run: command="bash benchmarks/gpu_check.sh", carry=[".whl"], timeout_s=570
 # The log, the benchmark JSON and the reports land in $OUT. To trim the benchmark, pass
 # pytest options through PYTEST_ADDOPTS, e.g. PYTEST_ADDOPTS="-k 'not torch.compile'".
 set -uo pipefail
 cd "$(dirname "$0")/.."
 out=${OUT:-/tmp}
-steps=${*:-tests bench launch}
+steps=${*:-tests launch bench}
 if [ -d .whl ]; then
   python3 -m pip install -q --no-index --no-deps --no-compile --target /tmp/site .whl/*.whl || exit 1
   export PYTHONPATH=/tmp/site:$PWD
@@ -42,23 +43,25 @@ for step in $steps; do
     workers=()
     python3 -c "import xdist" 2>/dev/null && workers=(-n 8)
     memory="2_to_the_31 or larger_than_the_gpu"
-    pytest_within 110 "${workers[@]}" -m gpu tests/test_gpu.py -k "not ($memory)"
-    pytest_within 60 -m gpu tests/test_gpu.py -k "$memory" ;;
+    pytest_within 100 "${workers[@]}" -m gpu tests/test_gpu.py -k "not ($memory)"
+    pytest_within 50 -m gpu tests/test_gpu.py -k "$memory" ;;
+  launch)
+    echo "== launch shapes"
+    timeout -s INT 70 python3 benchmarks/gpu_launch.py | tee /tmp/launch.txt
+    tuned=$(grep "^THEANO_FLAGS=" /tmp/launch.txt | tail -1 | cut -d= -f2-)
+    if [ -n "$tuned" ]; then export THEANO_FLAGS=$tuned; echo "the benchmark runs with THEANO_FLAGS=$tuned"; fi ;;
   bench)
     # Two runs, each with its own JSON, so that a slow torch.compile cannot cost the rest:
     # first elemgrad_gpu, the device copy, CuPy by hand and JAX; then PyTorch.
     echo "== gpu benchmark"
-    pytest_within 170 benchmarks/test_gpu_peers.py -k "not torch" --benchmark-json="$out/gpu_bench.json" \
+    pytest_within 160 benchmarks/test_gpu_peers.py -k "not torch" --benchmark-json="$out/gpu_bench.json" \
       --benchmark-columns=median,min,rounds
     python3 benchmarks/report.py "$out/gpu_bench.json" -o "$out" | grep -E "^#|elemgrad_gpu|copy"
     echo "== gpu benchmark: PyTorch"
-    pytest_within 150 benchmarks/test_gpu_peers.py -k "torch or copy" --benchmark-json="$out/gpu_bench_torch.json" \
+    pytest_within 140 benchmarks/test_gpu_peers.py -k "torch or copy" --benchmark-json="$out/gpu_bench_torch.json" \
       --benchmark-columns=median,min,rounds
     python3 benchmarks/report.py "$out/gpu_bench_torch.json" -o "$out" | grep -E "^#|torch" ;;
-  launch)
-    echo "== launch shapes"
-    timeout -s INT 50 python3 benchmarks/gpu_launch.py ;;
-  *) echo "unknown step $step: use tests, bench or launch"; exit 2 ;;
+  *) echo "unknown step $step: use tests, launch or bench"; exit 2 ;;
   esac
 done
 date -u

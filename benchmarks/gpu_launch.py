@@ -5,23 +5,31 @@
 For value + first derivative of each benchmark function at 512 MiB of input (n = 2^27
 float32, 2^26 float64), the device time of a call (CUDA events) and its
 bandwidth (inputs read once + outputs written once) as a share of the device-to-device
-copy's, for each launch shape; then the host time of one call at n = 1000 with
-preallocated outputs, without and with a synchronization after it.
+copy's, for each launch shape (THEANO_FLAGS elemgrad__cuda_threads and
+elemgrad__cuda_blocks_per_sm); before that, the host time of one call at n = 1000 with
+preallocated outputs, without and with a synchronization after it. The last line is
+THEANO_FLAGS=... for the best shape (the default unless another is 1% better on average).
 """
 from __future__ import annotations
 
+import os
 import statistics
 import time
 from typing import Callable
 
 import cupy as cp
-import numpy as np
 
-from elemgrad_gpu import backend_cuda
+from elemgrad_gpu.backend_cuda import Launch
 from elemgrad_gpu.peers import FUNCTIONS, elemgrad_tool
 
 SIZES = {"float32": 2 ** 27, "float64": 2 ** 26}
-SHAPES = [(threads, per_sm) for threads in (128, 256, 512, 1024) for per_sm in (4, 8, 16, 32, None)]
+SHAPES = [Launch(threads, per_sm) for threads in (128, 256, 512, 1024) for per_sm in (4, 8, 16, 32, 0)]
+BETTER_BY = 1.01  # a shape replaces the default only when its mean share is this much higher
+
+
+def flags(launch: Launch) -> str:
+    """THEANO_FLAGS selecting ``launch``."""
+    return f"elemgrad__cuda_threads={launch.threads},elemgrad__cuda_blocks_per_sm={launch.blocks_per_sm}"
 
 
 def kernel_seconds(call: Callable[[], object], rounds: int = 10, calls: int = 10) -> float:
@@ -43,30 +51,32 @@ def kernel_seconds(call: Callable[[], object], rounds: int = 10, calls: int = 10
     return statistics.median(times)
 
 
-def shape_sweep() -> None:
-    """Print, per function and dtype, each launch shape's share of the copy bandwidth."""
-    default = backend_cuda.THREADS, backend_cuda.BLOCKS_PER_SM
-    print(f"launch shapes (threads per block, blocks per SM cap; None: one step per thread), default {default}")
+def shape_sweep() -> Launch:
+    """Print each launch shape's share of the copy bandwidth, per function and dtype; return the best."""
+    default = Launch.configured()
+    print(f"launch shapes, threads/blocks per SM (0: no cap); default {default.threads}/{default.blocks_per_sm}")
+    print("  " + " ".join(f"{launch.threads}/{launch.blocks_per_sm}" for launch in SHAPES))
+    shares: dict[Launch, list[float]] = {launch: [] for launch in SHAPES}
     for dtype, n in SIZES.items():
         x = cp.linspace(-4, 4, n, dtype=dtype)
         y = cp.empty_like(x)
         copy = 2 * x.nbytes / kernel_seconds(lambda: cp.copyto(y, x))
         print(f"{dtype} n=2^{n.bit_length() - 1}: device copy {copy / 1e9:.0f} GB/s")
         for name, function in FUNCTIONS.items():
-            call = elemgrad_tool(function, dtype, 1, device="cuda", preallocate=True)(x)
-            shares = []
-            for threads, per_sm in SHAPES:
-                backend_cuda.THREADS, backend_cuda.BLOCKS_PER_SM = threads, per_sm or 2 ** 31
+            for launch in SHAPES:
+                os.environ["THEANO_FLAGS"] = flags(launch)
+                call = elemgrad_tool(function, dtype, 1, device="cuda", preallocate=True)(x)
                 try:
-                    shares.append(3 * x.nbytes / kernel_seconds(call) / copy)
-                except cp.cuda.driver.CUDADriverError as error:  # too many registers for the block, say
-                    print(f"  {name} {threads}/{per_sm}: {error}")
-                    shares.append(0.0)
-            backend_cuda.THREADS, backend_cuda.BLOCKS_PER_SM = default
-            best = int(np.argmax(shares))
-            row = " ".join(f"{share:.3f}" for share in shares)
-            print(f"  {name:8s} {row}  best {SHAPES[best]} {shares[best]:.3f}")
-    print("  columns:", " ".join(f"{t}/{p}" for t, p in SHAPES))
+                    shares[launch].append(3 * x.nbytes / kernel_seconds(call) / copy)
+                except Exception as error:  # noqa: BLE001 - too many registers for the block, say
+                    print(f"  {name} {launch}: {type(error).__name__}: {error}")
+                    shares[launch].append(0.0)
+            print(f"  {name:8s} " + " ".join(f"{shares[launch][-1]:.3f}" for launch in SHAPES))
+    del os.environ["THEANO_FLAGS"]
+    mean = {launch: statistics.fmean(values) for launch, values in shares.items()}
+    best = max(mean, key=mean.__getitem__)
+    print(f"mean share: default {mean.get(default, float('nan')):.3f}, best {best} {mean[best]:.3f}")
+    return best if mean[best] > BETTER_BY * mean.get(default, 0.0) else default
 
 
 def host_time() -> None:
@@ -92,5 +102,5 @@ def host_time() -> None:
 
 if __name__ == "__main__":
     print(cp.cuda.runtime.getDeviceProperties(0)["name"].decode(), time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()))
-    shape_sweep()
     host_time()
+    print(f"THEANO_FLAGS={flags(shape_sweep())}")

@@ -19,7 +19,7 @@ from __future__ import annotations
 import math
 import shlex
 from functools import cache
-from typing import TYPE_CHECKING, Any, Callable, Sequence
+from typing import TYPE_CHECKING, Any, Callable, NamedTuple, Sequence
 
 import numpy as np
 
@@ -30,8 +30,8 @@ from elemgrad_gpu.errors import DeviceMemoryError, InputTypeError
 if TYPE_CHECKING:
     from elemgrad_gpu.fuse import FusedGraph
 
-THREADS = 256
-BLOCKS_PER_SM = 32
+THREADS = 256  # per block, unless [elemgrad] cuda_threads says otherwise
+BLOCKS_PER_SM = 32  # the grid's cap, unless [elemgrad] cuda_blocks_per_sm says otherwise (0: no cap)
 VECTOR_BYTES = 16  # eg_vectorized's loads and stores
 SCALARS_KEPT = 64  # one-element host inputs kept on the device per function (see CudaBackend.cast)
 NVRTC_OPTIONS = ("-std=c++17",)
@@ -68,20 +68,34 @@ def merge_dimensions(shape: Sequence[int], strides: Sequence[Sequence[int]]) -> 
     return (dims, merged) if dims else ([1], [[0] for _ in strides])
 
 
-def launch_choice(n: int, inputs: Sequence, outputs: Sequence, itemsize: int, sms: int) -> tuple[str, int]:
-    """Which kernel runs ``n`` elements, and on how many blocks of THREADS threads.
+class Launch(NamedTuple):
+    """How kernels are launched: threads per block, and the most blocks per SM (0: no cap)."""
 
-    eg_vectorized when every input is contiguous or a scalar and every array of n
-    elements is 16-byte aligned; eg_contiguous when they are contiguous but not aligned;
-    else eg_strided. The grid covers the work once, up to BLOCKS_PER_SM blocks per SM.
-    """
-    if not all(a.flags.c_contiguous and a.size in (1, n) for a in inputs):
-        name, work = "eg_strided", n
-    elif all(a.data.ptr % VECTOR_BYTES == 0 for a in [*inputs, *outputs] if a.size == n):
-        name, work = "eg_vectorized", n // (VECTOR_BYTES // itemsize)
-    else:
-        name, work = "eg_contiguous", n
-    return name, max(1, min((work + THREADS - 1) // THREADS, BLOCKS_PER_SM * sms))
+    threads: int
+    blocks_per_sm: int
+
+    @classmethod
+    def configured(cls) -> "Launch":
+        """[elemgrad] cuda_threads and cuda_blocks_per_sm where set, else THREADS and BLOCKS_PER_SM."""
+        threads, per_sm = setting("elemgrad", "cuda_threads"), setting("elemgrad", "cuda_blocks_per_sm")
+        return cls(int(threads) if threads else THREADS, int(per_sm) if per_sm else BLOCKS_PER_SM)
+
+    def choose(self, n: int, inputs: Sequence, outputs: Sequence, itemsize: int, sms: int) -> tuple[str, int]:
+        """Which kernel runs ``n`` elements, and on how many blocks.
+
+        eg_vectorized when every input is contiguous or a scalar and every array of n
+        elements is 16-byte aligned; eg_contiguous when they are contiguous but not
+        aligned; else eg_strided. The grid covers the work once, up to blocks_per_sm
+        blocks per SM (each thread then loops).
+        """
+        if not all(a.flags.c_contiguous and a.size in (1, n) for a in inputs):
+            name, work = "eg_strided", n
+        elif all(a.data.ptr % VECTOR_BYTES == 0 for a in [*inputs, *outputs] if a.size == n):
+            name, work = "eg_vectorized", n // (VECTOR_BYTES // itemsize)
+        else:
+            name, work = "eg_contiguous", n
+        blocks = (work + self.threads - 1) // self.threads
+        return name, max(1, min(blocks, self.blocks_per_sm * sms) if self.blocks_per_sm else blocks)
 
 
 class CudaBackend:
@@ -112,6 +126,7 @@ class CudaBackend:
             module = cp.RawModule(code=source, options=self.options())
             functions = {name: module.get_function(name) for name in ("eg_vectorized", "eg_contiguous", "eg_strided")}
             sms = cp.cuda.Device(self.index).attributes["MultiProcessorCount"]
+        launch = Launch.configured()
         itemsize = np.dtype(dtype).itemsize
 
         def kernel(inputs: Sequence, shape: tuple[int, ...], out: Sequence | None = None) -> list:
@@ -119,7 +134,7 @@ class CudaBackend:
                 results = list(out) if out is not None else _allocate(cp, self.index, shape, dtype, outputs)
                 n = math.prod(shape)
                 if n:
-                    name, blocks = launch_choice(n, inputs, results, itemsize, sms)
+                    name, blocks = launch.choose(n, inputs, results, itemsize, sms)
                     if name == "eg_strided":
                         dims, strides = merge_dimensions(shape, [
                             [s // a.itemsize for s in cp.broadcast_to(a, shape).strides] for a in inputs])
@@ -128,7 +143,7 @@ class CudaBackend:
                     else:
                         steps = [np.int64(a.size == n) for a in inputs]
                         arguments = (np.int64(n), *[v for pair in zip(inputs, steps) for v in pair], *results)
-                    functions[name]((blocks,), (THREADS,), arguments)
+                    functions[name]((blocks,), (launch.threads,), arguments)
             return results
 
         return kernel

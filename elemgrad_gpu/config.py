@@ -36,6 +36,10 @@ KEYS: dict[tuple[str, str], tuple[str, Callable[[str], bool]]] = {
     ("elemgrad", "cache_dir"): ("a directory for compiled kernels", bool),
     ("elemgrad", "cc"): ("the C compiler command", bool),
     ("elemgrad", "nvrtc_options"): ("extra NVRTC options, separated by spaces", lambda v: True),
+    ("elemgrad", "cuda_threads"): ("CUDA threads per block: 32, 64, 128, 256, 512 or 1024",
+                                   _choice(*(str(2 ** k) for k in range(5, 11)))),
+    ("elemgrad", "cuda_blocks_per_sm"): ("the most CUDA blocks per SM, a whole number (0: no cap)",
+                                         lambda v: v.isdigit() and int(v) <= 2 ** 16),
 }
 
 

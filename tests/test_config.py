@@ -75,7 +75,9 @@ def test_malformed_files_name_file_line_and_key(env, tmp_path, text, message):
 
 @pytest.mark.parametrize("flags, message", [("elemgrad__cache_dir", "key=value"),
                                             ("elemgrad__colour=blue", "unknown key 'colour'"),
-                                            ("device=cpu,floatX=half", "floatx = 'half'")])
+                                            ("device=cpu,floatX=half", "floatx = 'half'"),
+                                            ("elemgrad__cuda_threads=300", "cuda_threads = '300'.*32, 64"),
+                                            ("elemgrad__cuda_blocks_per_sm=-1", "cuda_blocks_per_sm = '-1'")])
 def test_malformed_flags(env, flags, message):
     env.setenv("THEANO_FLAGS", flags)
     with pytest.raises(config.ConfigError, match=message):

@@ -178,6 +178,9 @@ def test_an_input_called_out_is_an_input():
     np.testing.assert_array_equal(fn(x=np.ones(3), out=np.full(3, 5.0)), np.ones(3))
 
 
+DEFAULT = backend_cuda.Launch(backend_cuda.THREADS, backend_cuda.BLOCKS_PER_SM)
+
+
 def fake_device_array(size, contiguous=True, pointer=1 << 20):
     return types.SimpleNamespace(size=size, flags=types.SimpleNamespace(c_contiguous=contiguous),
                                  data=types.SimpleNamespace(ptr=pointer))
@@ -187,23 +190,34 @@ def fake_device_array(size, contiguous=True, pointer=1 << 20):
 def test_launch_choice_takes_16_byte_vectors_only_where_every_array_allows(itemsize, per_vector):
     n, sms = 10 ** 6 + 3, 132
     x, scalar, out = fake_device_array(n), fake_device_array(1, pointer=(1 << 20) + 4), fake_device_array(n)
-    name, blocks = backend_cuda.launch_choice(n, [x, scalar], [out], itemsize, sms)
+    name, blocks = DEFAULT.choose(n, [x, scalar], [out], itemsize, sms)
     assert name == "eg_vectorized"  # a scalar's alignment does not matter: it is read once
-    assert blocks == -(-(n // per_vector) // backend_cuda.THREADS)
+    assert blocks == -(-(n // per_vector) // DEFAULT.threads)
     shifted = fake_device_array(n, pointer=(1 << 20) + itemsize)  # a view starting one element in
-    assert backend_cuda.launch_choice(n, [shifted, scalar], [out], itemsize, sms)[0] == "eg_contiguous"
-    assert backend_cuda.launch_choice(n, [x], [shifted], itemsize, sms)[0] == "eg_contiguous"
+    assert DEFAULT.choose(n, [shifted, scalar], [out], itemsize, sms)[0] == "eg_contiguous"
+    assert DEFAULT.choose(n, [x], [shifted], itemsize, sms)[0] == "eg_contiguous"
     strided = fake_device_array(n, contiguous=False)
-    assert backend_cuda.launch_choice(n, [strided, x], [out], itemsize, sms)[0] == "eg_strided"
-    assert backend_cuda.launch_choice(n, [fake_device_array(7)], [out], itemsize, sms)[0] == "eg_strided"
+    assert DEFAULT.choose(n, [strided, x], [out], itemsize, sms)[0] == "eg_strided"
+    assert DEFAULT.choose(n, [fake_device_array(7)], [out], itemsize, sms)[0] == "eg_strided"
 
 
 def test_launch_choice_caps_the_grid_and_always_starts_a_block():
     big = 2 ** 33
     arrays = [fake_device_array(big)]
-    assert backend_cuda.launch_choice(big, arrays, arrays, 4, 132) == ("eg_vectorized", 132 * backend_cuda.BLOCKS_PER_SM)
+    assert DEFAULT.choose(big, arrays, arrays, 4, 132) == ("eg_vectorized", 132 * DEFAULT.blocks_per_sm)
     one = [fake_device_array(1)]
-    assert backend_cuda.launch_choice(1, one, one, 8, 132) == ("eg_vectorized", 1)  # the tail threads do it
+    assert DEFAULT.choose(1, one, one, 8, 132) == ("eg_vectorized", 1)  # the tail threads do it
+
+
+def test_the_launch_shape_comes_from_the_configuration(monkeypatch):
+    monkeypatch.delenv("THEANORC", raising=False)
+    monkeypatch.setenv("THEANO_FLAGS", "elemgrad__cuda_threads=512,elemgrad__cuda_blocks_per_sm=0")
+    launch = backend_cuda.Launch.configured()
+    assert launch == (512, 0)
+    big = [fake_device_array(2 ** 33)]
+    assert launch.choose(2 ** 33, big, big, 4, 132) == ("eg_vectorized", 2 ** 31 // 512)  # no cap: one step each
+    monkeypatch.setenv("THEANO_FLAGS", "elemgrad__cuda_blocks_per_sm=8")
+    assert backend_cuda.Launch.configured() == (DEFAULT.threads, 8)
 
 
 class FakeOutOfMemoryError(MemoryError):
