@@ -15,7 +15,7 @@ from elemgrad_gpu.errors import InputError, InputTypeError
 
 ACCEPTED_KINDS = "fiub"  # floating, integer, unsigned integer, boolean
 _WEAK = (int, float, bool)
-_DTYPES = {name: np.dtype(name) for name in ("float32", "float64")}
+DTYPES = {name: np.dtype(name) for name in ("float32", "float64")}
 
 
 def check_kind(name: str, dtype: np.dtype) -> None:
@@ -57,7 +57,7 @@ def read_host(name: str, value: Any) -> np.ndarray:
 
 def cast_host(array: np.ndarray, dtype: str) -> np.ndarray:
     """An aligned array of ``dtype``: the caller's own array when it already is one."""
-    if array.dtype == _DTYPES[dtype] and array.flags.aligned:
+    if array.dtype == DTYPES[dtype] and array.flags.aligned:
         return array
     array = np.asarray(array, dtype=dtype)
     return array if array.flags.aligned else array.copy()
@@ -84,8 +84,8 @@ def check_outputs(out: Any, count: int, shape: tuple[int, ...], dtype: str, arra
         if not isinstance(array, array_type):
             raise InputTypeError(f"out[{k}] must be a {array_type.__module__}.{array_type.__name__}, "
                                  f"not {type(array).__name__}")
-        if tuple(array.shape) != shape or array.dtype.name != dtype or not array.flags.c_contiguous \
-                or not getattr(array.flags, "writeable", True):  # CuPy arrays are always writeable
+        if tuple(array.shape) != shape or array.dtype != DTYPES[dtype] or not array.flags.c_contiguous \
+                or isinstance(array, np.ndarray) and not array.flags.writeable:  # CuPy arrays always are
             raise InputError(f"out[{k}] must be a writeable C-contiguous {dtype} array of shape {shape}; "
                              f"got {array.dtype} {tuple(array.shape)}")
     return outputs

@@ -30,11 +30,18 @@ from elemgrad_gpu.errors import DeviceMemoryError, InputTypeError
 if TYPE_CHECKING:
     from elemgrad_gpu.fuse import FusedGraph
 
-THREADS = 256  # per block, unless [elemgrad] cuda_threads says otherwise
-BLOCKS_PER_SM = 32  # the grid's cap, unless [elemgrad] cuda_blocks_per_sm says otherwise (0: no cap)
+# The launch shape, unless [elemgrad] cuda_threads and cuda_blocks_per_sm say otherwise: blocks of
+# 128 threads, as many as the work needs (no cap per SM), each thread doing one 16-byte step. On
+# an H100 (sm_90) this took 97% of the copy bandwidth on average over the benchmark functions,
+# against 92% for 256 threads and at most 32 blocks per SM (benchmarks/gpu_launch.py, 2026-11-26).
+THREADS = 128
+BLOCKS_PER_SM = 0  # 0: no cap
+MAX_BLOCKS = 2 ** 31 - 1  # CUDA's limit on a grid's x dimension; beyond it the threads loop
 VECTOR_BYTES = 16  # eg_vectorized's loads and stores
 SCALARS_KEPT = 64  # one-element host inputs kept on the device per function (see CudaBackend.cast)
 NVRTC_OPTIONS = ("-std=c++17",)
+HOST_SCALARS = (float, int, np.generic)  # read without asking for a device interface
+ONE, ZERO = np.int64(1), np.int64(0)  # a contiguous input's step, a scalar's
 
 
 @cache
@@ -94,7 +101,7 @@ class Launch(NamedTuple):
             name, work = "eg_vectorized", n // (VECTOR_BYTES // itemsize)
         else:
             name, work = "eg_contiguous", n
-        blocks = (work + self.threads - 1) // self.threads
+        blocks = min((work + self.threads - 1) // self.threads, MAX_BLOCKS)
         return name, max(1, min(blocks, self.blocks_per_sm * sms) if self.blocks_per_sm else blocks)
 
 
@@ -124,7 +131,9 @@ class CudaBackend:
         cp = cupy()
         with cp.cuda.Device(self.index):
             module = cp.RawModule(code=source, options=self.options())
-            functions = {name: module.get_function(name) for name in ("eg_vectorized", "eg_contiguous", "eg_strided")}
+            # the cupy.cuda.Function under each RawKernel: a launch through it skips a layer (1-2 us)
+            functions = {name: module.get_function(name).kernel
+                         for name in ("eg_vectorized", "eg_contiguous", "eg_strided")}
             sms = cp.cuda.Device(self.index).attributes["MultiProcessorCount"]
         launch = Launch.configured()
         itemsize = np.dtype(dtype).itemsize
@@ -141,7 +150,7 @@ class CudaBackend:
                         layout = cp.asarray(np.array(dims + [s for row in strides for s in row], dtype=np.int64))
                         arguments = (np.int64(n), np.int32(len(dims)), layout, *inputs, *results)
                     else:
-                        steps = [np.int64(a.size == n) for a in inputs]
+                        steps = [ONE if a.size == n else ZERO for a in inputs]
                         arguments = (np.int64(n), *[v for pair in zip(inputs, steps) for v in pair], *results)
                     functions[name]((blocks,), (launch.threads,), arguments)
             return results
@@ -154,6 +163,8 @@ class CudaBackend:
         if isinstance(value, cp.ndarray) and value.device.id == self.index:  # the hot path: nothing to do
             arrays.check_kind(name, value.dtype)
             return value
+        if isinstance(value, HOST_SCALARS):
+            return arrays.read_host(name, value)  # copied over by cast()
         with cp.cuda.Device(self.index):
             if isinstance(value, cp.ndarray) or hasattr(value, "__cuda_array_interface__"):
                 array = cp.asarray(value)
@@ -168,18 +179,19 @@ class CudaBackend:
             return array
 
     def cast(self, array, dtype: str):
-        if not isinstance(array, np.ndarray) and array.dtype.name == dtype:
-            return array
         cp = cupy()
+        if not isinstance(array, np.ndarray):
+            if array.dtype == arrays.DTYPES[dtype]:
+                return array
+            with cp.cuda.Device(self.index):
+                return _on_device(cp, self.index, lambda: array.astype(dtype), f"a {dtype} copy of an input of "
+                                  f"{_elements(array.size)} {array.dtype}", array.size * np.dtype(dtype).itemsize)
+        host = arrays.cast_host(array, dtype)
+        if host.size == 1:
+            return self._scalar(cp, host)
         with cp.cuda.Device(self.index):
-            if isinstance(array, np.ndarray):
-                host = arrays.cast_host(array, dtype)
-                if host.size == 1:
-                    return self._scalar(cp, host)
-                return _on_device(cp, self.index, lambda: cp.asarray(host), f"an input of {_elements(host.size)} "
-                                  f"{dtype}", host.nbytes)
-            return _on_device(cp, self.index, lambda: array.astype(dtype), f"a {dtype} copy of an input of "
-                              f"{_elements(array.size)} {array.dtype}", array.size * np.dtype(dtype).itemsize)
+            return _on_device(cp, self.index, lambda: cp.asarray(host), f"an input of {_elements(host.size)} "
+                              f"{dtype}", host.nbytes)
 
     def _scalar(self, cp, host: np.ndarray):
         """A one-element host input (a parameter such as mu or sigma) on the device.
@@ -188,12 +200,13 @@ class CudaBackend:
         host-to-device copy would otherwise wait for the GPU to finish its queue on
         every call. Kernels only read their inputs, so sharing the copy is safe.
         """
-        key = (host.shape, host.dtype.str, host.tobytes())
+        key = (host.shape, host.dtype.char, host.tobytes())
         array = self._scalars.get(key)
         if array is None:
             if len(self._scalars) >= SCALARS_KEPT:
                 self._scalars.clear()
-            array = _on_device(cp, self.index, lambda: cp.asarray(host), "a scalar input", host.nbytes)
+            with cp.cuda.Device(self.index):
+                array = _on_device(cp, self.index, lambda: cp.asarray(host), "a scalar input", host.nbytes)
             self._scalars[key] = array
         return array
 

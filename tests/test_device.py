@@ -204,20 +204,23 @@ def test_launch_choice_takes_16_byte_vectors_only_where_every_array_allows(items
 def test_launch_choice_caps_the_grid_and_always_starts_a_block():
     big = 2 ** 33
     arrays = [fake_device_array(big)]
-    assert DEFAULT.choose(big, arrays, arrays, 4, 132) == ("eg_vectorized", 132 * DEFAULT.blocks_per_sm)
+    assert backend_cuda.Launch(256, 32).choose(big, arrays, arrays, 4, 132) == ("eg_vectorized", 132 * 32)
+    assert backend_cuda.Launch(32, 0).choose(2 ** 40, arrays, arrays, 8, 132) == ("eg_strided", 2 ** 31 - 1)
     one = [fake_device_array(1)]
     assert DEFAULT.choose(1, one, one, 8, 132) == ("eg_vectorized", 1)  # the tail threads do it
 
 
 def test_the_launch_shape_comes_from_the_configuration(monkeypatch):
     monkeypatch.delenv("THEANORC", raising=False)
-    monkeypatch.setenv("THEANO_FLAGS", "elemgrad__cuda_threads=512,elemgrad__cuda_blocks_per_sm=0")
+    monkeypatch.setenv("THEANO_FLAGS", "elemgrad__cuda_threads=512,elemgrad__cuda_blocks_per_sm=16")
     launch = backend_cuda.Launch.configured()
-    assert launch == (512, 0)
+    assert launch == (512, 16)
     big = [fake_device_array(2 ** 33)]
-    assert launch.choose(2 ** 33, big, big, 4, 132) == ("eg_vectorized", 2 ** 31 // 512)  # no cap: one step each
-    monkeypatch.setenv("THEANO_FLAGS", "elemgrad__cuda_blocks_per_sm=8")
-    assert backend_cuda.Launch.configured() == (DEFAULT.threads, 8)
+    assert launch.choose(2 ** 33, big, big, 4, 132) == ("eg_vectorized", 16 * 132)
+    monkeypatch.setenv("THEANO_FLAGS", "elemgrad__cuda_blocks_per_sm=0")
+    no_cap = backend_cuda.Launch.configured()
+    assert no_cap == (DEFAULT.threads, 0)
+    assert no_cap.choose(2 ** 33, big, big, 4, 132) == ("eg_vectorized", 2 ** 31 // DEFAULT.threads)  # one step each
 
 
 class FakeOutOfMemoryError(MemoryError):
@@ -285,7 +288,7 @@ def fake_gpu(memory):
     def launch(grid, block, arguments):
         memory.launches += 1
 
-    module = types.SimpleNamespace(get_function=lambda name: launch)
+    module = types.SimpleNamespace(get_function=lambda name: types.SimpleNamespace(kernel=launch))
     cuda = FakeCuda()
     cuda.memory = types.SimpleNamespace(OutOfMemoryError=FakeOutOfMemoryError)
     cuda.runtime.CUDARuntimeError, cuda.runtime.errorMemoryAllocation = FakeCUDARuntimeError, 2
