@@ -7,7 +7,8 @@ float32, 2^26 float64), the device time of a call (CUDA events) and its
 bandwidth (inputs read once + outputs written once) as a share of the device-to-device
 copy's, for each launch shape (THEANO_FLAGS elemgrad__cuda_threads and
 elemgrad__cuda_blocks_per_sm); before that, the host time of one call at n = 1000 with
-preallocated outputs, without and with a synchronization after it. The last line is
+preallocated outputs, and of the same call bound once (``fn.bind``), without and with
+a synchronization after it. The last line is
 THEANO_FLAGS=... for the best shape (the default unless another is 1% better on average).
 """
 from __future__ import annotations
@@ -80,24 +81,30 @@ def shape_sweep() -> Launch:
 
 
 def host_time() -> None:
-    """Print the host time of one call at n = 1000 (outputs preallocated), without and with a sync."""
+    """Print the host time of one call at n = 1000 (outputs preallocated; then bound), without and with a sync."""
     for dtype in SIZES:
         x = cp.linspace(-4, 4, 1000, dtype=dtype)
         for name, function in FUNCTIONS.items():
-            call = elemgrad_tool(function, dtype, 1, device="cuda", preallocate=True)(x)
-            seconds = []
-            for sync in (False, True):
-                call()
-                cp.cuda.Device().synchronize()
-                start = time.perf_counter()
-                for _ in range(2000):
-                    call()
-                    if sync:
-                        cp.cuda.Device().synchronize()
-                seconds.append((time.perf_counter() - start) / 2000)
-                cp.cuda.Device().synchronize()
-            print(f"host time per call, {name} {dtype} n=1000: {seconds[0] * 1e6:.1f} us, "
-                  f"{seconds[1] * 1e6:.1f} us with a sync")
+            times = []
+            for bound in (False, True):
+                call = elemgrad_tool(function, dtype, 1, device="cuda", preallocate=True, bound=bound)(x)
+                times += [per_call(call, sync) for sync in (False, True)]
+            print(f"host time per call, {name} {dtype} n=1000: {times[0]:.1f} us, {times[1]:.1f} us with a sync; "
+                  f"bound: {times[2]:.1f} us, {times[3]:.1f} us with a sync")
+
+
+def per_call(call: Callable[[], object], sync: bool, calls: int = 2000) -> float:
+    """Microseconds of host time per call over ``calls`` calls, each followed by a sync if ``sync``."""
+    call()
+    cp.cuda.Device().synchronize()
+    start = time.perf_counter()
+    for _ in range(calls):
+        call()
+        if sync:
+            cp.cuda.Device().synchronize()
+    seconds = (time.perf_counter() - start) / calls
+    cp.cuda.Device().synchronize()
+    return seconds * 1e6
 
 
 if __name__ == "__main__":

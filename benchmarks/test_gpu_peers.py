@@ -6,7 +6,8 @@ Needs CuPy and a CUDA device (skipped otherwise); run by benchmarks/gpu_check.sh
 cases of test_cpu_peers.py (the same functions, orders, dtypes and checks) at
 n = 10^3 (per-call cost) and 512 MiB of input (n = 2^27 float32, 2^26 float64), with
 the device-to-device copy of the same sizes as the bandwidth ceiling. Tools:
-elemgrad_gpu (device cuda, outputs preallocated), a CuPy ElementwiseKernel written by
+elemgrad_gpu (device cuda, outputs preallocated; and its call bound once with
+``fn.bind``, as in a loop over the same buffers), a CuPy ElementwiseKernel written by
 hand (outputs preallocated), JAX jit(vmap(value_and_grad)), PyTorch eager autograd and
 torch.compile; a peer without the GPU is skipped, saying so. Inputs are on the device
 before timing, and each timed call ends with a device synchronization.
@@ -26,8 +27,9 @@ except cp.cuda.runtime.CUDARuntimeError:
     HAVE_GPU = False
 pytestmark = [pytest.mark.gpu, pytest.mark.skipif(not HAVE_GPU, reason="no CUDA device")]
 
-TOOLS = ("elemgrad_gpu", "cupy by hand", "jax", "pytorch", "torch.compile")
-ON_THE_GPU = {"elemgrad_gpu": {"device": "cuda", "preallocate": True}, "jax": {"device": "gpu"},
+TOOLS = ("elemgrad_gpu", "elemgrad_gpu bound", "cupy by hand", "jax", "pytorch", "torch.compile")
+ON_THE_GPU = {"elemgrad_gpu": {"device": "cuda", "preallocate": True},
+              "elemgrad_gpu bound": {"device": "cuda"}, "jax": {"device": "gpu"},
               "pytorch": {"device": "cuda"}, "torch.compile": {"device": "cuda"}}
 
 

@@ -2,14 +2,17 @@
 
 A backend turns a FusedGraph into source, and source into a ``Kernel``: a callable taking the
 input arrays (of the kernel's dtype, broadcasting together to ``shape``) and optional
-preallocated outputs, and returning the outputs. It also says how to read and cast
+preallocated outputs, and returning the outputs; with ``bound=True`` (and outputs) it
+returns instead the launch alone, a callable of no arguments that recomputes those
+outputs from those inputs (``ElementwiseFunction.bind``). It also says how to read and cast
 inputs, and what to hand back. NumPy's ufunc machinery broadcasts, walks strides and
 allocates; the loop body is ours. The CUDA backend has the same methods.
 """
 from __future__ import annotations
 
 import math
-from typing import TYPE_CHECKING, Callable, Sequence
+from functools import partial
+from typing import TYPE_CHECKING, Any, Callable, Sequence
 
 import numpy as np
 
@@ -19,7 +22,7 @@ from elemgrad_gpu.errors import InputError
 if TYPE_CHECKING:
     from elemgrad_gpu.fuse import FusedGraph
 
-Kernel = Callable[[Sequence, tuple[int, ...], Sequence | None], list]
+Kernel = Callable[..., Any]  # (inputs, shape, out=None, bound=False) -> outputs, or the bound launch
 MAX_ARGUMENTS = 64  # NumPy's limit on a ufunc's inputs plus outputs (NPY_MAXARGS)
 # Outputs of 64 KiB to 32 MiB in all come from one allocation (_one_block); beyond 32 MiB,
 # glibc's largest threshold for serving memory from its heap, it maps fresh pages anyway.
@@ -47,7 +50,10 @@ class CBackend:
         """The kernel compiled from ``source`` (cached on disk) computing ``outputs`` arrays."""
         ufunc, itemsize = ccompile.load(source).kernel, np.dtype(dtype).itemsize
 
-        def kernel(inputs: Sequence[np.ndarray], shape: tuple[int, ...], out: Sequence | None = None) -> list:
+        def kernel(inputs: Sequence[np.ndarray], shape: tuple[int, ...], out: Sequence | None = None,
+                   bound: bool = False) -> Any:
+            if bound:
+                return partial(ufunc, *inputs, out=tuple(out))
             if out is None and outputs > 1 and ONE_BLOCK_MIN <= outputs * math.prod(shape) * itemsize <= ONE_BLOCK_MAX:
                 out = _one_block(outputs, shape, dtype)
             results = ufunc(*inputs, out=tuple(out)) if out is not None else ufunc(*inputs)

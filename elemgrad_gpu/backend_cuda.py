@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import math
 import shlex
-from functools import cache
+from functools import cache, partial
 from typing import TYPE_CHECKING, Any, Callable, NamedTuple, Sequence
 
 import numpy as np
@@ -33,7 +33,7 @@ if TYPE_CHECKING:
 # The launch shape, unless [elemgrad] cuda_threads and cuda_blocks_per_sm say otherwise: blocks of
 # 128 threads, as many as the work needs (no cap per SM), each thread doing one 16-byte step. On
 # an H100 (sm_90) this took 97% of the copy bandwidth on average over the benchmark functions,
-# against 92% for 256 threads and at most 32 blocks per SM (benchmarks/gpu_launch.py, 2026-11-26).
+# against 92.5% for 256 threads and at most 32 blocks per SM (benchmarks/gpu_launch.py, 2026-11-26).
 THREADS = 128
 BLOCKS_PER_SM = 0  # 0: no cap
 MAX_BLOCKS = 2 ** 31 - 1  # CUDA's limit on a grid's x dimension; beyond it the threads loop
@@ -138,21 +138,31 @@ class CudaBackend:
         launch = Launch.configured()
         itemsize = np.dtype(dtype).itemsize
 
-        def kernel(inputs: Sequence, shape: tuple[int, ...], out: Sequence | None = None) -> list:
-            with cp.cuda.Device(self.index):
-                results = list(out) if out is not None else _allocate(cp, self.index, shape, dtype, outputs)
-                n = math.prod(shape)
-                if n:
-                    name, blocks = launch.choose(n, inputs, results, itemsize, sms)
-                    if name == "eg_strided":
-                        dims, strides = merge_dimensions(shape, [
-                            [s // a.itemsize for s in cp.broadcast_to(a, shape).strides] for a in inputs])
-                        layout = cp.asarray(np.array(dims + [s for row in strides for s in row], dtype=np.int64))
-                        arguments = (np.int64(n), np.int32(len(dims)), layout, *inputs, *results)
-                    else:
-                        steps = [ONE if a.size == n else ZERO for a in inputs]
-                        arguments = (np.int64(n), *[v for pair in zip(inputs, steps) for v in pair], *results)
-                    functions[name]((blocks,), (launch.threads,), arguments)
+        def launcher(inputs: Sequence, shape: tuple[int, ...], results: Sequence) -> Callable[[], Any]:
+            """The launch computing ``results`` from ``inputs``, its arguments made once."""
+            n = math.prod(shape)
+            if not n:
+                return _nothing
+            name, blocks = launch.choose(n, inputs, results, itemsize, sms)
+            if name == "eg_strided":
+                dims, strides = merge_dimensions(shape, [
+                    [s // a.itemsize for s in cp.broadcast_to(a, shape).strides] for a in inputs])
+                layout = cp.asarray(np.array(dims + [s for row in strides for s in row], dtype=np.int64))
+                arguments = (np.int64(n), np.int32(len(dims)), layout, *inputs, *results)
+            else:
+                steps = [ONE if a.size == n else ZERO for a in inputs]
+                arguments = (np.int64(n), *[v for pair in zip(inputs, steps) for v in pair], *results)
+            return partial(functions[name], (blocks,), (launch.threads,), arguments)
+
+        def kernel(inputs: Sequence, shape: tuple[int, ...], out: Sequence | None = None, bound: bool = False) -> Any:
+            if cp.cuda.runtime.getDevice() != self.index:  # entering the context costs a microsecond
+                with cp.cuda.Device(self.index):
+                    return kernel(inputs, shape, out, bound)
+            results = list(out) if out is not None else _allocate(cp, self.index, shape, dtype, outputs)
+            run = launcher(inputs, shape, results)
+            if bound:
+                return partial(_launch_on, cp, self.index, run)
+            run()
             return results
 
         return kernel
@@ -220,6 +230,19 @@ class CudaBackend:
         on_device = any(isinstance(v, cp.ndarray) or hasattr(v, "__cuda_array_interface__")
                         or (hasattr(v, "__dlpack__") and _on_gpu(v)) for v in values)
         return outputs if on_device else [cp.asnumpy(o) for o in outputs]
+
+
+def _nothing() -> None:
+    """The launch for no elements."""
+
+
+def _launch_on(cp, index: int, run: Callable[[], Any]) -> None:
+    """``run()`` with GPU ``index`` current (entering its context only when another one is)."""
+    if cp.cuda.runtime.getDevice() == index:
+        run()
+    else:
+        with cp.cuda.Device(index):
+            run()
 
 
 def _allocate(cp, index: int, shape: tuple[int, ...], dtype: str, count: int) -> list:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import threading
 import warnings
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Callable
 
 import numpy as np
 
@@ -22,6 +22,8 @@ from elemgrad_gpu.plan import MultiIndex, Plan, make_plan
 
 if TYPE_CHECKING:
     from elemgrad_gpu.build import Source
+
+NUMBERS = (int, float, np.generic)  # bound by value: fixed when a call is bound
 
 
 class ElementwiseFunction:
@@ -62,6 +64,38 @@ class ElementwiseFunction:
 
     def __call__(self, *args, out=None, **kwargs):
         """Value and derivatives at the given inputs (``out=``: preallocated outputs)."""
+        values, backend, kernel, inputs, shape, out = self._arguments(args, out, kwargs)
+        outputs = backend.finish(kernel(inputs, shape, out), values)
+        return outputs[0] if self._single else tuple(outputs)
+
+    def bind(self, *args, out=None, **kwargs) -> BoundCall:
+        """The call on these arrays, made once, for loops that reuse the same buffers.
+
+        ``step = fn.bind(x, mu, out=(y, dy))``; then each ``step()`` recomputes y and dy
+        from the current values of x, and returns them, without checking or converting
+        anything again: on a GPU a call then costs about a kernel launch.
+
+        Limits: array inputs must already be where the function runs and of its dtype
+        (NumPy arrays on the CPU, CuPy arrays on a GPU), since each call reads them in
+        place; numbers are fixed at bind time; ``out`` is required. Do not resize or free
+        the bound arrays while the bound call is in use (it keeps them alive).
+        """
+        values, backend, kernel, inputs, shape, out = self._arguments(args, out, kwargs)
+        if out is None:
+            raise InputError("bind needs out=: the preallocated outputs that every call writes")
+        if len(inputs) != len(values):
+            raise InputError("this function computes extra inputs on the host at each call and cannot be bound; "
+                             "call it directly")
+        for name, value, array in zip(self.inputs, values, inputs):
+            if array is not value and not isinstance(value, NUMBERS):
+                given, wanted = _type_name(type(value)), _type_name(backend.array_type)
+                raise InputTypeError(f"input {name!r} cannot be bound: a {given} of {getattr(value, 'dtype', '?')} "
+                                     f"is converted to a {wanted} of {array.dtype} first, so later changes to it "
+                                     f"would not be seen; pass a {wanted} of {array.dtype}, or call the function")
+        return BoundCall(kernel(inputs, shape, out, bound=True), out[0] if self._single else tuple(out))
+
+    def _arguments(self, args: tuple, out: Any, kwargs: dict) -> tuple:
+        """(values, backend, kernel, inputs, shape, out) of a call: bound, checked, cast; out checked."""
         names = self._source.names
         if out is not None and "out" in names:  # an input called out wins
             kwargs["out"], out = out, None
@@ -79,8 +113,7 @@ class ElementwiseFunction:
             inputs += [backend.cast(np.asarray(a), dtype) for a in extra]
         if out is not None:
             out = arrays.check_outputs(out, len(self._indices), shape, dtype, backend.array_type)
-        outputs = backend.finish(kernel(inputs, shape, out), values)
-        return outputs[0] if self._single else tuple(outputs)
+        return values, backend, kernel, inputs, shape, out
 
     def _default_dtype(self) -> str:
         return self._dtype or setting("global", "floatX") or "float64"
@@ -155,6 +188,25 @@ class ElementwiseFunction:
             raise InputError(f"missing input{'s' * (len(missing) > 1)} {', '.join(map(repr, missing))}; "
                              f"the inputs are {', '.join(names)}")
         return [values[name] for name in names]
+
+
+class BoundCall:
+    """``ElementwiseFunction.bind``'s result: each call recomputes the bound outputs and returns them."""
+
+    __slots__ = ("_launch", "_outputs")
+
+    def __init__(self, launch: Callable[[], Any], outputs: Any):
+        self._launch, self._outputs = launch, outputs
+
+    def __call__(self) -> Any:
+        self._launch()
+        return self._outputs
+
+
+def _type_name(kind: type) -> str:
+    """numpy.ndarray, cupy.ndarray, torch.Tensor, list: a type as its users write it."""
+    module = kind.__module__.split(".")[0]
+    return kind.__name__ if module == "builtins" else f"{module}.{kind.__name__}"
 
 
 def _check_dtype(dtype) -> str | None:

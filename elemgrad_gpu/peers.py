@@ -97,11 +97,13 @@ def reference(function: Function, x: np.ndarray, order: int) -> tuple[np.ndarray
 
 
 def elemgrad_tool(function: Function, dtype: str, order: int = 1, device: str = "auto",
-                  preallocate: bool = False) -> Tool:
+                  preallocate: bool = False, bound: bool = False) -> Tool:
     """elemgrad_gpu: one fused kernel for f and its derivatives.
 
     device "auto" takes NumPy in and out (on a GPU the times include the copies);
-    "cuda" moves the input to the device first. preallocate: write into outputs made once.
+    "cuda" moves the input to the device first. preallocate: write into outputs made
+    once. bound: the call made once by ``fn.bind`` (outputs preallocated), as in a loop
+    over the same buffers.
     """
     fn = eg.compile(function.expression, orders=tuple(range(order + 1)), device=device, dtype=dtype)
     params = scalars(function, dtype)
@@ -113,9 +115,10 @@ def elemgrad_tool(function: Function, dtype: str, order: int = 1, device: str = 
             xp = np
         x = xp.asarray(x)
         args = [x if name == "x" else params[name] for name in fn.inputs]
-        if not preallocate:
+        if not (preallocate or bound):
             return partial(fn, *args)
-        return partial(fn, *args, out=tuple(xp.empty_like(x) for _ in range(order + 1)))
+        out = tuple(xp.empty_like(x) for _ in range(order + 1))
+        return fn.bind(*args, out=out) if bound else partial(fn, *args, out=out)
 
     return bind
 
@@ -253,6 +256,7 @@ def cupy_tool(function: Function, dtype: str, order: int = 1) -> Tool:
 
 TOOLS: dict[str, tuple[str, Callable[..., Tool]]] = {  # name: (module it needs, builder)
     "elemgrad_gpu": ("elemgrad_gpu", elemgrad_tool),
+    "elemgrad_gpu bound": ("elemgrad_gpu", partial(elemgrad_tool, bound=True)),
     "numpy": ("numpy", numpy_tool),
     "pytensor": ("pytensor", pytensor_tool),
     "jax": ("jax", jax_tool),

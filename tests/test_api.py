@@ -268,3 +268,32 @@ def test_expressions_are_formulas_that_parse_back(text):
         rebuilt = parse(printed).build(symbols, "float64")
         evaluate = pytensor.function(list(symbols.values()), rebuilt, mode="FAST_COMPILE", on_unused_input="ignore")
         np.testing.assert_allclose(np.broadcast_to(evaluate(*values.values()), got.shape), got, rtol=1e-13)
+
+
+def test_a_bound_call_recomputes_its_outputs_from_the_current_values():
+    fn = eg.compile("tanh(x*s)**2", orders=(0, 1), wrt="x", device="cpu")
+    x = np.linspace(-3, 3, 1001)
+    y, dy = np.empty_like(x), np.empty_like(x)
+    step = fn.bind(x, 1.5, out=(y, dy))
+    for shift in (0.0, 0.25, -1.0):
+        x[:] = np.linspace(-3, 3, 1001) + shift
+        value, slope = step()
+        assert value is y and slope is dy
+        t = np.tanh(1.5 * x)
+        np.testing.assert_allclose(value, t * t, rtol=1e-12)
+        np.testing.assert_allclose(slope, 3 * t * (1 - t * t), rtol=1e-12, atol=1e-12)  # 1 - t*t cancels
+    single = eg.compile("sin(x)", orders=1, device="cpu")  # one output, returned alone
+    assert single.bind(x, out=y)() is y and np.allclose(y, np.cos(x), rtol=1e-12)
+
+
+@pytest.mark.parametrize("args, kwargs, error, message", [
+    ((np.linspace(0, 1, 5),), {}, eg.InputError, "bind needs out="),
+    ((np.arange(5),), {"out": (np.empty(5), np.empty(5))}, eg.InputTypeError,
+     "input 'x' cannot be bound: a numpy.ndarray of int64 is converted to a numpy.ndarray of float64 first"),
+    (([0.0, 1.0],), {"out": (np.empty(2), np.empty(2))}, eg.InputTypeError, "a list of .* pass a numpy.ndarray"),
+    ((np.linspace(0, 1, 5),), {"out": (np.empty(4), np.empty(4))}, eg.InputError, r"out\[0\] must be"),
+])
+def test_what_cannot_be_bound_is_refused(args, kwargs, error, message):
+    fn = eg.compile("tanh(x)**2", orders=(0, 1), device="cpu", dtype="float64")
+    with pytest.raises(error, match=message):
+        fn.bind(*args, **kwargs)

@@ -21,7 +21,7 @@ class FakeCuda:
                 raise error
             return count
 
-        self.runtime = types.SimpleNamespace(getDeviceCount=count_devices,
+        self.runtime = types.SimpleNamespace(getDeviceCount=count_devices, getDevice=lambda: 0,
                                              getDeviceProperties=lambda i: {"name": b"Fake GPU"})
 
     class Device:
@@ -345,3 +345,18 @@ def test_host_scalars_go_to_the_gpu_once_per_value(cupy_as):
     for s in (1.5, 1.5, 2.0, 1.5):
         fn(x, s, 0.25)
     assert copies == [1.5, 0.25, 2.0] and memory.launches == 4
+
+
+def test_a_bound_gpu_call_only_launches(cupy_as):
+    memory = FakeDeviceMemory(40 * MiB)
+    cupy_as(fake_gpu(memory))
+    fn = eg.compile("tanh(x*s)**2", orders=(0, 1), wrt="x", device="cuda")
+    x, out = FakeArray(memory, (1000,), "float64"), (FakeArray(memory, (1000,), "float64"),) * 2
+    step = fn.bind(x, 1.5, out=out)
+    in_use, launches = memory.in_use(), memory.launches
+    for _ in range(3):
+        assert step() == out
+    assert memory.launches == launches + 3 and memory.in_use() == in_use  # nothing allocated, copied or freed
+    with pytest.raises(eg.InputTypeError, match="input 'x' cannot be bound: a numpy.ndarray of float64 is converted "
+                                                "to a .*FakeArray of float64 first"):
+        fn.bind(np.zeros(1000), 1.5, out=out)

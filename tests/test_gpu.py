@@ -84,6 +84,20 @@ def test_vectorized_and_unaligned_contiguous_paths_agree_with_the_cpu(cp, dtype,
         assert_close(cp.asnumpy(g), c, dtype)
 
 
+def test_a_bound_call_reads_the_current_values_of_cupy_arrays(cp):
+    x = cp.linspace(-3, 3, 100_003, dtype=cp.float32)
+    fn = eg.compile("tanh(x*s)**2", orders=(0, 1), wrt="x", device="cuda")
+    cpu = eg.compile("tanh(x*s)**2", orders=(0, 1), wrt="x", device="cpu")
+    out = (cp.empty_like(x), cp.empty_like(x))
+    step = fn.bind(x, np.float32(1.5), out=out)
+    for shift in (0.0, 0.5):
+        x[:] = cp.linspace(-3, 3, 100_003, dtype=cp.float32) + shift
+        got = step()
+        assert got[0] is out[0] and got[1] is out[1]
+        for g, c in zip(got, cpu(cp.asnumpy(x), np.float32(1.5))):
+            assert_close(cp.asnumpy(g), c, "float32")
+
+
 def test_dlpack_inputs_are_taken_without_copying(cp):
     torch = pytest.importorskip("torch")
     if not torch.cuda.is_available():
