@@ -8,7 +8,7 @@ ufunc loop.
 import numpy as np
 import pytensor
 import pytensor.tensor as pt
-from hypothesis import given, settings, strategies as st
+from hypothesis import example, given, settings, strategies as st
 
 import elemgrad_gpu as eg
 from elemgrad_gpu.parse import parse
@@ -53,9 +53,17 @@ def test_random_expressions_first_and_second_order_match_pytensor_jacobian(text,
 
 @settings(max_examples=15, deadline=None)
 @given(text=expressions(), mu=st.floats(-2, 2))
+@example(text="(x) / (1.5 + sin(((x) * (x)) * ((x) * (x)))**2)", mu=0.0)  # a derivative that cancels
 def test_random_expressions_float32_agrees_with_float64(text, mu):
+    """float32 within 2e-4 of float64 at the same (float32) points, relative to each output's largest value.
+
+    Relative to the largest value rather than to each: where an output is a small
+    difference of large terms (x / (1.5 + sin(x^4)^2)'s derivative near x = 3: terms of
+    about 90, a result of 0.3) float32's rounding of those terms is what shows, in any
+    float32 evaluation.
+    """
     fn = eg.compile(f"({text}) + 0*x + 0*mu", wrt="x", orders=(0, 1))
-    xs = np.linspace(-3, 3, 41)
-    for low, high in zip(fn(x=xs.astype(np.float32), mu=np.float32(mu)), fn(x=xs, mu=mu)):
+    xs, m = np.linspace(-3, 3, 41, dtype=np.float32), np.float32(mu)
+    for low, high in zip(fn(x=xs, mu=m), fn(x=xs.astype(np.float64), mu=float(m))):
         assert low.dtype == np.float32
-        assert close(low.astype(np.float64), high, 2e-4), text
+        assert np.all(np.abs(low - high) <= 2e-4 * max(1.0, np.max(np.abs(high)))), text
