@@ -15,6 +15,7 @@ from elemgrad_gpu.errors import InputError, InputTypeError
 
 ACCEPTED_KINDS = "fiub"  # floating, integer, unsigned integer, boolean
 _WEAK = (int, float, bool)
+NUMBERS = (int, float, np.generic)  # single values, Python's or NumPy's (no device interface to ask)
 DTYPES = {name: np.dtype(name) for name in ("float32", "float64")}
 
 

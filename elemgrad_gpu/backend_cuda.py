@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import math
 import shlex
+from contextlib import AbstractContextManager, nullcontext
 from functools import cache, partial
 from typing import TYPE_CHECKING, Any, Callable, NamedTuple, Sequence
 
@@ -40,7 +41,6 @@ MAX_BLOCKS = 2 ** 31 - 1  # CUDA's limit on a grid's x dimension; beyond it the 
 VECTOR_BYTES = 16  # eg_vectorized's loads and stores
 SCALARS_KEPT = 64  # one-element host inputs kept on the device per function (see CudaBackend.cast)
 NVRTC_OPTIONS = ("-std=c++17",)
-HOST_SCALARS = (float, int, np.generic)  # read without asking for a device interface
 ONE, ZERO = np.int64(1), np.int64(0)  # a contiguous input's step, a scalar's
 
 
@@ -155,14 +155,12 @@ class CudaBackend:
             return partial(functions[name], (blocks,), (launch.threads,), arguments)
 
         def kernel(inputs: Sequence, shape: tuple[int, ...], out: Sequence | None = None, bound: bool = False) -> Any:
-            if cp.cuda.runtime.getDevice() != self.index:  # entering the context costs a microsecond
-                with cp.cuda.Device(self.index):
-                    return kernel(inputs, shape, out, bound)
-            results = list(out) if out is not None else _allocate(cp, self.index, shape, dtype, outputs)
-            run = launcher(inputs, shape, results)
-            if bound:
-                return partial(_launch_on, cp, self.index, run)
-            run()
+            with _current(cp, self.index):
+                results = list(out) if out is not None else _allocate(cp, self.index, shape, dtype, outputs)
+                run = launcher(inputs, shape, results)
+                if bound:
+                    return partial(_launch_on, cp, self.index, run)
+                run()
             return results
 
         return kernel
@@ -173,7 +171,7 @@ class CudaBackend:
         if isinstance(value, cp.ndarray) and value.device.id == self.index:  # the hot path: nothing to do
             arrays.check_kind(name, value.dtype)
             return value
-        if isinstance(value, HOST_SCALARS):
+        if isinstance(value, arrays.NUMBERS):
             return arrays.read_host(name, value)  # copied over by cast()
         with cp.cuda.Device(self.index):
             if isinstance(value, cp.ndarray) or hasattr(value, "__cuda_array_interface__"):
@@ -236,13 +234,15 @@ def _nothing() -> None:
     """The launch for no elements."""
 
 
+def _current(cp, index: int) -> AbstractContextManager:
+    """GPU ``index``'s context, or none when it is already current (entering one costs a microsecond)."""
+    return nullcontext() if cp.cuda.runtime.getDevice() == index else cp.cuda.Device(index)
+
+
 def _launch_on(cp, index: int, run: Callable[[], Any]) -> None:
-    """``run()`` with GPU ``index`` current (entering its context only when another one is)."""
-    if cp.cuda.runtime.getDevice() == index:
+    """``run()`` with GPU ``index`` current."""
+    with _current(cp, index):
         run()
-    else:
-        with cp.cuda.Device(index):
-            run()
 
 
 def _allocate(cp, index: int, shape: tuple[int, ...], dtype: str, count: int) -> list:

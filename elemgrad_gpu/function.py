@@ -23,8 +23,6 @@ from elemgrad_gpu.plan import MultiIndex, Plan, make_plan
 if TYPE_CHECKING:
     from elemgrad_gpu.build import Source
 
-NUMBERS = (int, float, np.generic)  # bound by value: fixed when a call is bound
-
 
 class ElementwiseFunction:
     """Value and elementwise derivatives of f, fused into one compiled kernel.
@@ -87,7 +85,7 @@ class ElementwiseFunction:
             raise InputError("this function computes extra inputs on the host at each call and cannot be bound; "
                              "call it directly")
         for name, value, array in zip(self.inputs, values, inputs):
-            if array is not value and not isinstance(value, NUMBERS):
+            if array is not value and not isinstance(value, arrays.NUMBERS):  # numbers: fixed at bind time
                 given, wanted = _type_name(type(value)), _type_name(backend.array_type)
                 raise InputTypeError(f"input {name!r} cannot be bound: a {given} of {getattr(value, 'dtype', '?')} "
                                      f"is converted to a {wanted} of {array.dtype} first, so later changes to it "
