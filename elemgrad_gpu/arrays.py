@@ -7,14 +7,14 @@ that already has the dtype is used as it is: never copied, never modified.
 """
 from __future__ import annotations
 
-from typing import Any, Callable, Sequence
+from typing import Any, Callable, Hashable, Sequence
 
 import numpy as np
 
 from elemgrad_gpu.errors import InputError, InputTypeError
 
 ACCEPTED_KINDS = "fiub"  # floating, integer, unsigned integer, boolean
-_WEAK = (int, float, bool)
+WEAK = (int, float, bool)  # Python numbers: they take the dtype of the arrays they meet
 NUMBERS = (int, float, np.generic)  # single values, Python's or NumPy's (no device interface to ask)
 DTYPES = {name: np.dtype(name) for name in ("float32", "float64")}
 
@@ -34,7 +34,7 @@ def prepare(names: Sequence[str], values: Sequence[Any], fixed: str | None,
     arrays, strong, small = [], False, True
     for name, value in zip(names, values):
         array = read(name, value)
-        if type(value) not in _WEAK:
+        if type(value) not in WEAK:
             strong = True
             small = small and array.dtype.kind == "f" and array.dtype.itemsize <= 4
         arrays.append(array)
@@ -54,6 +54,25 @@ def read_host(name: str, value: Any) -> np.ndarray:
         raise InputTypeError(f"input {name!r} cannot be read as a numeric array: {error}") from None
     check_kind(name, array.dtype)
     return array
+
+
+def host_signature(value: Any) -> Hashable | None:
+    """What reading, casting and checking ``value`` on the CPU depends on (see ``function.signature``).
+
+    A NumPy array's dtype, shape, strides (with the shape: C-contiguity) and flags that
+    matter (aligned, writeable); a number's type. None for anything else: checked again
+    at every call.
+    """
+    kind = type(value)
+    if kind is np.ndarray:
+        flags = value.flags
+        return value.dtype, value.shape, value.strides, flags.aligned, flags.writeable
+    return kind if isinstance(value, NUMBERS) else None
+
+
+def unchanged(outputs: list) -> list:
+    """The kernel's outputs, handed back as computed."""
+    return outputs
 
 
 def cast_host(array: np.ndarray, dtype: str) -> np.ndarray:

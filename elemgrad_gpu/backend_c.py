@@ -1,12 +1,15 @@
 """The CPU backend: the fused kernel as compiled C, a NumPy ufunc of our own loop.
 
-A backend turns a FusedGraph into source, and source into a ``Kernel``: a callable taking the
+A backend turns a FusedGraph into source, and source into a kernel: a callable taking the
 input arrays (of the kernel's dtype, broadcasting together to ``shape``) and optional
 preallocated outputs, and returning the outputs; with ``bound=True`` (and outputs) it
 returns instead the launch alone, a callable of no arguments that recomputes those
-outputs from those inputs (``ElementwiseFunction.bind``). It also says how to read and cast
-inputs, and what to hand back. NumPy's ufunc machinery broadcasts, walks strides and
-allocates; the loop body is ours. The CUDA backend has the same methods.
+outputs from those inputs (``ElementwiseFunction.bind``). ``kernel.prepare`` makes, once,
+what a call decides from the arguments' layout, for later calls on arrays laid out
+alike. The backend also says how to read and cast inputs, what a call's checks depend
+on in each argument (``signature``), and what to hand back (``finisher``). NumPy's ufunc
+machinery broadcasts, walks strides and allocates; the loop body is ours. The CUDA
+backend has the same methods.
 """
 from __future__ import annotations
 
@@ -22,7 +25,7 @@ from elemgrad_gpu.errors import InputError
 if TYPE_CHECKING:
     from elemgrad_gpu.fuse import FusedGraph
 
-Kernel = Callable[..., Any]  # (inputs, shape, out=None, bound=False) -> outputs, or the bound launch
+Prepared = Callable[[list, Any], list]  # (inputs, outputs or None) -> outputs, for one layout of arguments
 MAX_ARGUMENTS = 64  # NumPy's limit on a ufunc's inputs plus outputs (NPY_MAXARGS)
 # Outputs of 64 KiB to 32 MiB in all come from one allocation (_one_block); beyond 32 MiB,
 # glibc's largest threshold for serving memory from its heap, it maps fresh pages anyway.
@@ -36,6 +39,7 @@ class CBackend:
     array_type = np.ndarray
     read = staticmethod(arrays.read_host)
     cast = staticmethod(arrays.cast_host)
+    signature = staticmethod(arrays.host_signature)
 
     def source(self, fused: FusedGraph, descriptions: list[str]) -> str:
         from elemgrad_gpu import codegen
@@ -46,30 +50,48 @@ class CBackend:
                              f"it on the CPU, take at most {MAX_ARGUMENTS}: ask for fewer derivatives per compile")
         return codegen.c_source(fused, descriptions, vector_math=ccompile.vector_math())
 
-    def load(self, source: str, outputs: int, dtype: str) -> Kernel:
+    def load(self, source: str, outputs: int, dtype: str) -> CKernel:
         """The kernel compiled from ``source`` (cached on disk) computing ``outputs`` arrays."""
-        ufunc, itemsize = ccompile.load(source).kernel, np.dtype(dtype).itemsize
-
-        def kernel(inputs: Sequence[np.ndarray], shape: tuple[int, ...], out: Sequence | None = None,
-                   bound: bool = False) -> Any:
-            if bound:
-                return partial(ufunc, *inputs, out=tuple(out))
-            if out is None and outputs > 1 and ONE_BLOCK_MIN <= outputs * math.prod(shape) * itemsize <= ONE_BLOCK_MAX:
-                out = _one_block(outputs, shape, dtype)
-            results = ufunc(*inputs, out=tuple(out)) if out is not None else ufunc(*inputs)
-            results = [results] if ufunc.nout == 1 else list(results)
-            return results if shape else [np.asarray(r) for r in results]  # 0-d arrays, not scalars
-
-        return kernel
+        return CKernel(ccompile.load(source).kernel, outputs, dtype)
 
     @staticmethod
     def to_host(array: np.ndarray) -> np.ndarray:
         return array
 
     @staticmethod
-    def finish(outputs: list, values: Sequence) -> list:
-        """What the caller gets back: NumPy arrays, as computed."""
-        return outputs
+    def finisher(values: Sequence) -> Callable[[list], list]:
+        """What turns the kernel's outputs into the caller's results: NumPy arrays, as computed."""
+        return arrays.unchanged
+
+
+class CKernel:
+    """One compiled ufunc computing ``outputs`` arrays of ``dtype``."""
+
+    def __init__(self, ufunc: np.ufunc, outputs: int, dtype: str):
+        self._ufunc, self._outputs, self._dtype = ufunc, outputs, dtype
+
+    def __call__(self, inputs: Sequence[np.ndarray], shape: tuple[int, ...], out: Sequence | None = None,
+                 bound: bool = False) -> Any:
+        if bound:
+            return partial(self._ufunc, *inputs, out=tuple(out))
+        itemsize = np.dtype(self._dtype).itemsize
+        if out is None and self._outputs > 1 and ONE_BLOCK_MIN <= self._outputs * math.prod(shape) * itemsize <= ONE_BLOCK_MAX:
+            out = _one_block(self._outputs, shape, self._dtype)
+        results = self._ufunc(*inputs, out=tuple(out)) if out is not None else self._ufunc(*inputs)
+        results = [results] if self._ufunc.nout == 1 else list(results)
+        return results if shape else [np.asarray(r) for r in results]  # 0-d arrays, not scalars
+
+    def prepare(self, inputs: Sequence[np.ndarray], shape: tuple[int, ...], out: Sequence | None) -> Prepared:
+        """The call on arrays laid out as these: into given outputs, the ufunc alone."""
+        if out is None:
+            return lambda inputs, out: self(inputs, shape)
+        ufunc = self._ufunc
+
+        def run(inputs: list, out: list) -> list:
+            ufunc(*inputs, out=tuple(out))
+            return out
+
+        return run
 
 
 def _one_block(count: int, shape: tuple[int, ...], dtype: str) -> list[np.ndarray]:

@@ -20,7 +20,7 @@ import math
 import shlex
 from contextlib import AbstractContextManager, nullcontext
 from functools import cache, partial
-from typing import TYPE_CHECKING, Any, Callable, NamedTuple, Sequence
+from typing import TYPE_CHECKING, Any, Callable, Hashable, NamedTuple, Sequence
 
 import numpy as np
 
@@ -29,6 +29,7 @@ from elemgrad_gpu.config import setting
 from elemgrad_gpu.errors import DeviceMemoryError, InputTypeError
 
 if TYPE_CHECKING:
+    from elemgrad_gpu.backend_c import Prepared
     from elemgrad_gpu.fuse import FusedGraph
 
 # The launch shape, unless [elemgrad] cuda_threads and cuda_blocks_per_sm say otherwise: blocks of
@@ -126,7 +127,7 @@ class CudaBackend:
     def options(self) -> tuple[str, ...]:
         return NVRTC_OPTIONS + tuple(shlex.split(setting("elemgrad", "nvrtc_options") or ""))
 
-    def load(self, source: str, outputs: int, dtype: str):
+    def load(self, source: str, outputs: int, dtype: str) -> CudaKernel:
         """The kernel compiled from ``source`` by NVRTC (cached by CuPy) computing ``outputs`` arrays."""
         cp = cupy()
         with cp.cuda.Device(self.index):
@@ -135,35 +136,19 @@ class CudaBackend:
             functions = {name: module.get_function(name).kernel
                          for name in ("eg_vectorized", "eg_contiguous", "eg_strided")}
             sms = cp.cuda.Device(self.index).attributes["MultiProcessorCount"]
-        launch = Launch.configured()
-        itemsize = np.dtype(dtype).itemsize
+        return CudaKernel(self.index, functions, sms, outputs, dtype)
 
-        def launcher(inputs: Sequence, shape: tuple[int, ...], results: Sequence) -> Callable[[], Any]:
-            """The launch computing ``results`` from ``inputs``, its arguments made once."""
-            n = math.prod(shape)
-            if not n:
-                return _nothing
-            name, blocks = launch.choose(n, inputs, results, itemsize, sms)
-            if name == "eg_strided":
-                dims, strides = merge_dimensions(shape, [
-                    [s // a.itemsize for s in cp.broadcast_to(a, shape).strides] for a in inputs])
-                layout = cp.asarray(np.array(dims + [s for row in strides for s in row], dtype=np.int64))
-                arguments = (np.int64(n), np.int32(len(dims)), layout, *inputs, *results)
-            else:
-                steps = [ONE if a.size == n else ZERO for a in inputs]
-                arguments = (np.int64(n), *[v for pair in zip(inputs, steps) for v in pair], *results)
-            return partial(functions[name], (blocks,), (launch.threads,), arguments)
+    def signature(self, value: Any) -> Hashable | None:
+        """What a call's checks and launch choice depend on in ``value`` (see ``function.signature``).
 
-        def kernel(inputs: Sequence, shape: tuple[int, ...], out: Sequence | None = None, bound: bool = False) -> Any:
-            with _current(cp, self.index):
-                results = list(out) if out is not None else _allocate(cp, self.index, shape, dtype, outputs)
-                run = launcher(inputs, shape, results)
-                if bound:
-                    return partial(_launch_on, cp, self.index, run)
-                run()
-            return results
-
-        return kernel
+        A CuPy array's dtype, shape, strides, 16-byte alignment and device; a number's
+        type. None for anything else (host arrays, other GPU arrays): checked, and
+        converted or copied, at every call.
+        """
+        if type(value) is self.array_type:
+            data = value.data
+            return value.dtype, value.shape, value.strides, data.ptr % VECTOR_BYTES == 0, data.device_id
+        return type(value) if isinstance(value, arrays.NUMBERS) else None
 
     def read(self, name: str, value: Any):
         """``value`` on this GPU: device arrays without copying, host data copied over."""
@@ -222,16 +207,86 @@ class CudaBackend:
     def to_host(array) -> np.ndarray:
         return cupy().asnumpy(array)
 
-    def finish(self, outputs: list, values: Sequence) -> list:
-        """NumPy results when no input lived on the GPU, else the device arrays."""
+    @staticmethod
+    def finisher(values: Sequence) -> Callable[[list], list]:
+        """What turns the kernel's outputs into the caller's results: NumPy arrays when no
+        input lived on the GPU, else the device arrays."""
         cp = cupy()
         on_device = any(isinstance(v, cp.ndarray) or hasattr(v, "__cuda_array_interface__")
                         or (hasattr(v, "__dlpack__") and _on_gpu(v)) for v in values)
-        return outputs if on_device else [cp.asnumpy(o) for o in outputs]
+        return arrays.unchanged if on_device else _to_host
 
 
-def _nothing() -> None:
+class CudaKernel:
+    """The three kernels of one function on GPU ``index``, and how to launch them."""
+
+    def __init__(self, index: int, functions: dict[str, Callable], sms: int, outputs: int, dtype: str):
+        self.index, self._functions, self._sms = index, functions, sms
+        self._outputs, self._dtype = outputs, dtype
+        self._launch = Launch.configured()
+
+    def __call__(self, inputs: Sequence, shape: tuple[int, ...], out: Sequence | None = None,
+                 bound: bool = False) -> Any:
+        cp = cupy()
+        with _current(cp, self.index):
+            results = list(out) if out is not None else _allocate(cp, self.index, shape, self._dtype, self._outputs)
+            launch = self._launcher(cp, inputs, shape, results)
+            if bound:
+                return partial(_launch_on, cp, self.index, launch.bound(inputs, results))
+            launch(inputs, results)
+        return results
+
+    def prepare(self, inputs: Sequence, shape: tuple[int, ...], out: Sequence | None) -> Prepared | None:
+        """The call on arrays laid out as these (same shapes, strides, alignment and device),
+        its kernel, grid and layout chosen once; None without ``out``, since the layout of
+        fresh outputs is only known once they exist."""
+        if out is None:
+            return None
+        cp = cupy()
+        with _current(cp, self.index):
+            return partial(_run_on, cp, self.index, self._launcher(cp, inputs, shape, out))
+
+    def _launcher(self, cp, inputs: Sequence, shape: tuple[int, ...], results: Sequence) -> PreparedLaunch:
+        """The launch computing outputs laid out as ``results`` from inputs laid out as ``inputs``."""
+        n = math.prod(shape)
+        if not n:
+            return PreparedLaunch(_nothing, (), (), ())
+        itemsize = np.dtype(self._dtype).itemsize
+        name, blocks = self._launch.choose(n, inputs, results, itemsize, self._sms)
+        if name == "eg_strided":
+            dims, strides = merge_dimensions(shape, [
+                [s // a.itemsize for s in cp.broadcast_to(a, shape).strides] for a in inputs])
+            layout = cp.asarray(np.array(dims + [s for row in strides for s in row], dtype=np.int64))
+            head = (np.int64(n), np.int32(len(dims)), layout)
+        else:
+            head = (np.int64(n), *[ONE if a.size == n else ZERO for a in inputs])
+        return PreparedLaunch(self._functions[name], (blocks,), (self._launch.threads,), head)
+
+
+class PreparedLaunch(NamedTuple):
+    """A kernel, its grid and its leading arguments (the size, then the steps or the
+    strided layout), for arrays of one layout: the arrays themselves come at each launch."""
+
+    function: Callable
+    grid: tuple[int, ...]
+    block: tuple[int, ...]
+    head: tuple
+
+    def __call__(self, inputs: Sequence, results: Sequence) -> None:
+        self.function(self.grid, self.block, (*self.head, *inputs, *results))
+
+    def bound(self, inputs: Sequence, results: Sequence) -> Callable[[], None]:
+        """The launch on these very arrays, its arguments made once."""
+        return partial(self.function, self.grid, self.block, (*self.head, *inputs, *results))
+
+
+def _nothing(*launch: Any) -> None:
     """The launch for no elements."""
+
+
+def _to_host(outputs: list) -> list:
+    """Device outputs copied back as NumPy arrays."""
+    return [cupy().asnumpy(o) for o in outputs]
 
 
 def _current(cp, index: int) -> AbstractContextManager:
@@ -243,6 +298,13 @@ def _launch_on(cp, index: int, run: Callable[[], Any]) -> None:
     """``run()`` with GPU ``index`` current."""
     with _current(cp, index):
         run()
+
+
+def _run_on(cp, index: int, launch: PreparedLaunch, inputs: Sequence, results: list) -> list:
+    """``launch`` on these arrays with GPU ``index`` current; the outputs."""
+    with _current(cp, index):
+        launch(inputs, results)
+    return results
 
 
 def _allocate(cp, index: int, shape: tuple[int, ...], dtype: str, count: int) -> list:

@@ -112,7 +112,7 @@ def cuda_source(fused: FusedGraph, descriptions: list[str]) -> str:
     return Template(_read("elemwise.cu")).substitute(
         fields,
         scalar_types=_read("scalar_types.h"),
-        contiguous_params=", ".join([p for pair in zip(inputs, steps) for p in pair] + outputs),
+        contiguous_params=", ".join(steps + inputs + outputs),
         strided_params=", ".join(inputs + outputs),
         contiguous_loads="\n".join(f"        v[{j}] = in{j}[i * step{j}];" for j in range(n_in)),
         strided_loads="\n".join(f"        v[{j}] = in{j}[offset[{j}]];" for j in range(n_in)),

@@ -1,15 +1,17 @@
 """Run: ElementwiseFunction, the compiled object ``elemgrad_gpu.compile`` returns.
 
-Per call signature (dtype, and ndim for callables) it makes a plan once (``plan.py``:
-trace, verify, differentiate, fuse; or, for a string expression compiled before, the
-stored plan of ``plan_store.py``) and compiles one kernel; each call binds and checks
-the arguments, broadcasts them and runs that kernel.
+Per dtype (and ndim for callables) it makes a plan once (``plan.py``: trace, verify,
+differentiate, fuse; or, for a string expression compiled before, the stored plan of
+``plan_store.py``) and compiles one kernel; a call binds and checks the arguments,
+broadcasts them and runs that kernel. What the checks decide is kept per signature of
+the arguments (``signature``), so a call like one made before only converts its numbers
+and runs the kernel.
 """
 from __future__ import annotations
 
 import threading
 import warnings
-from typing import TYPE_CHECKING, Any, Callable
+from typing import TYPE_CHECKING, Any, Callable, Sequence
 
 import numpy as np
 
@@ -21,7 +23,11 @@ from elemgrad_gpu.errors import InputError, InputTypeError
 from elemgrad_gpu.plan import MultiIndex, Plan, make_plan
 
 if TYPE_CHECKING:
+    from elemgrad_gpu.backend_c import Prepared
     from elemgrad_gpu.build import Source
+
+CALLS_KEPT = 64  # argument signatures remembered per function (see signature)
+NUMBERS_KEPT = 64  # values of a number input kept as arrays per signature (see Number)
 
 
 class ElementwiseFunction:
@@ -39,6 +45,7 @@ class ElementwiseFunction:
         self._device = device
         self._dtype = dtype
         self._plans: dict[tuple[str, int], Plan] = {}
+        self._calls: dict[tuple, KnownCall] = {}
         self._lock = threading.Lock()
 
     inputs = property(lambda self: self._source.names, doc="The input names, in call order.")
@@ -62,9 +69,16 @@ class ElementwiseFunction:
 
     def __call__(self, *args, out=None, **kwargs):
         """Value and derivatives at the given inputs (``out=``: preallocated outputs)."""
-        values, backend, kernel, inputs, shape, out = self._arguments(args, out, kwargs)
-        outputs = backend.finish(kernel(inputs, shape, out), values)
-        return outputs[0] if self._single else tuple(outputs)
+        key = None if kwargs else signature(self._device.backend, args, out)
+        known = self._calls.get(key)
+        if known is not None:
+            return known(args, out)
+        values, backend, kernel, inputs, shape, outputs = self._arguments(args, out, kwargs)
+        finish = backend.finisher(values)
+        results = finish(kernel(inputs, shape, outputs))
+        if key is not None and None not in key:
+            self._remember(key, values, backend, kernel, inputs, shape, out, outputs, finish)
+        return results[0] if self._single else tuple(results)
 
     def bind(self, *args, out=None, **kwargs) -> BoundCall:
         """The call on these arrays, made once, for loops that reuse the same buffers.
@@ -112,6 +126,25 @@ class ElementwiseFunction:
         if out is not None:
             out = arrays.check_outputs(out, len(self._indices), shape, dtype, backend.array_type)
         return values, backend, kernel, inputs, shape, out
+
+    def _remember(self, key: tuple, values: Sequence, backend, kernel, inputs: list,
+                  shape: tuple[int, ...], out: Any, outputs: list | None, finish: Callable[[list], list]) -> None:
+        """Keep what this call decided for later calls of the same signature, where that is all
+        they need: inputs used as given, or numbers (converted at each call), and no fallback."""
+        if backend is not self._device.backend or len(inputs) != len(values) or "out" in self.inputs:
+            return
+        converted = [j for j, (value, array) in enumerate(zip(values, inputs)) if array is not value]
+        if any(not isinstance(values[j], arrays.NUMBERS) for j in converted) \
+                or self._dtype is None and all(type(v) in arrays.WEAK for v in values):  # floatX decides, each call
+            return
+        run = kernel.prepare(inputs, shape, outputs)
+        if run is None:
+            return
+        dtype = inputs[0].dtype.name
+        numbers = tuple((j, Number(backend, self.inputs[j], dtype)) for j in converted)
+        if len(self._calls) >= CALLS_KEPT:
+            self._calls.clear()
+        self._calls[key] = KnownCall(run, numbers, _outputs_of(out, len(self._indices)), finish, self._single)
 
     def _default_dtype(self) -> str:
         return self._dtype or setting("global", "floatX") or "float64"
@@ -186,6 +219,76 @@ class ElementwiseFunction:
             raise InputError(f"missing input{'s' * (len(missing) > 1)} {', '.join(map(repr, missing))}; "
                              f"the inputs are {', '.join(names)}")
         return [values[name] for name in names]
+
+
+def signature(backend, args: tuple, out: Any) -> tuple:
+    """What a call's checks depend on: per argument, the backend's ``signature`` of it (an
+    array's dtype, shape, strides and flags, a number's type), then how ``out`` was given.
+
+    Two calls of one signature pass or fail the same checks, pick the same dtype and plan
+    and, on a GPU, the same kernel and grid; so after one call succeeds, later calls of
+    its signature skip them (``KnownCall``). An argument without a signature (a list, a
+    host array given to a GPU function) gives None in its place: such calls are checked
+    in full every time.
+    """
+    sign = backend.signature
+    if out is None:
+        return (*map(sign, args), "no out")
+    if type(out) in (tuple, list):
+        return (*map(sign, args), type(out), *map(sign, out))
+    return (*map(sign, args), "out", sign(out))
+
+
+def _outputs_of(out: Any, count: int) -> Callable[[Any], list | None]:
+    """How ``out`` and every ``out`` given alike become the kernel's outputs (as ``check_outputs``)."""
+    if out is None:
+        return _no_outputs
+    return list if type(out) in (tuple, list) or count > 1 else _one_output
+
+
+def _no_outputs(out: None) -> None:
+    return None
+
+
+def _one_output(out: Any) -> list:
+    return [out]
+
+
+class Number:
+    """A number input as the kernel reads it: a 0-d array of ``dtype`` (on a GPU, kept there),
+    made once per value (NUMBERS_KEPT of them) for the calls of one signature."""
+
+    __slots__ = ("_read", "_made")
+
+    def __init__(self, backend, name: str, dtype: str):
+        self._read = lambda value: backend.cast(backend.read(name, value), dtype)
+        self._made: dict[Any, Any] = {}
+
+    def __call__(self, value: Any) -> Any:
+        array = self._made.get(value)
+        if array is None:
+            array = self._read(value)
+            if value != 0:  # 0.0 == -0.0: zeros, whose sign matters, are read each time (as is NaN: NaN != NaN)
+                if len(self._made) >= NUMBERS_KEPT:
+                    self._made.clear()
+                self._made[value] = array
+        return array
+
+
+class KnownCall:
+    """A call whose signature was seen and checked: it converts the numbers and runs."""
+
+    __slots__ = ("_run", "_numbers", "_outputs_of", "_finish", "_single")
+
+    def __init__(self, run: Prepared, numbers: tuple, outputs_of: Callable, finish: Callable, single: bool):
+        self._run, self._numbers, self._outputs_of, self._finish, self._single = run, numbers, outputs_of, finish, single
+
+    def __call__(self, args: tuple, out: Any) -> Any:
+        inputs = list(args)
+        for j, convert in self._numbers:
+            inputs[j] = convert(args[j])
+        results = self._finish(self._run(inputs, self._outputs_of(out)))
+        return results[0] if self._single else tuple(results)
 
 
 class BoundCall:

@@ -248,6 +248,10 @@ class FakeDeviceMemory:
         self.live: dict[int, int] = {}
         self.cached = 0
         self.launches = 0
+        self.launched: list[str] = []  # the kernel of each launch
+        self.copies: list = []  # each host-to-device copy: its value (one element) or its shape
+        self.arguments = None  # the last launch's arguments, if kept (they keep arrays alive)
+        self.keep_arguments = False
         self._keys = itertools.count()
 
     def in_use(self):
@@ -272,23 +276,35 @@ class FakeArray:
 
     device = types.SimpleNamespace(id=0)
     flags = types.SimpleNamespace(c_contiguous=True)
-    data = types.SimpleNamespace(ptr=1 << 20)  # 16-byte aligned
+    data = types.SimpleNamespace(ptr=1 << 20, device_id=0)  # 16-byte aligned
 
     def __init__(self, memory, shape, dtype):
         self.memory, self.shape, self.dtype = memory, tuple(shape), np.dtype(dtype)
         self.size, self.itemsize = math.prod(self.shape), self.dtype.itemsize
+        self.strides = tuple(self.itemsize * math.prod(self.shape[d + 1:]) for d in range(len(self.shape)))
         weakref.finalize(self, memory.release, memory.allocate(self.size * self.itemsize))
 
     def astype(self, dtype):
         return FakeArray(self.memory, self.shape, dtype)
 
 
-def fake_gpu(memory):
-    """A CuPy with one GPU of ``memory``, whose kernels count their launches."""
-    def launch(grid, block, arguments):
-        memory.launches += 1
+def copy(memory, host):
+    """A FakeArray copy of ``host``, recorded in ``memory.copies``."""
+    memory.copies.append(host.item() if host.size == 1 else host.shape)
+    return FakeArray(memory, host.shape, host.dtype)
 
-    module = types.SimpleNamespace(get_function=lambda name: types.SimpleNamespace(kernel=launch))
+
+def fake_gpu(memory):
+    """A CuPy with one GPU of ``memory``, whose kernels count and record their launches."""
+    def function(name):
+        def launch(grid, block, arguments):
+            memory.launches += 1
+            memory.launched.append(name)
+            memory.arguments = arguments if memory.keep_arguments else None
+
+        return types.SimpleNamespace(kernel=launch)
+
+    module = types.SimpleNamespace(get_function=function)
     cuda = FakeCuda()
     cuda.memory = types.SimpleNamespace(OutOfMemoryError=FakeOutOfMemoryError)
     cuda.runtime.CUDARuntimeError, cuda.runtime.errorMemoryAllocation = FakeCUDARuntimeError, 2
@@ -296,7 +312,7 @@ def fake_gpu(memory):
     return types.SimpleNamespace(
         cuda=cuda, ndarray=FakeArray, RawModule=lambda **kwargs: module,
         empty=lambda shape, dtype: FakeArray(memory, shape, dtype),
-        asarray=lambda a: FakeArray(memory, np.shape(a), np.asarray(a).dtype),
+        asarray=lambda a: copy(memory, np.asarray(a)),
         asnumpy=lambda a: np.zeros(a.shape, a.dtype),
         get_default_memory_pool=lambda: types.SimpleNamespace(free_all_blocks=memory.free_all_blocks))
 
@@ -336,15 +352,12 @@ def test_an_input_that_does_not_fit_on_the_gpu_raises_a_clear_error(cupy_as, sta
 
 def test_host_scalars_go_to_the_gpu_once_per_value(cupy_as):
     memory = FakeDeviceMemory(40 * MiB)
-    gpu = fake_gpu(memory)
-    copies = []
-    gpu.asarray = lambda a: copies.append(np.asarray(a).item()) or FakeArray(memory, np.shape(a), np.asarray(a).dtype)
-    cupy_as(gpu)
+    cupy_as(fake_gpu(memory))
     fn = eg.compile("tanh(x*s)**2 + mu", orders=(0, 1), wrt="x", device="cuda")
     x = FakeArray(memory, (1000,), "float64")  # already on the device
     for s in (1.5, 1.5, 2.0, 1.5):
         fn(x, s, 0.25)
-    assert copies == [1.5, 0.25, 2.0] and memory.launches == 4
+    assert memory.copies == [1.5, 0.25, 2.0] and memory.launches == 4
 
 
 def test_a_bound_gpu_call_only_launches(cupy_as):
@@ -360,3 +373,27 @@ def test_a_bound_gpu_call_only_launches(cupy_as):
     with pytest.raises(eg.InputTypeError, match="input 'x' cannot be bound: a numpy.ndarray of float64 is converted "
                                                 "to a .*FakeArray of float64 first"):
         fn.bind(np.zeros(1000), 1.5, out=out)
+
+
+def test_a_gpu_call_like_an_earlier_one_only_launches_the_kernel_its_layout_allows(cupy_as):
+    memory = FakeDeviceMemory(40 * MiB)
+    cupy_as(fake_gpu(memory))
+    fn = eg.compile("tanh(x*s)**2", orders=(0, 1), wrt="x", device="cuda")
+    x, out = FakeArray(memory, (1000,), "float64"), (FakeArray(memory, (1000,), "float64"),) * 2
+    fn(x, 1.5, out=out)
+    in_use, memory.keep_arguments = memory.in_use(), True
+    for s in (1.5, 2.0, 1.5, 2.0):
+        assert fn(x, s, out=out) == out
+    assert memory.copies == [1.5, 2.0] and memory.in_use() == in_use + 8  # the one new scalar; no outputs made
+    assert memory.launched == ["eg_vectorized"] * 5
+    n, step_x, step_s, x_given, s_given, *written = memory.arguments
+    assert (n, step_x, step_s) == (1000, 1, 0) and x_given is x and s_given.size == 1 and tuple(written) == out
+    shifted = FakeArray(memory, (1000,), "float64")
+    shifted.data = types.SimpleNamespace(ptr=(1 << 20) + 8, device_id=0)  # not 16-byte aligned
+    fn(shifted, 1.5, out=out)
+    fn(x, 1.5, out=out)
+    fn(shifted, 1.5, out=out)
+    assert memory.launched[-3:] == ["eg_contiguous", "eg_vectorized", "eg_contiguous"]
+    assert memory.arguments[3] is shifted
+    with pytest.raises(eg.InputError, match=r"out\[0\] must be .* shape \(1000,\); got float64 \(999,\)"):
+        fn(x, 1.5, out=(FakeArray(memory, (999,), "float64"), out[1]))

@@ -98,6 +98,21 @@ def test_a_bound_call_reads_the_current_values_of_cupy_arrays(cp):
             assert_close(cp.asnumpy(g), c, "float32")
 
 
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+def test_calls_like_earlier_ones_run_the_kernel_their_layout_allows(cp, dtype):
+    fn = eg.compile("tanh(x*s)**2", orders=(0, 1), wrt="x", device="cuda")
+    cpu = eg.compile("tanh(x*s)**2", orders=(0, 1), wrt="x", device="cpu")
+    base = cp.linspace(-3, 3, 4099 * 3 + 1, dtype=dtype)
+    out = (cp.empty(4099, dtype), cp.empty(4099, dtype))
+    aligned, unaligned, strided = base[:4099].copy(), base[1:4100], base[::3]
+    for x, s in [(aligned, 1.5), (unaligned, 1.5), (strided, 2.0), (aligned, 0.5), (unaligned, -0.0),
+                 (strided, 1.5), (aligned + 1, 2.0)]:  # each layout twice or more: the known path runs
+        got = fn(x, s, out=out)
+        assert got[0] is out[0] and got[1] is out[1]
+        for g, c in zip(got, cpu(cp.asnumpy(x), s)):
+            assert_close(cp.asnumpy(g), c, dtype)
+
+
 def test_dlpack_inputs_are_taken_without_copying(cp):
     torch = pytest.importorskip("torch")
     if not torch.cuda.is_available():
