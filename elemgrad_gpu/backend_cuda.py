@@ -301,9 +301,13 @@ def _launch_on(cp, index: int, run: Callable[[], Any]) -> None:
 
 
 def _run_on(cp, index: int, launch: PreparedLaunch, inputs: Sequence, results: list) -> list:
-    """``launch`` on these arrays with GPU ``index`` current; the outputs."""
-    with _current(cp, index):
+    """``launch`` on these arrays with GPU ``index`` current; the outputs. (A known call's
+    path: the context manager is skipped when the device is current, not just entered.)"""
+    if cp.cuda.runtime.getDevice() == index:
         launch(inputs, results)
+    else:
+        with cp.cuda.Device(index):
+            launch(inputs, results)
     return results
 
 

@@ -13,7 +13,8 @@ from elemgrad_gpu import backend_cuda, device
 
 
 class FakeCuda:
-    """Just enough of cupy.cuda for device selection: a count, names, a Device context."""
+    """Just enough of cupy.cuda for device selection: a count, names, a Device context that
+    makes its device the current one."""
 
     def __init__(self, count=1, error=None):
         def count_devices():
@@ -21,20 +22,26 @@ class FakeCuda:
                 raise error
             return count
 
-        self.runtime = types.SimpleNamespace(getDeviceCount=count_devices, getDevice=lambda: 0,
+        self.current = 0
+        self.runtime = types.SimpleNamespace(getDeviceCount=count_devices, getDevice=lambda: self.current,
                                              getDeviceProperties=lambda i: {"name": b"Fake GPU"})
+        cuda = self
 
-    class Device:
-        attributes = {"MultiProcessorCount": 2}
+        class Device:
+            attributes = {"MultiProcessorCount": 2}
 
-        def __init__(self, index=0):
-            pass
+            def __init__(self, index=0):
+                self.index = index
 
-        def __enter__(self):
-            return self
+            def __enter__(self):
+                self.previous, cuda.current = cuda.current, self.index
+                return self
 
-        def __exit__(self, *exc):
-            return False
+            def __exit__(self, *exc):
+                cuda.current = self.previous
+                return False
+
+        self.Device = Device
 
 
 def fake_cupy(count=1, error=None, compile_error=None):
@@ -249,6 +256,7 @@ class FakeDeviceMemory:
         self.cached = 0
         self.launches = 0
         self.launched: list[str] = []  # the kernel of each launch
+        self.launched_on: list[int] = []  # the device current at each launch
         self.copies: list = []  # each host-to-device copy: its value (one element) or its shape
         self.arguments = None  # the last launch's arguments, if kept (they keep arrays alive)
         self.keep_arguments = False
@@ -294,18 +302,19 @@ def copy(memory, host):
     return FakeArray(memory, host.shape, host.dtype)
 
 
-def fake_gpu(memory):
-    """A CuPy with one GPU of ``memory``, whose kernels count and record their launches."""
+def fake_gpu(memory, count=1):
+    """A CuPy with ``count`` GPUs of ``memory``, whose kernels count and record their launches."""
     def function(name):
         def launch(grid, block, arguments):
             memory.launches += 1
             memory.launched.append(name)
+            memory.launched_on.append(cuda.current)
             memory.arguments = arguments if memory.keep_arguments else None
 
         return types.SimpleNamespace(kernel=launch)
 
     module = types.SimpleNamespace(get_function=function)
-    cuda = FakeCuda()
+    cuda = FakeCuda(count)
     cuda.memory = types.SimpleNamespace(OutOfMemoryError=FakeOutOfMemoryError)
     cuda.runtime.CUDARuntimeError, cuda.runtime.errorMemoryAllocation = FakeCUDARuntimeError, 2
     cuda.runtime.memGetInfo = lambda: (memory.budget - memory.in_use() - memory.cached, memory.budget)
@@ -397,3 +406,21 @@ def test_a_gpu_call_like_an_earlier_one_only_launches_the_kernel_its_layout_allo
     assert memory.arguments[3] is shifted
     with pytest.raises(eg.InputError, match=r"out\[0\] must be .* shape \(1000,\); got float64 \(999,\)"):
         fn(x, 1.5, out=(FakeArray(memory, (999,), "float64"), out[1]))
+
+
+def test_known_calls_launch_on_the_functions_gpu_whichever_is_current(cupy_as):
+    memory = FakeDeviceMemory(40 * MiB)
+    gpu = fake_gpu(memory, count=2)
+    cupy_as(gpu)
+    fn = eg.compile("tanh(x)**2", orders=(0, 1), device="cuda:1")
+    x, y, dy = (FakeArray(memory, (1000,), "float64") for _ in range(3))
+    for array in (x, y, dy):
+        array.device, array.data = types.SimpleNamespace(id=1), types.SimpleNamespace(ptr=1 << 20, device_id=1)
+    for _ in range(3):
+        fn(x, out=(y, dy))
+        assert gpu.cuda.current == 0  # as before the call
+    assert memory.launched_on == [1, 1, 1]
+    with gpu.cuda.Device(1):
+        fn(x, out=(y, dy))
+        assert gpu.cuda.current == 1
+    assert memory.launched_on == [1, 1, 1, 1]
