@@ -55,6 +55,10 @@ class CBackend:
         return CKernel(ccompile.load(source).kernel, outputs, dtype)
 
     @staticmethod
+    def check_placement(outputs: Sequence) -> None:
+        """Outputs on the CPU are where the kernel writes: nothing to refuse."""
+
+    @staticmethod
     def to_host(array: np.ndarray) -> np.ndarray:
         return array
 

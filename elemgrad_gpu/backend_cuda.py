@@ -165,11 +165,19 @@ class CudaBackend:
                 array = cp.from_dlpack(value)
             else:
                 return arrays.read_host(name, value)  # copied over by cast(), after casting
-            if array.device.id != self.index:
-                raise InputTypeError(f"input {name!r} is on GPU {array.device.id}, but this function runs on "
-                                     f"cuda:{self.index}; move it there or compile with device='cuda:{array.device.id}'")
+            self._check_device(f"input {name!r}", array)
             arrays.check_kind(name, array.dtype)
             return array
+
+    def check_placement(self, outputs: Sequence) -> None:
+        """Refuse outputs on another GPU than this function's (its kernel could not write them)."""
+        for k, array in enumerate(outputs):
+            self._check_device(f"out[{k}]", array)
+
+    def _check_device(self, what: str, array) -> None:
+        if array.device.id != self.index:
+            raise InputTypeError(f"{what} is on GPU {array.device.id}, but this function runs on cuda:{self.index}; "
+                                 f"move it there or compile with device='cuda:{array.device.id}'")
 
     def cast(self, array, dtype: str):
         cp = cupy()

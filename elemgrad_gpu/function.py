@@ -125,6 +125,7 @@ class ElementwiseFunction:
             inputs += [backend.cast(np.asarray(a), dtype) for a in extra]
         if out is not None:
             out = arrays.check_outputs(out, len(self._indices), shape, dtype, backend.array_type)
+            backend.check_placement(out)
         return values, backend, kernel, inputs, shape, out
 
     def _remember(self, key: tuple, values: Sequence, backend, kernel, inputs: list,

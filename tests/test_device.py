@@ -408,7 +408,7 @@ def test_a_gpu_call_like_an_earlier_one_only_launches_the_kernel_its_layout_allo
         fn(x, 1.5, out=(FakeArray(memory, (999,), "float64"), out[1]))
 
 
-def test_known_calls_launch_on_the_functions_gpu_whichever_is_current(cupy_as):
+def test_calls_launch_on_the_functions_gpu_and_refuse_outputs_on_another(cupy_as):
     memory = FakeDeviceMemory(40 * MiB)
     gpu = fake_gpu(memory, count=2)
     cupy_as(gpu)
@@ -424,3 +424,10 @@ def test_known_calls_launch_on_the_functions_gpu_whichever_is_current(cupy_as):
         fn(x, out=(y, dy))
         assert gpu.cuda.current == 1
     assert memory.launched_on == [1, 1, 1, 1]
+    elsewhere = FakeArray(memory, (1000,), "float64")  # on GPU 0
+    with pytest.raises(eg.InputTypeError, match=r"out\[1\] is on GPU 0, but this function runs on cuda:1; move it "
+                                                r"there or compile with device='cuda:0'"):
+        fn(x, out=(y, elsewhere))
+    with pytest.raises(eg.InputTypeError, match=r"input 'x' is on GPU 0, but this function runs on cuda:1"):
+        fn(elsewhere, out=(y, dy))
+    assert len(memory.launched) == 4  # refused before any launch
