@@ -17,7 +17,6 @@ import platform
 import shlex
 import subprocess
 import sysconfig
-import tempfile
 import threading
 import warnings
 from functools import cache
@@ -104,12 +103,15 @@ def cache_dir(kind: str = "c") -> Path:
 
 @cache
 def _writable(directory: Path) -> Path:
+    probe = directory / f".probe-{os.getpid()}-{threading.get_ident()}"
     try:
         directory.mkdir(parents=True, exist_ok=True)
-        with tempfile.TemporaryFile(dir=directory):
-            pass
+        os.close(os.open(probe, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o600))
+        probe.unlink()
         return directory
     except OSError as error:
+        import tempfile  # the fallback, and compiling, need it; a process that finds its kernels does not
+
         fallback = Path(tempfile.gettempdir()) / f"elemgrad_gpu-{os.getuid()}" / directory.name
         fallback.mkdir(parents=True, exist_ok=True)
         warnings.warn(f"elemgrad_gpu: cannot write the kernel cache at {directory} ({error.strerror or error}); "
@@ -163,6 +165,8 @@ def _import(name: str, path: Path) -> ModuleType:
 
 
 def _build(source: str, name: str, path: Path) -> None:
+    import tempfile  # see _writable
+
     includes = [f"-I{sysconfig.get_paths()['include']}", f"-I{np.get_include()}"]
     try:
         with tempfile.TemporaryDirectory(dir=path.parent) as tmp:

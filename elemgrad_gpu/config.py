@@ -13,7 +13,6 @@ raises ConfigError naming the file, line and key. See ``theanorc.example``.
 """
 from __future__ import annotations
 
-import configparser
 import os
 import re
 from functools import lru_cache
@@ -89,6 +88,8 @@ def _check(where: str, section: str, key: str, value: str) -> None:
 
 
 def _read_file(path: Path) -> dict[tuple[str, str], str]:
+    import configparser  # only where a file exists: kept off the import path of every process
+
     parser = configparser.ConfigParser(interpolation=None)
     try:
         text = path.read_text()

@@ -31,7 +31,6 @@ Example:
 from __future__ import annotations
 
 import ast
-import difflib
 import functools
 import keyword
 import re
@@ -298,6 +297,8 @@ class _Checker:
         if name in CONSTANTS:
             raise self.error(f"{name} is a constant, not a function", node)
         if name not in ARITY:
+            import difflib  # only for this message: kept off the import path of every process
+
             close = difflib.get_close_matches(name, ARITY, n=1)
             hint = f"did you mean {close[0]}?" if close else f"the functions are {', '.join(sorted(ARITY))}"
             raise self.error(f"unknown function {name!r}: {hint}", node)

@@ -19,7 +19,6 @@ import importlib.util
 import json
 import logging
 import os
-import tempfile
 from functools import cache
 from pathlib import Path
 from typing import Sequence
@@ -60,6 +59,8 @@ def load(name: str, dtype: str, backend: str) -> Plan | None:
 def save(name: str, plan: Plan, backend: str) -> None:
     """Store ``plan`` (with its ``backend`` source) as ``name``, atomically; failures are ignored."""
     body = {"key": name, "descriptions": plan.descriptions, "outputs": plan.outputs, "source": plan.sources[backend]}
+    import tempfile  # only when storing: a process that reads its plans back does not need it
+
     directory = ccompile.cache_dir("plans")
     temporary = None
     try:
