@@ -24,6 +24,7 @@ from elemgrad_gpu.errors import InputError
 
 if TYPE_CHECKING:
     from elemgrad_gpu.fuse import FusedGraph
+    from elemgrad_gpu.hoist import Hoisted
 
 Prepared = Callable[[list, Any], list]  # (inputs, outputs or None) -> outputs, for one layout of arguments
 MAX_ARGUMENTS = 64  # NumPy's limit on a ufunc's inputs plus outputs (NPY_MAXARGS)
@@ -41,14 +42,16 @@ class CBackend:
     cast = staticmethod(arrays.cast_host)
     signature = staticmethod(arrays.host_signature)
 
-    def source(self, fused: FusedGraph, descriptions: list[str]) -> str:
+    hoists = True  # calls with single-value inputs get a kernel that works on those once (hoist.py)
+
+    def source(self, fused: FusedGraph, descriptions: list[str], hoisted: Hoisted | None = None) -> str:
         from elemgrad_gpu import codegen
 
         count = len(fused.composite.inputs) + len(fused.composite.outputs)
         if count > MAX_ARGUMENTS:
             raise InputError(f"this kernel would have {count} inputs and outputs; NumPy's ufuncs, which run "
                              f"it on the CPU, take at most {MAX_ARGUMENTS}: ask for fewer derivatives per compile")
-        return codegen.c_source(fused, descriptions, vector_math=ccompile.vector_math())
+        return codegen.c_source(fused, descriptions, vector_math=ccompile.vector_math(), hoisted=hoisted)
 
     def load(self, source: str, outputs: int, dtype: str) -> CKernel:
         """The kernel compiled from ``source`` (cached on disk) computing ``outputs`` arrays."""

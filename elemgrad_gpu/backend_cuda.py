@@ -119,7 +119,9 @@ class CudaBackend:
     def array_type(self) -> type:
         return cupy().ndarray
 
-    def source(self, fused: FusedGraph, descriptions: list[str]) -> str:
+    hoists = False  # every call runs the whole body per element (hoist.py is CPU-only so far)
+
+    def source(self, fused: FusedGraph, descriptions: list[str], hoisted: None = None) -> str:
         from elemgrad_gpu import codegen
 
         return codegen.cuda_source(fused, descriptions)

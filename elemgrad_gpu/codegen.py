@@ -15,6 +15,7 @@ from string import Template
 import pytensor.scalar as ps
 
 from elemgrad_gpu.fuse import FusedGraph
+from elemgrad_gpu.hoist import Hoisted
 from elemgrad_gpu.kernels_dir import kernel_path
 
 _CTYPES = {"float32": "float", "float64": "double"}
@@ -31,14 +32,19 @@ def _read(name: str) -> str:
     return kernel_path(name).read_text()
 
 
-def element_code(fused: FusedGraph, names_in: list[str], names_out: list[str]) -> tuple[str, str]:
-    """(support code, body) computing the outputs ``names_out`` from ``names_in`` for one element."""
-    composite = fused.composite
-    node = composite.make_node(*[ps.get_scalar_type(fused.dtype)() for _ in composite.inputs])
+def element_code(composite: ps.Composite, dtype: str, names_in: list[str], names_out: list[str],
+                 name: str = "eg") -> tuple[str, str]:
+    """(support code of this node, body) computing ``names_out`` from ``names_in`` for one element."""
+    node = composite.make_node(*[ps.get_scalar_type(dtype)() for _ in composite.inputs])
     # Only integer division fails, and every value in the loop is floating point.
-    body = composite.c_code(node, "eg", names_in, names_out, {"fail": "return;"})
-    support = "\n".join([composite.c_support_code(), composite.c_support_code_apply(node, "eg")])
-    return support, body
+    body = composite.c_code(node, name, names_in, names_out, {"fail": "return;"})
+    return composite.c_support_code_apply(node, name), body
+
+
+def support_code(*composites: ps.Composite) -> str:
+    """The support code the scalar operations of ``composites`` share, each block once
+    (as ``Composite.c_support_code`` does for one)."""
+    return "\n".join(sorted({node.op.c_support_code().strip() for c in composites for node in c.fgraph.toposort()}))
 
 
 _LIBM = ("acos acosh asin asinh atan atan2 atanh cbrt ceil copysign cos cosh erf erfc exp exp10 exp2 expm1 fabs "
@@ -58,10 +64,10 @@ def float_literals(code: str) -> str:
 
 
 def _fields(fused: FusedGraph, descriptions: list[str], names_in: list[str], names_out: list[str]) -> dict:
-    support, body = element_code(fused, names_in, names_out)
+    support, body = element_code(fused.composite, fused.dtype, names_in, names_out)
     return dict(
         outputs_comment="\n".join(f" *   output {m} = {text}" for m, text in enumerate(descriptions)),
-        support_code=support,
+        support_code="\n".join([support_code(fused.composite), support]),
         body=body,
         ctype=_CTYPES[fused.dtype],
         n_in=len(names_in),
@@ -75,28 +81,60 @@ def _vector_math_declarations(ctype: str) -> str:
                      for arity, names in _VECTOR_MATH.items() for name in names.split())
 
 
-def c_source(fused: FusedGraph, descriptions: list[str], vector_math: bool = False) -> str:
+def c_source(fused: FusedGraph, descriptions: list[str], vector_math: bool = False,
+             hoisted: Hoisted | None = None) -> str:
     """The C source of the CPU kernel: a NumPy ufunc whose loop computes every output.
 
     With ``vector_math``, the libm functions that glibc's libmvec vectorizes are
-    declared as SIMD functions, so the block loop calls their vector versions.
+    declared as SIMD functions, so the block loop calls their vector versions. With
+    ``hoisted``, the work on the single-value inputs is done once per call (hoist.py).
     """
     n_in, n_out = len(fused.composite.inputs), len(fused.composite.outputs)
+    n_hoisted = len(hoisted.once.outputs) if hoisted else 0
     ctype = _CTYPES[fused.dtype]
-    fields = _fields(fused, descriptions, [f"v{j}" for j in range(n_in)], [f"(*r{m})" for m in range(n_out)])
-    if fused.dtype == "float32":
-        fields["body"] = float_math(fields["body"])
-    fields["body"] = _TANH_CALL.sub(r"eg_\1(", fields["body"])
+    names_in = [f"v{j}" for j in range(n_in)] + [f"h{t}" for t in range(n_hoisted)]
+    fields = _fields(fused, descriptions, names_in[:n_in], [f"(*r{m})" for m in range(n_out)])
+    if hoisted:
+        fields.update(_once_fields(hoisted, fused.dtype, ctype))
+        support, fields["body"] = element_code(hoisted.each, fused.dtype, names_in, [f"(*r{m})" for m in range(n_out)])
+        fields["support_code"] = "\n".join([support_code(hoisted.once, hoisted.each), fields["once_support"], support])
+    else:
+        fields.update(n_once=0, once_inputs="", once_params="void", once_body="", once_results="eg_unused",
+                      once_arguments="", once_stores="", once_scalar_stores="")
+    for key in ("body", "once_body"):
+        if fused.dtype == "float32":
+            fields[key] = float_math(fields[key])
+        fields[key] = _TANH_CALL.sub(r"eg_\1(", fields[key])
     names = [h.strip("<>") for h in fused.composite.c_headers()]
     return Template(_read("elemwise.c")).substitute(
         fields,
         headers="\n".join(f"#include <{h}>" for h in dict.fromkeys(names) if h != "math.h"),
         vector_math=_vector_math_declarations(ctype) if vector_math else "",
-        element_params=", ".join([f"const {ctype} v{j}" for j in range(n_in)] + [f"{ctype} *r{m}" for m in range(n_out)]),
-        element_arguments=", ".join([f"in[{j}][i]" for j in range(n_in)] + [f"&r{m}" for m in range(n_out)]),
+        n_hoisted=n_hoisted,
+        element_params=", ".join([f"const {ctype} {v}" for v in names_in] + [f"{ctype} *r{m}" for m in range(n_out)]),
+        element_arguments=", ".join([f"in[{j}][i]" for j in range(n_in)] + [f"hoisted[{t}]" for t in range(n_hoisted)]
+                                    + [f"&r{m}" for m in range(n_out)]),
         result_names=", ".join(f"r{m}" for m in range(n_out)),
         stores="\n".join(f"            out[{m}][i] = r{m};" for m in range(n_out)),
-        type_codes=", ".join([_NPY_TYPES[fused.dtype]] * (fields["n_in"] + fields["n_out"])),
+        type_codes=", ".join([_NPY_TYPES[fused.dtype]] * (n_in + n_out)),
+    )
+
+
+def _once_fields(hoisted: Hoisted, dtype: str, ctype: str) -> dict:
+    """The template's fields for ``eg_once_element``: the body computing the hoisted values."""
+    count, n_once = len(hoisted.once.outputs), len(hoisted.scalars)
+    support, body = element_code(hoisted.once, dtype, [f"u{s}" for s in range(n_once)],
+                                 [f"(*h{t})" for t in range(count)], name="eg_once")
+    return dict(
+        n_once=n_once,
+        once_inputs=", ".join(map(str, hoisted.scalars)),
+        once_params=", ".join([f"const {ctype} u{s}" for s in range(n_once)] + [f"{ctype} *h{t}" for t in range(count)]),
+        once_body=body,
+        once_support=support,
+        once_results=", ".join(f"h{t}" for t in range(count)),
+        once_arguments=", ".join([f"lanes[{s}][i]" for s in range(n_once)] + [f"&h{t}" for t in range(count)]),
+        once_stores="\n".join(f"        values[{t}][i] = h{t};" for t in range(count)),
+        once_scalar_stores="\n".join(f"    values[{t}] = h{t};" for t in range(count)),
     )
 
 

@@ -9,6 +9,7 @@ and runs the kernel.
 """
 from __future__ import annotations
 
+import math
 import threading
 import warnings
 from typing import TYPE_CHECKING, Any, Callable, Sequence
@@ -46,7 +47,7 @@ class ElementwiseFunction:
         self._dtype = dtype
         self._plans: dict[tuple[str, int], Plan] = {}
         self._calls: dict[tuple, KnownCall] = {}
-        self._lock = threading.Lock()
+        self._lock = threading.RLock()  # a hoisted plan is made from its base plan, under the lock
 
     inputs = property(lambda self: self._source.names, doc="The input names, in call order.")
     device = property(lambda self: self._device.name, doc='Where the kernel runs ("cpu" or "cuda:N").')
@@ -115,7 +116,7 @@ class ElementwiseFunction:
         device = self._device.backend
         inputs, dtype = arrays.prepare(names, values, self._dtype, device.read, self._default_dtype)
         shape = arrays.broadcast_shape(names, inputs)
-        plan = self._plan(dtype, len(shape))
+        plan = self._plan(dtype, len(shape), _single_values(inputs, shape) if device.hoists else ())
         backend, kernel = (plan.backend, plan.kernel) if plan.kernel is not None else self._kernel(plan)
         if backend is not device:  # fell back to the CPU
             inputs = [device.to_host(a) if not isinstance(a, np.ndarray) else a for a in inputs]
@@ -175,34 +176,52 @@ class ElementwiseFunction:
     def _generated(self, plan: Plan, backend) -> str:
         """``backend``'s source for ``plan``, generated once."""
         if backend.name not in plan.sources:
-            if plan.fused is None:  # a stored plan (strings only, traced at ndim 0) has no graph
-                plan.fused = make_plan(self._source, self._indices, plan.dtype, 0).fused
-            plan.sources[backend.name] = backend.source(plan.fused, plan.descriptions)
+            plan.sources[backend.name] = backend.source(self._graph(plan), plan.descriptions, plan.hoisted)
         return plan.sources[backend.name]
 
-    def _plan(self, dtype: str, ndim: int) -> Plan:
-        key = (dtype, 0 if self._source.is_string else ndim)
+    def _graph(self, plan: Plan):
+        """``plan``'s fused graph; a stored plan (strings only, traced at ndim 0) is traced for it."""
+        if plan.fused is None:
+            plan.fused = make_plan(self._source, self._indices, plan.dtype, 0).fused
+        return plan.fused
+
+    def _plan(self, dtype: str, ndim: int, scalars: tuple[int, ...] = ()) -> Plan:
+        """The plan for inputs of ``dtype`` and ``ndim``, of which ``scalars`` are single values."""
+        key = (dtype, 0 if self._source.is_string else ndim, scalars)
         plan = self._plans.get(key)
         if plan is None:
             with self._lock:
                 plan = self._plans.get(key) or self._plans.setdefault(key, self._make_plan(*key))
         return plan
 
-    def _make_plan(self, dtype: str, ndim: int) -> Plan:
-        """A new plan: the stored one of a string expression, else traced (and then stored)."""
-        if not self._source.is_string:
-            return make_plan(self._source, self._indices, dtype, ndim)
-        backend, key = self._device.backend, self._store_key(dtype)
-        plan = plan_store.load(key, dtype, backend.name)
-        if plan is None:
+    def _make_plan(self, dtype: str, ndim: int, scalars: tuple[int, ...]) -> Plan:
+        """A new plan: the stored one of a string expression, else traced or hoisted (and then stored)."""
+        stored = self._source.is_string
+        if stored:
+            plan = plan_store.load(self._store_key(dtype, scalars), dtype, self._device.backend.name)
+            if plan is not None:
+                return plan
+        if scalars:
+            plan = self._hoisted(self._plan(dtype, ndim), scalars)
+        else:
             plan = make_plan(self._source, self._indices, dtype, ndim)
-            if plan.prelude is None:  # strings have no aux inputs; what has one cannot be stored
-                self._generated(plan, backend)
-                plan_store.save(key, plan, backend.name)
+        if stored and plan.prelude is None:  # strings have no aux inputs; what has one cannot be stored
+            self._generated(plan, self._device.backend)
+            plan_store.save(self._store_key(dtype, scalars), plan, self._device.backend.name)
         return plan
 
-    def _store_key(self, dtype: str) -> str:
-        return plan_store.key(str(self._source.expression), self._indices, dtype, self._device.backend.name)
+    def _hoisted(self, base: Plan, scalars: tuple[int, ...]) -> Plan:
+        """``base`` with the work on the single-value inputs ``scalars`` done once per call
+        (``hoist.py``); ``base`` itself when there is none, or when it has aux inputs."""
+        from elemgrad_gpu.hoist import hoist  # imports PyTensor: only for a plan not stored yet
+
+        if base.prelude is not None:
+            return base
+        hoisted = hoist(self._graph(base).composite, scalars)
+        return base if hoisted is None else Plan(base.descriptions, base.outputs, base.dtype, base.fused, hoisted=hoisted)
+
+    def _store_key(self, dtype: str, scalars: tuple[int, ...]) -> str:
+        return plan_store.key(str(self._source.expression), self._indices, dtype, self._device.backend.name, scalars)
 
     def _bind(self, args: tuple, kwargs: dict) -> list[Any]:
         names = self.inputs
@@ -245,6 +264,11 @@ def _outputs_of(out: Any, count: int) -> Callable[[Any], list | None]:
     if out is None:
         return _no_outputs
     return list if type(out) in (tuple, list) or count > 1 else _one_output
+
+
+def _single_values(inputs: Sequence, shape: tuple[int, ...]) -> tuple[int, ...]:
+    """The inputs of one element, broadcast over a call of more than one."""
+    return tuple(j for j, a in enumerate(inputs) if a.size == 1) if math.prod(shape) > 1 else ()
 
 
 def _no_outputs(out: None) -> None:

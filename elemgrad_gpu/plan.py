@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any, Callable, Sequence
 if TYPE_CHECKING:
     from elemgrad_gpu.build import Source
     from elemgrad_gpu.fuse import FusedGraph
+    from elemgrad_gpu.hoist import Hoisted
 
 MultiIndex = tuple[str, ...]  # the inputs a partial derivative is taken by, () for the value
 
@@ -25,6 +26,7 @@ class Plan:
     dtype: str
     fused: FusedGraph | None = None  # None for a plan read back from the disk
     prelude: Callable | None = None  # computes the aux inputs, when the graph has any
+    hoisted: Hoisted | None = None  # the body split for calls with single-value inputs (hoist.py)
     sources: dict[str, str] = field(default_factory=dict)  # generated source per backend name
     backend: Any = None  # where the kernel runs: the device's backend, or the CPU's after a fallback
     kernel: Callable | None = None

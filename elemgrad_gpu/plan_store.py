@@ -31,10 +31,11 @@ log = logging.getLogger("elemgrad_gpu")
 FORMAT = 1
 
 
-def key(text: str, indices: Sequence[MultiIndex], dtype: str, backend: str) -> str:
-    """The record name for expression ``text`` differentiated by ``indices``."""
+def key(text: str, indices: Sequence[MultiIndex], dtype: str, backend: str, scalars: Sequence[int] = ()) -> str:
+    """The record name for expression ``text`` differentiated by ``indices``, for calls whose
+    inputs ``scalars`` are single values (hoist.py)."""
     parts = [str(FORMAT), _installation(), text, repr([list(i) for i in indices]), dtype, backend,
-             str(ccompile.vector_math())]
+             str(ccompile.vector_math()), repr(list(scalars))]
     return hashlib.sha256("\0".join(parts).encode()).hexdigest()[:32]
 
 

@@ -12,6 +12,7 @@ ${outputs_comment}
 #include <fenv.h>
 #include <math.h>
 #include <pthread.h>
+#include <string.h>
 #ifdef __linux__
 #include <sched.h> /* sched_getaffinity: Python.h has defined _GNU_SOURCE */
 #endif
@@ -42,9 +43,14 @@ ${support_code}
 
 typedef ${ctype} eg_real;
 enum { EG_NIN = ${n_in}, EG_NOUT = ${n_out} };
+/* Values hoisted out of the loop (elemgrad_gpu/hoist.py): EG_NHOIST of them, computed
+ * once per call from the EG_NONCE single-value inputs; none in a kernel for arrays. */
+#define EG_NHOIST ${n_hoisted}
+#define EG_NONCE ${n_once}
 
-/* One element: inputs v0, v1, ... by value, outputs through r0, r1, ... (scalars, not
- * arrays, so that the block loop below vectorizes). */
+/* One element: inputs v0, v1, ..., then the hoisted values h0, h1, ..., by value;
+ * outputs through r0, r1, ... (scalars, not arrays, so that the block loop below
+ * vectorizes). */
 static inline void eg_element(${element_params})
 {
 ${body}
@@ -77,7 +83,7 @@ static inline void eg_clear_flags(void) { feclearexcept(EG_FP_ERRORS); }
 static inline int eg_flags(void) { return fetestexcept(EG_FP_ERRORS); }
 #endif
 
-static void eg_vector_block(const eg_real *const *in, eg_real *const *out)
+static void eg_vector_block(const eg_real *const *in, eg_real *const *out, const eg_real *hoisted)
 {
 #pragma omp simd
     for (int i = 0; i < EG_BLOCK; ++i) {
@@ -90,7 +96,7 @@ ${stores}
 #if defined(__GNUC__) && !defined(__clang__)
 __attribute__((optimize("no-tree-vectorize")))
 #endif
-static void eg_scalar_block(const eg_real *const *in, eg_real *const *out, npy_intp len)
+static void eg_scalar_block(const eg_real *const *in, eg_real *const *out, npy_intp len, const eg_real *hoisted)
 {
 #if defined(__clang__)
 #pragma clang loop vectorize(disable)
@@ -102,8 +108,85 @@ ${stores}
     }
 }
 
-/* Elements [0, n) of one thread's share; returns the floating-point flags to raise. */
-static int eg_blocks(char *const *args, const npy_intp n, npy_intp const *steps)
+/* The hoisted values of a call, as the vector blocks and as the scalar blocks compute
+ * them, and the flags each way of computing them raised. */
+struct eg_hoisted {
+    eg_real vector[EG_NHOIST > 0 ? EG_NHOIST : 1], scalar[EG_NHOIST > 0 ? EG_NHOIST : 1];
+    int vector_flags, scalar_flags;
+};
+
+#if EG_NHOIST > 0
+static const int eg_once_inputs[EG_NONCE] = {${once_inputs}};
+
+static inline void eg_once_element(${once_params})
+{
+${once_body}
+}
+
+/* The hoisted values computed in a vectorized block of EG_BLOCK equal lanes, so with the
+ * vector functions the loop's blocks call (each lane gives what every element of a
+ * broadcast array would), and once by the scalar functions, for the blocks computed
+ * again by those. */
+static void eg_once_vector(const eg_real (*lanes)[EG_BLOCK], eg_real (*values)[EG_BLOCK])
+{
+#pragma omp simd
+    for (int i = 0; i < EG_BLOCK; ++i) {
+        eg_real ${once_results};
+        eg_once_element(${once_arguments});
+${once_stores}
+    }
+}
+
+#if defined(__GNUC__) && !defined(__clang__)
+__attribute__((optimize("no-tree-vectorize")))
+#endif
+static void eg_once_scalar(const eg_real *inputs, eg_real *values)
+{
+    const eg_real (*lanes)[1] = (const eg_real (*)[1])inputs;
+    const int i = 0;
+    eg_real ${once_results};
+    eg_once_element(${once_arguments});
+${once_scalar_stores}
+}
+
+/* NumPy calls the loop once per run of an N-d iteration: the values of the last inputs
+ * seen are kept, per thread, and compared bit for bit. */
+static _Thread_local struct { int valid; eg_real inputs[EG_NONCE]; struct eg_hoisted values; } eg_last;
+
+static void eg_hoist(char *const *args, struct eg_hoisted *hoisted)
+{
+    eg_real inputs[EG_NONCE], lanes[EG_NONCE][EG_BLOCK], values[EG_NHOIST][EG_BLOCK];
+    for (int s = 0; s < EG_NONCE; ++s) inputs[s] = *(const eg_real *)args[eg_once_inputs[s]];
+    if (eg_last.valid && memcmp(inputs, eg_last.inputs, sizeof inputs) == 0) {
+        *hoisted = eg_last.values;
+        return;
+    }
+    for (int s = 0; s < EG_NONCE; ++s)
+        for (int i = 0; i < EG_BLOCK; ++i) lanes[s][i] = inputs[s];
+    eg_clear_flags();
+    eg_once_vector((const eg_real (*)[EG_BLOCK])lanes, values);
+    hoisted->vector_flags = eg_flags();
+    for (int t = 0; t < EG_NHOIST; ++t) hoisted->vector[t] = values[t][0];
+    feclearexcept(EG_FP_ERRORS);
+    eg_once_scalar(inputs, hoisted->scalar);
+    hoisted->scalar_flags = fetestexcept(EG_FP_ERRORS);
+    memcpy(eg_last.inputs, inputs, sizeof inputs);
+    eg_last.values = *hoisted;
+    eg_last.valid = 1;
+}
+#else
+static void eg_hoist(char *const *args, struct eg_hoisted *hoisted)
+{
+    (void)args;
+    hoisted->vector_flags = hoisted->scalar_flags = 0;
+}
+#endif
+
+/* Elements [0, n) of one thread's share; returns the floating-point flags to raise. A
+ * block is computed again by the scalar functions when its vector code, or the vector
+ * computation of the hoisted values it reads, raised a flag: as when the whole body ran
+ * in the block. */
+static int eg_blocks(char *const *args, const npy_intp n, npy_intp const *steps, const struct eg_hoisted *hoisted)
 {
     eg_real in_buffer[EG_NIN][EG_BLOCK], out_buffer[EG_NOUT][EG_BLOCK];
     const eg_real *in[EG_NIN];
@@ -126,11 +209,11 @@ static int eg_blocks(char *const *args, const npy_intp n, npy_intp const *steps)
             out[m] = direct ? (eg_real *)(args[EG_NIN + m] + start * steps[EG_NIN + m]) : out_buffer[m];
         }
         eg_clear_flags();
-        eg_vector_block(in, out);
-        if (eg_flags()) {
+        eg_vector_block(in, out, hoisted->vector);
+        if (eg_flags() || hoisted->vector_flags) {
             feclearexcept(EG_FP_ERRORS);
-            eg_scalar_block(in, out, len);
-            raised |= fetestexcept(EG_FP_ERRORS);
+            eg_scalar_block(in, out, len, hoisted->scalar);
+            raised |= fetestexcept(EG_FP_ERRORS) | hoisted->scalar_flags;
         }
         for (int m = 0; m < EG_NOUT; ++m) {
             char *p = args[EG_NIN + m] + start * steps[EG_NIN + m];
@@ -152,13 +235,14 @@ struct eg_share {
     char *args[EG_NIN + EG_NOUT];
     npy_intp n;
     npy_intp const *steps;
+    const struct eg_hoisted *hoisted;
     int raised;
 };
 
 static void *eg_run_share(void *share)
 {
     struct eg_share *s = (struct eg_share *)share;
-    s->raised = eg_blocks(s->args, s->n, s->steps);
+    s->raised = eg_blocks(s->args, s->n, s->steps, s->hoisted);
     return NULL;
 }
 
@@ -171,14 +255,17 @@ static void eg_loop(char **args, npy_intp const *dimensions, npy_intp const *ste
     pthread_t workers[EG_MAX_THREADS];
     int started[EG_MAX_THREADS] = {0}, raised = 0;
     fexcept_t before;
+    struct eg_hoisted hoisted;
     (void)data;
     fegetexceptflag(&before, FE_ALL_EXCEPT);
+    if (n > 0) eg_hoist(args, &hoisted);
     for (int t = 0; t < count; ++t) {
         const npy_intp first = blocks * t / count * EG_BLOCK, last = blocks * (t + 1) / count * EG_BLOCK;
         struct eg_share *s = &shares[t];
         for (int k = 0; k < EG_NIN + EG_NOUT; ++k) s->args[k] = args[k] + first * steps[k];
         s->n = (last < n ? last : n) - first;
         s->steps = steps;
+        s->hoisted = &hoisted;
         if (t > 0) started[t] = pthread_create(&workers[t], NULL, eg_run_share, s) == 0;
     }
     eg_run_share(&shares[0]);
