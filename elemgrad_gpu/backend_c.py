@@ -53,6 +53,21 @@ class CBackend:
                              f"it on the CPU, take at most {MAX_ARGUMENTS}: ask for fewer derivatives per compile")
         return codegen.c_source(fused, descriptions, vector_math=ccompile.vector_math(), hoisted=hoisted)
 
+    @staticmethod
+    def computes_alike(base: str, hoisted: str) -> bool:
+        """Whether the kernel ``hoisted`` (hoist.py) computes every value with the functions the
+        kernel ``base`` uses: the compiler vectorized the block loops of both, and the loop of
+        the hoisted values, with vectors of one size, so every C library call in them is to
+        the same vector version. (Where a loop is not vectorized, its calls are to the scalar
+        functions, and a value hoisted out of it could differ in its last bit.)"""
+        from elemgrad_gpu import codegen
+
+        sizes = set()
+        for source, loop in ((base, "block"), (hoisted, "block"), (hoisted, "once")):
+            loops, lines = ccompile.vectorized_loops(source), codegen.loop_lines(source, loop)
+            sizes.add(next((size for line, size in loops.items() if line in lines), None))
+        return len(sizes) == 1 and None not in sizes
+
     def load(self, source: str, outputs: int, dtype: str) -> CKernel:
         """The kernel compiled from ``source`` (cached on disk) computing ``outputs`` arrays."""
         return CKernel(ccompile.load(source).kernel, outputs, dtype)

@@ -14,6 +14,7 @@ import importlib.util
 import logging
 import os
 import platform
+import re
 import shlex
 import subprocess
 import sysconfig
@@ -38,6 +39,7 @@ CFLAGS = ("-O3", "-fPIC", "-shared", "-fno-math-errno", "-fopenmp-simd", "-ffp-c
           "-fno-builtin-sin", "-fno-builtin-cos", "-fno-builtin-sinf", "-fno-builtin-cosf")
 _AVX512 = {"avx512f", "avx512dq", "avx512vl", "avx512bw"}
 _lock = threading.Lock()
+_VECTORIZED = re.compile(r":(\d+):\d+: optimized: loop vectorized using (\d+) byte vectors")
 _loaded: dict[str, ModuleType] = {}
 
 
@@ -81,13 +83,41 @@ def _libraries() -> list[str]:
 @cache
 def _toolchain() -> str:
     """What, besides the source, decides the binary: compiler, flags, machine, ABIs."""
+    abi = sysconfig.get_config_var("EXT_SUFFIX") or ""
+    return "\0".join([" ".join(compiler() + _flags() + _libraries()), _version(), platform.machine(), abi,
+                      np.__version__])
+
+
+@cache
+def _version() -> str:
+    """The C compiler's ``--version`` text."""
     command = compiler()
     try:
-        version = subprocess.run([*command, "--version"], capture_output=True, text=True, timeout=60).stdout
+        return subprocess.run([*command, "--version"], capture_output=True, text=True, timeout=60).stdout
     except (OSError, subprocess.SubprocessError) as error:
         raise CompileError(f"no working C compiler ({' '.join(command)}): {error}; install gcc or set CC") from None
-    abi = sysconfig.get_config_var("EXT_SUFFIX") or ""
-    return "\0".join([" ".join(command + _flags() + _libraries()), version, platform.machine(), abi, np.__version__])
+
+
+def _reports_vectorization() -> bool:
+    """Whether the compiler is GCC, whose -fopt-info-vec-optimized lists the loops it vectorized."""
+    return "Free Software Foundation" in _version()
+
+
+def vectorized_loops(source: str) -> dict[int, int]:
+    """The loops of ``source`` the compiler vectorized: line number -> vector size in bytes.
+
+    From GCC's report, kept beside the library; empty when the compiler gives none.
+    """
+    load(source)
+    path = _library_path(module_name(source))
+    try:
+        report = _report_path(path).read_text()
+    except OSError:
+        return {}
+    loops: dict[int, int] = {}
+    for line, size in _VECTORIZED.findall(report):
+        loops.setdefault(int(line), int(size))  # the main loop's size first; an epilogue's after it
+    return loops
 
 
 def cache_dir(kind: str = "c") -> Path:
@@ -134,7 +164,7 @@ def load(source: str) -> ModuleType:
     name = module_name(source)
     with _lock:
         if name not in _loaded:
-            path = cache_dir() / f"{name}{sysconfig.get_config_var('EXT_SUFFIX') or '.so'}"
+            path = _library_path(name)
             if _intact(path):
                 log.debug("loading cached kernel %s", path.name)
             else:
@@ -143,6 +173,14 @@ def load(source: str) -> ModuleType:
                 _build(source, name, path)
             _loaded[name] = _import(name, path)
     return _loaded[name]
+
+
+def _library_path(name: str) -> Path:
+    return cache_dir() / f"{name}{sysconfig.get_config_var('EXT_SUFFIX') or '.so'}"
+
+
+def _report_path(path: Path) -> Path:
+    return path.with_name(path.name + ".vec")
 
 
 def _digest_path(path: Path) -> Path:
@@ -172,8 +210,11 @@ def _build(source: str, name: str, path: Path) -> None:
         with tempfile.TemporaryDirectory(dir=path.parent) as tmp:
             c_file, so_file = Path(tmp) / f"{name}.c", Path(tmp) / path.name
             c_file.write_text(source)
+            report = Path(tmp) / "report"
             command = [*compiler(), *_flags(), *includes, f"-DEG_MODULE={name}", "-o", str(so_file), str(c_file),
                        *_libraries()]
+            if _reports_vectorization():
+                command.append(f"-fopt-info-vec-optimized={report}")
             result = subprocess.run(command, capture_output=True, text=True)
             if "No space left on device" in result.stderr:
                 raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
@@ -182,6 +223,8 @@ def _build(source: str, name: str, path: Path) -> None:
                                    f"{' '.join(command)}\n{result.stderr[-4000:]}")
             digest = Path(tmp) / "digest"
             digest.write_text(hashlib.sha256(so_file.read_bytes()).hexdigest())
+            if report.exists():
+                os.replace(report, _report_path(path))
             os.replace(so_file, path)
             os.replace(digest, _digest_path(path))
     except OSError as error:

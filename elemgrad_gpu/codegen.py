@@ -138,6 +138,15 @@ def _once_fields(hoisted: Hoisted, dtype: str, ctype: str) -> dict:
     )
 
 
+def loop_lines(source: str, loop: str) -> range:
+    """The line numbers, in C ``source``, of the kernel's ``loop`` ("block" or "once"): from
+    its ``for`` to its closing brace (a compiler may place the loop at any of them)."""
+    lines = source.splitlines()
+    first = next(k for k, line in enumerate(lines) if f"/* eg:{loop}-loop */" in line)
+    last = next(k for k in range(first, len(lines)) if lines[k] == "    }")
+    return range(first + 1, last + 2)
+
+
 def cuda_source(fused: FusedGraph, descriptions: list[str]) -> str:
     """The CUDA source: vectorized, contiguous and strided grid-stride kernels over 64-bit indices."""
     n_in, n_out = len(fused.composite.inputs), len(fused.composite.outputs)

@@ -212,13 +212,18 @@ class ElementwiseFunction:
 
     def _hoisted(self, base: Plan, scalars: tuple[int, ...]) -> Plan:
         """``base`` with the work on the single-value inputs ``scalars`` done once per call
-        (``hoist.py``); ``base`` itself when there is none, or when it has aux inputs."""
+        (``hoist.py``); ``base`` itself when there is none, when it has aux inputs, or when
+        the hoisted kernel would not compute exactly what ``base`` computes."""
         from elemgrad_gpu.hoist import hoist  # imports PyTensor: only for a plan not stored yet
 
         if base.prelude is not None:
             return base
         hoisted = hoist(self._graph(base).composite, scalars)
-        return base if hoisted is None else Plan(base.descriptions, base.outputs, base.dtype, base.fused, hoisted=hoisted)
+        if hoisted is None:
+            return base
+        plan = Plan(base.descriptions, base.outputs, base.dtype, base.fused, hoisted=hoisted)
+        backend = self._device.backend
+        return plan if backend.computes_alike(self._generated(base, backend), self._generated(plan, backend)) else base
 
     def _store_key(self, dtype: str, scalars: tuple[int, ...]) -> str:
         return plan_store.key(str(self._source.expression), self._indices, dtype, self._device.backend.name, scalars)

@@ -86,7 +86,7 @@ static inline int eg_flags(void) { return fetestexcept(EG_FP_ERRORS); }
 static void eg_vector_block(const eg_real *const *in, eg_real *const *out, const eg_real *hoisted)
 {
 #pragma omp simd
-    for (int i = 0; i < EG_BLOCK; ++i) {
+    for (int i = 0; i < EG_BLOCK; ++i) { /* eg:block-loop */
         eg_real ${result_names};
         eg_element(${element_arguments});
 ${stores}
@@ -130,7 +130,7 @@ ${once_body}
 static void eg_once_vector(const eg_real (*lanes)[EG_BLOCK], eg_real (*values)[EG_BLOCK])
 {
 #pragma omp simd
-    for (int i = 0; i < EG_BLOCK; ++i) {
+    for (int i = 0; i < EG_BLOCK; ++i) { /* eg:once-loop */
         eg_real ${once_results};
         eg_once_element(${once_arguments});
 ${once_stores}
