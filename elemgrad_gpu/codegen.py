@@ -21,7 +21,9 @@ from elemgrad_gpu.kernels_dir import kernel_path
 _CTYPES = {"float32": "float", "float64": "double"}
 _NPY_TYPES = {"float32": "NPY_FLOAT", "float64": "NPY_DOUBLE"}
 # glibc's libmvec has vector versions of these (x86_64, glibc >= 2.35); math.h declares
-# them only under -ffast-math, so the C kernel declares them itself.
+# them only under -ffast-math, so the C kernel declares them itself, const (with
+# -fno-math-errno they touch no memory): a loop mixing a call with a select, as our tanh
+# has, is then still vectorized.
 _VECTOR_MATH = {1: "acos acosh asin asinh atan atanh cbrt cos cosh erf erfc exp exp10 exp2 expm1 log log10 "
                    "log1p log2 sin sinh tan tanh", 2: "atan2 hypot pow"}
 _FLOAT_LITERAL = re.compile(r"(?<![\w.])((?:\d+\.\d*|\.\d+)(?:[eE][-+]?\d+)?|\d+[eE][-+]?\d+)(?![\w.])")
@@ -77,7 +79,8 @@ def _fields(fused: FusedGraph, descriptions: list[str], names_in: list[str], nam
 
 def _vector_math_declarations(ctype: str) -> str:
     suffix = "f" if ctype == "float" else ""
-    return "\n".join(f"#pragma omp declare simd notinbranch\n{ctype} {name}{suffix}({', '.join([ctype] * arity)});"
+    return "\n".join(f"#pragma omp declare simd notinbranch\n"
+                     f"{ctype} {name}{suffix}({', '.join([ctype] * arity)}) __attribute__((const));"
                      for arity, names in _VECTOR_MATH.items() for name in names.split())
 
 
