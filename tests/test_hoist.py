@@ -24,6 +24,7 @@ LOGPDF = "-0.5*((x-mu)/sigma)**2 - log(sigma)"
 EXPRESSIONS = [
     (LOGPDF, [(), ("x",), ("sigma",), ("mu", "sigma")]),
     ("tanh(x*s)**2 + exp(s)*sin(x)", [(), ("x",), ("s",)]),
+    ("where(x > 0, x*s, sin(x)) + exp(s)", [(), ("x",), ("s",)]),  # GCC leaves this loop scalar
     ("softplus(a*x + b) / (1 + a**2)", [(), ("x",), ("a",), ("b",)]),
     ("x**p * log1p(p**2)", [(), ("x",), ("p",)]),
 ]
