@@ -12,41 +12,42 @@ import elemgrad_gpu as eg
 from elemgrad_gpu import ccompile
 
 
+def library(fn, dtype: str) -> bytes:
+    """The bytes of ``fn``'s compiled kernel in ``dtype``, NULs made @ (where symbol names end)."""
+    return open(ccompile.load(fn.source(dtype=dtype)).__file__, "rb").read().replace(b"\0", b"@")
+
+
 @pytest.mark.skipif(not ccompile.vector_math(), reason="no glibc >= 2.35 libmvec on x86_64 here")
 @pytest.mark.parametrize("dtype, symbol", [("float64", b"v_expm1@"), ("float32", b"v_expm1f@")])
 def test_the_compiled_loop_calls_vector_math_for_tanh(dtype, symbol):  # tanh is computed through expm1
     fn = eg.compile("tanh(x)**2 + 0.25", orders=(0, 1))
     fn(np.zeros(3, dtype=dtype))
-    module = ccompile.load(fn.source(dtype=dtype))
-    assert symbol in open(module.__file__, "rb").read().replace(b"\0", b"@")
+    assert symbol in library(fn, dtype)
+
+
+# expression, its derivative by hand, the vector functions its loop must call
+VECTOR_LOOPS = [
+    # sin and cos of one argument stay two vector calls: without -fno-builtin-sin/cos GCC
+    # merges them into one scalar sincos, which has no vector version
+    ("sin(x) * cos(x)", lambda x: np.cos(2 * x), (b"v_sin", b"v_cos")),
+    # our tanh's select next to a sin call is still vectorized: the vector math is declared
+    # const, else GCC thinks sin may write memory, keeps the select a branch and the whole
+    # loop scalar (about 12x slower at n = 10^5)
+    ("tanh(x) * sin(x)", lambda x: np.sin(x) / np.cosh(x) ** 2 + np.tanh(x) * np.cos(x), (b"v_sin", b"v_expm1")),
+]
 
 
 @pytest.mark.skipif(not ccompile.vector_math(), reason="no glibc >= 2.35 libmvec on x86_64 here")
 @pytest.mark.parametrize("dtype, suffix", [("float64", b""), ("float32", b"f")])
-def test_sin_and_cos_of_one_argument_stay_vector_calls_not_scalar_sincos(dtype, suffix):
-    fn = eg.compile("sin(x) * cos(x)", orders=(0, 1))
+@pytest.mark.parametrize("text, derivative, functions", VECTOR_LOOPS)
+def test_loops_call_the_vector_math(text, derivative, functions, dtype, suffix):
+    fn = eg.compile(text, orders=(0, 1))
     x = np.linspace(-3, 3, 1001, dtype=dtype)
     value, slope = fn(x)
-    np.testing.assert_allclose(slope, np.cos(2 * x.astype(np.float64)), rtol=1e-5, atol=1e-6)
-    library = open(ccompile.load(fn.source(dtype=dtype)).__file__, "rb").read().replace(b"\0", b"@")
-    assert b"v_sin" + suffix + b"@" in library and b"v_cos" + suffix + b"@" in library
-    assert b"sincos" not in library
-
-
-@pytest.mark.skipif(not ccompile.vector_math(), reason="no glibc >= 2.35 libmvec on x86_64 here")
-@pytest.mark.parametrize("dtype, suffix", [("float64", b""), ("float32", b"f")])
-def test_a_loop_mixing_our_tanh_with_sin_is_still_vectorized(dtype, suffix):
-    # The vector math is declared const: otherwise GCC cannot turn tanh's select into
-    # vector code next to a sin call it thinks may write memory, and the whole loop
-    # stays scalar (about 12x slower at n = 10^5).
-    fn = eg.compile("tanh(x) * sin(x)", orders=(0, 1))
-    x = np.linspace(-3, 3, 1001, dtype=dtype)
-    value, slope = fn(x)
-    wide = x.astype(np.float64)
-    want = np.sin(wide) / np.cosh(wide) ** 2 + np.tanh(wide) * np.cos(wide)
-    np.testing.assert_allclose(slope, want, rtol=1e-5 if dtype == "float32" else 1e-12, atol=1e-6)
-    library = open(ccompile.load(fn.source(dtype=dtype)).__file__, "rb").read().replace(b"\0", b"@")
-    assert b"v_sin" + suffix + b"@" in library and b"v_expm1" + suffix + b"@" in library
+    np.testing.assert_allclose(slope, derivative(x.astype(np.float64)), rtol=1e-5 if dtype == "float32" else 1e-12,
+                               atol=1e-6)
+    symbols = library(fn, dtype)
+    assert all(name + suffix + b"@" in symbols for name in functions) and b"sincos" not in symbols
 
 
 TANH_ULP = 4  # the documented bound of the CPU loop's own tanh (docs/USER_GUIDE.md, Accuracy)
