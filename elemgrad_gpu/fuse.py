@@ -20,13 +20,13 @@ from pytensor.graph.basic import Constant, Variable
 from pytensor.graph.fg import FunctionGraph
 from pytensor.graph.rewriting.utils import rewrite_graph
 from pytensor.raise_op import CheckAndRaise
-from pytensor.scalar.math import Softplus
+from pytensor.scalar.math import Sigmoid, Softplus
 from pytensor.tensor.basic import Alloc, ScalarFromTensor, TensorFromScalar
 from pytensor.tensor.elemwise import DimShuffle, Elemwise
 from pytensor.tensor.shape import SpecifyShape
 from pytensor.tensor.variable import TensorVariable
 
-from elemgrad_gpu.special import branch_free_softplus, use_accurate_special_functions
+from elemgrad_gpu.special import branch_free_softplus, overflow_free_sigmoid, use_accurate_special_functions
 
 # Operations that only broadcast, check or pass on their first input inside the loop.
 _PASS_FIRST = (DimShuffle, Alloc, SpecifyShape, CheckAndRaise, TensorFromScalar, ScalarFromTensor)
@@ -114,12 +114,15 @@ def _in_loop(scalar_op: ps.ScalarOp, dtype: str) -> ps.ScalarOp:
     """``scalar_op`` as the fused loop computes it.
 
     In float32, a cast to float64 (PyTensor's gradients cast to floatX) casts to float32;
-    softplus is computed without branches (special.BranchFreeSoftplus).
+    softplus is computed without branches (special.BranchFreeSoftplus), sigmoid without
+    overflow (special.OverflowFreeSigmoid).
     """
     if dtype == "float32" and isinstance(scalar_op, ps.Cast) and scalar_op.o_type.dtype == "float64":
         return ps.convert_to_float32
     if type(scalar_op) is Softplus:  # PyTensor's own, not our subclass
         return branch_free_softplus
+    if type(scalar_op) is Sigmoid:
+        return overflow_free_sigmoid
     return scalar_op
 
 

@@ -19,8 +19,9 @@ typedef double npy_float64;
 #ifndef NAN
 #define NAN __int_as_float(0x7fffffff)
 #endif
-#ifndef isgreater /* math.h's quiet comparison; GPUs raise no floating-point flags */
+#ifndef isgreater /* math.h's quiet comparisons; GPUs raise no floating-point flags */
 #define isgreater(a, b) ((a) > (b))
+#define isgreaterequal(a, b) ((a) >= (b))
 #endif
 #ifndef M_PI
 #define M_PI 3.14159265358979323846

@@ -270,3 +270,34 @@ def test_softplus_is_branch_free_and_within_its_error_bound(dtype):
         warnings.simplefilter("error")
         special = fn(np.array([np.nan, np.inf, -np.inf, 0.0], dtype=dtype))
     assert np.isnan(special[0]) and special[1] == np.inf and special[2] == 0 and special[3] == np.log(2).astype(dtype)
+
+
+SIGMOID_ULP = 4  # the documented bound of the loop's overflow-free sigmoid (docs/USER_GUIDE.md, Accuracy)
+
+
+@pytest.mark.parametrize("dtype", ["float64", "float32"])
+def test_sigmoid_never_overflows_and_is_within_its_error_bound(dtype):
+    fn = eg.compile("sigmoid(x)", orders=0, dtype=dtype)
+    rng = np.random.default_rng(5)
+    x = np.concatenate([rng.uniform(-50, 50, 3000), rng.uniform(-5, 5, 3000), rng.uniform(-745, 40, 1000),
+                        np.copysign(10.0 ** rng.uniform(-300, 2.5, 2000), rng.uniform(-1, 1, 2000))]).astype(dtype)
+    with mp.workdps(40):
+        want = np.array([float(1 / (1 + mp.exp(-mp.mpf(float(v))))) for v in x]).astype(dtype)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # exp(-x) would overflow below -709 (-88 in float32): no warning here
+        got = fn(x)
+        special = fn(np.array([np.nan, np.inf, -np.inf, 0.0, -800.0], dtype=dtype))
+    zero = want == 0  # below the dtype's range: exactly 0 expected
+    assert np.all(got[zero] == 0)
+    error = np.abs(got[~zero].astype(np.float64) - want[~zero]) / np.spacing(np.abs(want[~zero])).astype(np.float64)
+    assert error.max() <= SIGMOID_ULP
+    assert np.isnan(special[0]) and list(special[1:]) == [1, 0, 0.5, 0]
+
+
+def test_softplus_slope_at_large_negative_x_is_zero_without_a_warning():
+    fn = eg.compile("softplus(x)", orders=(0, 1))
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        value, slope = fn(np.array([-800.0, -40.0, 40.0]))
+    np.testing.assert_allclose(slope, [0.0, np.exp(-40.0) / (1 + np.exp(-40.0)), 1 / (1 + np.exp(-40.0))], rtol=1e-15)
+    np.testing.assert_allclose(value, [0.0, np.log1p(np.exp(-40.0)), 40.0], rtol=1e-15)
