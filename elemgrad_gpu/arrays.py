@@ -57,7 +57,7 @@ def read_host(name: str, value: Any) -> np.ndarray:
 
 
 def host_signature(value: Any) -> Hashable | None:
-    """What reading, casting and checking ``value`` on the CPU depends on (see ``function.signature``).
+    """What reading, casting and checking ``value`` on the CPU depends on (see ``known_calls.signature``).
 
     A NumPy array's dtype, shape, strides (with the shape: C-contiguity) and flags that
     matter (aligned, writeable); a number's type. None for anything else: checked again

@@ -141,7 +141,7 @@ class CudaBackend:
         return CudaKernel(self.index, functions, sms, outputs, dtype)
 
     def signature(self, value: Any) -> Hashable | None:
-        """What a call's checks and launch choice depend on in ``value`` (see ``function.signature``).
+        """What a call's checks and launch choice depend on in ``value`` (see ``known_calls.signature``).
 
         A CuPy array's dtype, shape, strides, 16-byte alignment and device; a number's
         type. None for anything else (host arrays, other GPU arrays): checked, and

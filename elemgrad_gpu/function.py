@@ -4,8 +4,8 @@ Per dtype (and ndim for callables) it makes a plan once (``plan.py``: trace, ver
 differentiate, fuse; or, for a string expression compiled before, the stored plan of
 ``plan_store.py``) and compiles one kernel; a call binds and checks the arguments,
 broadcasts them and runs that kernel. What the checks decide is kept per signature of
-the arguments (``signature``), so a call like one made before only converts its numbers
-and runs the kernel.
+the arguments (``known_calls.py``), so a call like one made before only converts its
+numbers and runs the kernel.
 """
 from __future__ import annotations
 
@@ -16,19 +16,16 @@ from typing import TYPE_CHECKING, Any, Callable, Sequence
 
 import numpy as np
 
-from elemgrad_gpu import arrays, plan_store
+from elemgrad_gpu import arrays, known_calls, plan_store
 from elemgrad_gpu.backend_c import CBackend
 from elemgrad_gpu.config import setting
 from elemgrad_gpu.device import Device, backend as backend_named
 from elemgrad_gpu.errors import InputError, InputTypeError
+from elemgrad_gpu.known_calls import KnownCall, Number, outputs_of, signature
 from elemgrad_gpu.plan import MultiIndex, Plan, make_plan
 
 if TYPE_CHECKING:
-    from elemgrad_gpu.backend_c import Prepared
     from elemgrad_gpu.build import Source
-
-CALLS_KEPT = 64  # argument signatures remembered per function (see signature)
-NUMBERS_KEPT = 64  # values of a number input kept as arrays per signature (see Number)
 
 
 class ElementwiseFunction:
@@ -144,9 +141,9 @@ class ElementwiseFunction:
             return
         dtype = inputs[0].dtype.name
         numbers = tuple((j, Number(backend, self.inputs[j], dtype)) for j in converted)
-        if len(self._calls) >= CALLS_KEPT:
+        if len(self._calls) >= known_calls.CALLS_KEPT:
             self._calls.clear()
-        self._calls[key] = KnownCall(run, numbers, _outputs_of(out, len(self._indices)), finish, self._single)
+        self._calls[key] = KnownCall(run, numbers, outputs_of(out, len(self._indices)), finish, self._single)
 
     def _default_dtype(self) -> str:
         return self._dtype or setting("global", "floatX") or "float64"
@@ -246,79 +243,9 @@ class ElementwiseFunction:
         return [values[name] for name in names]
 
 
-def signature(backend, args: tuple, out: Any) -> tuple:
-    """What a call's checks depend on: per argument, the backend's ``signature`` of it (an
-    array's dtype, shape, strides and flags, a number's type), then how ``out`` was given.
-
-    Two calls of one signature pass or fail the same checks, pick the same dtype and plan
-    and, on a GPU, the same kernel and grid; so after one call succeeds, later calls of
-    its signature skip them (``KnownCall``). An argument without a signature (a list, a
-    host array given to a GPU function) gives None in its place: such calls are checked
-    in full every time.
-    """
-    sign = backend.signature
-    if out is None:
-        return (*map(sign, args), "no out")
-    if type(out) in (tuple, list):
-        return (*map(sign, args), type(out), *map(sign, out))
-    return (*map(sign, args), "out", sign(out))
-
-
-def _outputs_of(out: Any, count: int) -> Callable[[Any], list | None]:
-    """How ``out`` and every ``out`` given alike become the kernel's outputs (as ``check_outputs``)."""
-    if out is None:
-        return _no_outputs
-    return list if type(out) in (tuple, list) or count > 1 else _one_output
-
-
 def _single_values(inputs: Sequence, shape: tuple[int, ...]) -> tuple[int, ...]:
     """The inputs of one element, broadcast over a call of more than one."""
     return tuple(j for j, a in enumerate(inputs) if a.size == 1) if math.prod(shape) > 1 else ()
-
-
-def _no_outputs(out: None) -> None:
-    return None
-
-
-def _one_output(out: Any) -> list:
-    return [out]
-
-
-class Number:
-    """A number input as the kernel reads it: a 0-d array of ``dtype`` (on a GPU, kept there),
-    made once per value (NUMBERS_KEPT of them) for the calls of one signature."""
-
-    __slots__ = ("_read", "_made")
-
-    def __init__(self, backend, name: str, dtype: str):
-        self._read = lambda value: backend.cast(backend.read(name, value), dtype)
-        self._made: dict[Any, Any] = {}
-
-    def __call__(self, value: Any) -> Any:
-        array = self._made.get(value)
-        if array is None:
-            array = self._read(value)
-            if value != 0:  # 0.0 == -0.0: zeros, whose sign matters, are read each time (as is NaN: NaN != NaN)
-                if len(self._made) >= NUMBERS_KEPT:
-                    self._made.clear()
-                self._made[value] = array
-        return array
-
-
-class KnownCall:
-    """A call whose signature was seen and checked: it converts the numbers and runs."""
-
-    __slots__ = ("_run", "_numbers", "_outputs_of", "_finish", "_single")
-
-    def __init__(self, run: Prepared, numbers: tuple, outputs_of: Callable, finish: Callable, single: bool):
-        self._run, self._numbers, self._outputs_of, self._finish, self._single = run, numbers, outputs_of, finish, single
-
-    def __call__(self, args: tuple, out: Any) -> Any:
-        inputs = list(args)
-        for j, convert in self._numbers:
-            inputs[j] = convert(args[j])
-        results = self._finish(self._run(inputs, self._outputs_of(out)))
-        return results[0] if self._single else tuple(results)
 
 
 class BoundCall:
