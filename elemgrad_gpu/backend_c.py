@@ -91,13 +91,14 @@ class CKernel:
 
     def __init__(self, ufunc: np.ufunc, outputs: int, dtype: str):
         self._ufunc, self._outputs, self._dtype = ufunc, outputs, dtype
+        self._itemsize = np.dtype(dtype).itemsize
 
     def __call__(self, inputs: Sequence[np.ndarray], shape: tuple[int, ...], out: Sequence | None = None,
                  bound: bool = False) -> Any:
         if bound:
             return partial(self._ufunc, *inputs, out=tuple(out))
-        itemsize = np.dtype(self._dtype).itemsize
-        if out is None and self._outputs > 1 and ONE_BLOCK_MIN <= self._outputs * math.prod(shape) * itemsize <= ONE_BLOCK_MAX:
+        if out is None and self._outputs > 1 \
+                and ONE_BLOCK_MIN <= self._outputs * math.prod(shape) * self._itemsize <= ONE_BLOCK_MAX:
             out = _one_block(self._outputs, shape, self._dtype)
         results = self._ufunc(*inputs, out=tuple(out)) if out is not None else self._ufunc(*inputs)
         results = [results] if self._ufunc.nout == 1 else list(results)

@@ -232,7 +232,7 @@ class CudaKernel:
 
     def __init__(self, index: int, functions: dict[str, Callable], sms: int, outputs: int, dtype: str):
         self.index, self._functions, self._sms = index, functions, sms
-        self._outputs, self._dtype = outputs, dtype
+        self._outputs, self._dtype, self._itemsize = outputs, dtype, np.dtype(dtype).itemsize
         self._launch = Launch.configured()
 
     def __call__(self, inputs: Sequence, shape: tuple[int, ...], out: Sequence | None = None,
@@ -254,15 +254,14 @@ class CudaKernel:
             return None
         cp = cupy()
         with _current(cp, self.index):
-            return partial(_run_on, cp, self.index, self._launcher(cp, inputs, shape, out))
+            return partial(_launch_on, cp, self.index, self._launcher(cp, inputs, shape, out))
 
     def _launcher(self, cp, inputs: Sequence, shape: tuple[int, ...], results: Sequence) -> PreparedLaunch:
         """The launch computing outputs laid out as ``results`` from inputs laid out as ``inputs``."""
         n = math.prod(shape)
         if not n:
             return PreparedLaunch(_nothing, (), (), ())
-        itemsize = np.dtype(self._dtype).itemsize
-        name, blocks = self._launch.choose(n, inputs, results, itemsize, self._sms)
+        name, blocks = self._launch.choose(n, inputs, results, self._itemsize, self._sms)
         if name == "eg_strided":
             dims, strides = merge_dimensions(shape, [
                 [s // a.itemsize for s in cp.broadcast_to(a, shape).strides] for a in inputs])
@@ -282,8 +281,9 @@ class PreparedLaunch(NamedTuple):
     block: tuple[int, ...]
     head: tuple
 
-    def __call__(self, inputs: Sequence, results: Sequence) -> None:
+    def __call__(self, inputs: Sequence, results: Sequence) -> Sequence:
         self.function(self.grid, self.block, (*self.head, *inputs, *results))
+        return results
 
     def bound(self, inputs: Sequence, results: Sequence) -> Callable[[], None]:
         """The launch on these very arrays, its arguments made once."""
@@ -304,21 +304,13 @@ def _current(cp, index: int) -> AbstractContextManager:
     return nullcontext() if cp.cuda.runtime.getDevice() == index else cp.cuda.Device(index)
 
 
-def _launch_on(cp, index: int, run: Callable[[], Any]) -> None:
-    """``run()`` with GPU ``index`` current."""
-    with _current(cp, index):
-        run()
-
-
-def _run_on(cp, index: int, launch: PreparedLaunch, inputs: Sequence, results: list) -> list:
-    """``launch`` on these arrays with GPU ``index`` current; the outputs. (A known call's
-    path: the context manager is skipped when the device is current, not just entered.)"""
+def _launch_on(cp, index: int, run: Callable[..., Any], *arguments: Any) -> Any:
+    """``run(*arguments)`` with GPU ``index`` current: a bound or known call's launch, which
+    skips even the context manager when the device is already current."""
     if cp.cuda.runtime.getDevice() == index:
-        launch(inputs, results)
-    else:
-        with cp.cuda.Device(index):
-            launch(inputs, results)
-    return results
+        return run(*arguments)
+    with cp.cuda.Device(index):
+        return run(*arguments)
 
 
 def _allocate(cp, index: int, shape: tuple[int, ...], dtype: str, count: int) -> list:

@@ -43,12 +43,6 @@ def element_code(composite: ps.Composite, dtype: str, names_in: list[str], names
     return composite.c_support_code_apply(node, name), body
 
 
-def support_code(*composites: ps.Composite) -> str:
-    """The support code the scalar operations of ``composites`` share, each block once
-    (as ``Composite.c_support_code`` does for one)."""
-    return "\n".join(sorted({node.op.c_support_code().strip() for c in composites for node in c.fgraph.toposort()}))
-
-
 _LIBM = ("acos acosh asin asinh atan atan2 atanh cbrt ceil copysign cos cosh erf erfc exp exp10 exp2 expm1 fabs "
          "floor fmax fmin fmod hypot lgamma log log10 log1p log2 pow round sin sinh sqrt tan tanh tgamma trunc").split()
 _LIBM_CALL = re.compile(rf"\b({'|'.join(_LIBM)})\s*\(")
@@ -65,14 +59,17 @@ def float_literals(code: str) -> str:
     return _FLOAT_LITERAL.sub(r"\1f", code)
 
 
-def _fields(fused: FusedGraph, descriptions: list[str], names_in: list[str], names_out: list[str]) -> dict:
-    support, body = element_code(fused.composite, fused.dtype, names_in, names_out)
+def _fields(fused: FusedGraph, descriptions: list[str], names_in: list[str], names_out: list[str],
+            body: ps.Composite | None = None) -> dict:
+    """The template's fields for the per-element ``body`` (the fused Composite unless given:
+    a hoisted kernel's ``each``, whose operations are the fused ones' too)."""
+    support, code = element_code(body or fused.composite, fused.dtype, names_in, names_out)
     return dict(
         outputs_comment="\n".join(f" *   output {m} = {text}" for m, text in enumerate(descriptions)),
-        support_code="\n".join([support_code(fused.composite), support]),
-        body=body,
+        support_code="\n".join([fused.composite.c_support_code(), support]),
+        body=code,
         ctype=_CTYPES[fused.dtype],
-        n_in=len(names_in),
+        n_in=len(fused.composite.inputs),
         n_out=len(names_out),
     )
 
@@ -96,11 +93,10 @@ def c_source(fused: FusedGraph, descriptions: list[str], vector_math: bool = Fal
     n_hoisted = len(hoisted.once.outputs) if hoisted else 0
     ctype = _CTYPES[fused.dtype]
     names_in = [f"v{j}" for j in range(n_in)] + [f"h{t}" for t in range(n_hoisted)]
-    fields = _fields(fused, descriptions, names_in[:n_in], [f"(*r{m})" for m in range(n_out)])
+    fields = _fields(fused, descriptions, names_in, [f"(*r{m})" for m in range(n_out)], hoisted and hoisted.each)
     if hoisted:
         fields.update(_once_fields(hoisted, fused.dtype, ctype))
-        support, fields["body"] = element_code(hoisted.each, fused.dtype, names_in, [f"(*r{m})" for m in range(n_out)])
-        fields["support_code"] = "\n".join([support_code(hoisted.once, hoisted.each), fields["once_support"], support])
+        fields["support_code"] += "\n" + fields.pop("once_support")
     else:
         fields.update(n_once=0, once_inputs="", once_params="void", once_body="", once_results="eg_unused",
                       once_arguments="", once_stores="", once_scalar_stores="")
@@ -131,7 +127,8 @@ def _once_fields(hoisted: Hoisted, dtype: str, ctype: str) -> dict:
     return dict(
         n_once=n_once,
         once_inputs=", ".join(map(str, hoisted.scalars)),
-        once_params=", ".join([f"const {ctype} u{s}" for s in range(n_once)] + [f"{ctype} *h{t}" for t in range(count)]),
+        once_params=", ".join([f"const {ctype} u{s}" for s in range(n_once)]
+                              + [f"{ctype} *h{t}" for t in range(count)]),
         once_body=body,
         once_support=support,
         once_results=", ".join(f"h{t}" for t in range(count)),

@@ -96,12 +96,13 @@ class ElementwiseFunction:
         if len(inputs) != len(values):
             raise InputError("this function computes extra inputs on the host at each call and cannot be bound; "
                              "call it directly")
-        for name, value, array in zip(self.inputs, values, inputs):
-            if array is not value and not isinstance(value, arrays.NUMBERS):  # numbers: fixed at bind time
-                given, wanted = _type_name(type(value)), _type_name(backend.array_type)
-                raise InputTypeError(f"input {name!r} cannot be bound: a {given} of {getattr(value, 'dtype', '?')} "
-                                     f"is converted to a {wanted} of {array.dtype} first, so later changes to it "
-                                     f"would not be seen; pass a {wanted} of {array.dtype}, or call the function")
+        for j in _converted_arrays(values, inputs):  # numbers are fixed at bind time
+            value, array = values[j], inputs[j]
+            given, wanted = _type_name(type(value)), _type_name(backend.array_type)
+            raise InputTypeError(f"input {self.inputs[j]!r} cannot be bound: a {given} of "
+                                 f"{getattr(value, 'dtype', '?')} is converted to a {wanted} of {array.dtype} "
+                                 f"first, so later changes to it would not be seen; pass a {wanted} of "
+                                 f"{array.dtype}, or call the function")
         return BoundCall(kernel(inputs, shape, out, bound=True), out[0] if self._single else tuple(out))
 
     def _arguments(self, args: tuple, out: Any, kwargs: dict) -> tuple:
@@ -132,14 +133,14 @@ class ElementwiseFunction:
         they need: inputs used as given, or numbers (converted at each call), and no fallback."""
         if backend is not self._device.backend or len(inputs) != len(values) or "out" in self.inputs:
             return
-        converted = [j for j, (value, array) in enumerate(zip(values, inputs)) if array is not value]
-        if any(not isinstance(values[j], arrays.NUMBERS) for j in converted) \
+        if _converted_arrays(values, inputs) \
                 or self._dtype is None and all(type(v) in arrays.WEAK for v in values):  # floatX decides, each call
             return
         run = kernel.prepare(inputs, shape, outputs)
         if run is None:
             return
         dtype = inputs[0].dtype.name
+        converted = [j for j, (value, array) in enumerate(zip(values, inputs)) if array is not value]  # numbers
         numbers = tuple((j, Number(backend, self.inputs[j], dtype)) for j in converted)
         if len(self._calls) >= known_calls.CALLS_KEPT:
             self._calls.clear()
@@ -241,6 +242,13 @@ class ElementwiseFunction:
             raise InputError(f"missing input{'s' * (len(missing) > 1)} {', '.join(map(repr, missing))}; "
                              f"the inputs are {', '.join(names)}")
         return [values[name] for name in names]
+
+
+def _converted_arrays(values: Sequence, inputs: Sequence) -> list[int]:
+    """The positions of the arrays that a call converted (cast or copied): a later call
+    could not read them in place. Numbers are converted too, but they are not arrays."""
+    return [j for j, (value, array) in enumerate(zip(values, inputs))
+            if array is not value and not isinstance(value, arrays.NUMBERS)]
 
 
 def _single_values(inputs: Sequence, shape: tuple[int, ...]) -> tuple[int, ...]:

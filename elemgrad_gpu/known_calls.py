@@ -76,7 +76,8 @@ class KnownCall:
     __slots__ = ("_run", "_numbers", "_outputs_of", "_finish", "_single")
 
     def __init__(self, run: Prepared, numbers: tuple, outputs_of: Callable, finish: Callable, single: bool):
-        self._run, self._numbers, self._outputs_of, self._finish, self._single = run, numbers, outputs_of, finish, single
+        self._run, self._numbers, self._outputs_of = run, numbers, outputs_of
+        self._finish, self._single = finish, single
 
     def __call__(self, args: tuple, out: Any) -> Any:
         inputs = list(args)
