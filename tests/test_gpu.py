@@ -1,19 +1,39 @@
 """On a CUDA device: results equal the CPU backend's and the references.
 
-Run by benchmarks/gpu_check.sh on a GPU machine; skipped, with the reason, elsewhere.
+Each test runs twice: on the GPU through CuPy (marked ``gpu``: run by
+benchmarks/gpu_check.sh on a GPU machine, skipped with the reason elsewhere), and on the
+CPU through tests/cuda_emulator.py, which compiles the same CUDA kernels for the host and
+runs their grid thread by thread, checking each launch's arguments and that no kernel
+writes outside an array. The tests that need a GPU's memory or PyTorch's CUDA run on the
+GPU only.
 """
 import numpy as np
 import pytest
 
 import elemgrad_gpu as eg
 from cases import CASES
+from cuda_emulator import emulated_cupy
+from elemgrad_gpu import backend_cuda, device
 
-pytestmark = pytest.mark.gpu
 TOLERANCE = {"float32": 1e-5, "float64": 1e-12}
 
 
-@pytest.fixture(scope="module")
-def cp():
+@pytest.fixture(params=["emulated", pytest.param("cupy", marks=pytest.mark.gpu)])
+def cp(request, monkeypatch):
+    """CuPy on the GPU, or the CPU emulation of it installed in its place."""
+    if request.param == "cupy":
+        return pytest.importorskip("cupy")
+    emulated = emulated_cupy()
+    monkeypatch.setattr(device, "cupy", lambda: emulated)
+    monkeypatch.setattr(backend_cuda, "cupy", lambda: emulated)
+    device.cuda_status.cache_clear()
+    request.addfinalizer(device.cuda_status.cache_clear)
+    return emulated
+
+
+@pytest.fixture
+def gpu_cp():
+    """CuPy on a GPU, for what the emulation cannot stand for (memory limits, PyTorch's CUDA)."""
     return pytest.importorskip("cupy")
 
 
@@ -27,7 +47,7 @@ def assert_close(got, want, dtype):
 
 
 @pytest.mark.parametrize("dtype", ["float32", "float64"])
-def test_done_when_tanh_squared_on_auto_runs_on_the_gpu_and_matches_the_cpu(dtype):
+def test_done_when_tanh_squared_on_auto_runs_on_the_gpu_and_matches_the_cpu(cp, dtype):
     x = np.linspace(-4, 4, 1_000_003, dtype=dtype)
     gpu = eg.compile("tanh(x)**2", orders=(0, 1))
     assert gpu.device.startswith("cuda")
@@ -39,7 +59,7 @@ def test_done_when_tanh_squared_on_auto_runs_on_the_gpu_and_matches_the_cpu(dtyp
 
 @pytest.mark.parametrize("dtype", ["float32", "float64"])
 @pytest.mark.parametrize("text", [c[0] for c in CASES])
-def test_every_function_orders_0_to_4_matches_the_cpu(text, dtype):
+def test_every_function_orders_0_to_4_matches_the_cpu(cp, text, dtype):
     points = next(c[2] for c in CASES if c[0] == text)
     x = np.array(points * 50, dtype=dtype)
     gpu = eg.compile(text, orders=(0, 1, 2, 3, 4), device="cuda")(x)
@@ -49,7 +69,7 @@ def test_every_function_orders_0_to_4_matches_the_cpu(text, dtype):
 
 
 @pytest.mark.parametrize("dtype", ["float32", "float64"])
-def test_strided_broadcast_and_scalar_inputs(dtype):
+def test_strided_broadcast_and_scalar_inputs(cp, dtype):
     rng = np.random.default_rng(1)
     base = rng.normal(size=(40, 30, 20)).astype(dtype)
     text, wanted = "-(x - mu)**2 / (2*s**2) - log(s)", [(), ("x",), ("mu",), ("x", "s")]
@@ -113,39 +133,42 @@ def test_calls_like_earlier_ones_run_the_kernel_their_layout_allows(cp, dtype):
             assert_close(cp.asnumpy(g), c, dtype)
 
 
-def test_dlpack_inputs_are_taken_without_copying(cp):
+@pytest.mark.gpu
+def test_dlpack_inputs_are_taken_without_copying(gpu_cp):
     torch = pytest.importorskip("torch")
     if not torch.cuda.is_available():
         pytest.skip("PyTorch has no CUDA here")
     t = torch.linspace(-3, 3, 1000, device="cuda", dtype=torch.float32)
     value, slope = eg.compile("tanh(x)**2", orders=(0, 1), device="cuda")(t)
     assert value.dtype == np.float32 and hasattr(value, "__cuda_array_interface__")
-    assert_close(cp.asnumpy(slope), 2 * np.tanh(t.cpu().numpy()) / np.cosh(t.cpu().numpy()) ** 2, "float32")
+    assert_close(gpu_cp.asnumpy(slope), 2 * np.tanh(t.cpu().numpy()) / np.cosh(t.cpu().numpy()) ** 2, "float32")
 
 
-def test_more_than_2_to_the_31_elements(cp):
+@pytest.mark.gpu
+def test_more_than_2_to_the_31_elements(gpu_cp):
     n = 2 ** 31 + 7
-    free, _ = cp.cuda.runtime.memGetInfo()
+    free, _ = gpu_cp.cuda.runtime.memGetInfo()
     if free < 4 * n * 3 * 1.2:
         pytest.skip(f"needs {12 * n / 2**30:.0f} GiB of GPU memory, {free / 2**30:.0f} free")
-    x = cp.zeros(n, dtype=cp.float32)
-    x[-3:] = cp.asarray([0.5, 1.0, 2.0], dtype=cp.float32)
+    x = gpu_cp.zeros(n, dtype=gpu_cp.float32)
+    x[-3:] = gpu_cp.asarray([0.5, 1.0, 2.0], dtype=gpu_cp.float32)
     value, slope = eg.compile("tanh(x)**2", orders=(0, 1), device="cuda")(x)
     tail = np.array([0.5, 1.0, 2.0])
-    assert_close(cp.asnumpy(slope[-3:]), 2 * np.tanh(tail) / np.cosh(tail) ** 2, "float32")
+    assert_close(gpu_cp.asnumpy(slope[-3:]), 2 * np.tanh(tail) / np.cosh(tail) ** 2, "float32")
     assert float(slope[0]) == 0.0
     del x, value, slope
-    cp.get_default_memory_pool().free_all_blocks()
+    gpu_cp.get_default_memory_pool().free_all_blocks()
 
 
-def test_outputs_larger_than_the_gpu_raise_a_clear_error_and_leak_nothing(cp):
-    pool = cp.get_default_memory_pool()
+@pytest.mark.gpu
+def test_outputs_larger_than_the_gpu_raise_a_clear_error_and_leak_nothing(gpu_cp):
+    pool = gpu_cp.get_default_memory_pool()
     fn = eg.compile("tanh(x*s)**2", orders=(0, 1), device="cuda")  # by x
-    x = cp.linspace(-3, 3, 2 ** 20)
+    x = gpu_cp.linspace(-3, 3, 2 ** 20)
     fn(x[:10], 1.0)  # compiled and loaded before memory is measured
     pool.free_all_blocks()
-    free, _ = cp.cuda.runtime.memGetInfo()
-    s = cp.ones((int(0.6 * free) // x.nbytes, 1))  # one output of (len(s), 2^20) fits, two do not
+    free, _ = gpu_cp.cuda.runtime.memGetInfo()
+    s = gpu_cp.ones((int(0.6 * free) // x.nbytes, 1))  # one output of (len(s), 2^20) fits, two do not
     used, total = pool.used_bytes(), pool.total_bytes()
     with pytest.raises(eg.DeviceMemoryError, match=r"out of GPU memory on cuda:0: 2 outputs of [\d,]+ float64 = "
                        r"[\d.]+ GiB requested; [\d.]+ GiB of [\d.]+ GiB is free\. .*free_all_blocks") as info:
@@ -154,5 +177,5 @@ def test_outputs_larger_than_the_gpu_raise_a_clear_error_and_leak_nothing(cp):
     del info
     assert pool.used_bytes() == used and pool.total_bytes() <= total
     value, slope = fn(x[:1001], 1.0)  # the next, smaller call runs
-    t = np.tanh(cp.asnumpy(x[:1001]))
-    assert_close(cp.asnumpy(slope), 2 * t * (1 - t * t), "float64")
+    t = np.tanh(gpu_cp.asnumpy(x[:1001]))
+    assert_close(gpu_cp.asnumpy(slope), 2 * t * (1 - t * t), "float64")

@@ -1,0 +1,346 @@
+"""A CuPy stand-in that runs the generated CUDA kernels on the CPU: the GPU tests without a GPU.
+
+``emulated_cupy()`` gives a module with the part of CuPy's interface that elemgrad_gpu
+and tests/test_gpu.py use. Its device arrays are NumPy arrays in memory of its own;
+``RawModule`` compiles the kernel source as C++ with g++, behind a prelude standing in
+for CUDA's built-ins (``blockIdx``, ``threadIdx``, ``__global__``, ``__align__``, ...), and
+a launch runs each thread of the grid in turn, in a scrambled order. The kernels neither
+share memory between threads nor synchronize them, so any order is one a GPU could take;
+a result that depends on it (threads reading what others write) shows as a wrong value.
+
+Each launch is checked for what a GPU would not report, or would report as a crash:
+- the arguments against the kernel's parameters: their number; a device array of the
+  right item size for each pointer; a scalar of the parameter's exact size for each value
+  (CuPy's packing: NumPy scalars as they are, int as int64, float as float64);
+- the grid and block against CUDA's limits;
+- no write outside an array: every allocation has guard bytes on both sides, checked
+  after each launch.
+
+What it cannot show: the device's math library (the host's libm runs instead, so values
+differ from a GPU's by a few ulp, as the CPU backend's do), timing, concurrency between
+threads, streams and memory limits.
+"""
+from __future__ import annotations
+
+import ctypes
+import hashlib
+import re
+import subprocess
+import tempfile
+import types
+import weakref
+from pathlib import Path
+
+import numpy as np
+
+ALIGNMENT = 256  # cudaMalloc's alignment
+GUARD = 64  # bytes checked on each side of every allocation
+PATTERN = 0xA5
+SMS = 4  # the emulated device's multiprocessors
+
+PRELUDE = r"""
+#include <math.h>
+#include <string.h>
+#include <cstddef>
+#include <type_traits>
+#include <utility>
+struct eg_emu_dim3 { unsigned int x, y, z; };
+static eg_emu_dim3 threadIdx, blockIdx, blockDim, gridDim;
+#define __global__
+#define __device__
+#define __forceinline__ inline
+#define __align__(n) alignas(n)
+static inline float __int_as_float(int i) { float f; memcpy(&f, &i, sizeof f); return f; }
+"""
+
+EPILOGUE = r"""
+/* Every thread of the grid once, in a scrambled order: thread a*j + b (mod a power of two
+ * m at least the thread count; a odd, so each j gives another thread), skipping those past
+ * the last. A kernel whose result depends on the order of its threads shows it. */
+template <typename... A, std::size_t... I>
+static void eg_emu_run(void (*kernel)(A...), void **args, std::index_sequence<I...>) {
+    const unsigned long long threads = (unsigned long long)gridDim.x * blockDim.x;
+    unsigned long long m = 1;
+    while (m < threads) m <<= 1;
+    for (unsigned long long j = 0; j < m; ++j) {
+        const unsigned long long t = (j * 0x9E3779B97F4A7C15ull + 0x632BE59BD9B4E019ull) & (m - 1);
+        if (t >= threads) continue;
+        blockIdx.x = (unsigned)(t / blockDim.x);
+        threadIdx.x = (unsigned)(t % blockDim.x);
+        kernel(*static_cast<A *>(args[I])...);
+    }
+}
+template <typename... A>
+static void eg_emu_launch(void (*kernel)(A...), unsigned grid, unsigned block, void **args) {
+    gridDim = {grid, 1, 1};
+    blockDim = {block, 1, 1};
+    blockIdx = threadIdx = {0, 0, 0};
+    eg_emu_run(kernel, args, std::index_sequence_for<A...>{});
+}
+/* Each parameter's size; for a pointer, minus the size of what it points to. */
+template <typename... A>
+static int eg_emu_params(void (*)(A...), long long *sizes) {
+    const long long each[] = {0, (std::is_pointer<A>::value ? -(long long)sizeof(std::remove_pointer_t<A>)
+                                                             : (long long)sizeof(A))...};
+    memcpy(sizes, each + 1, sizeof...(A) * sizeof(long long));
+    return (int)sizeof...(A);
+}
+"""
+EXPORT = """
+extern "C" void eg_emu_launch_{0}(unsigned grid, unsigned block, void **args) {{ eg_emu_launch({0}, grid, block, args); }}
+extern "C" int eg_emu_params_{0}(long long *sizes) {{ return eg_emu_params({0}, sizes); }}
+"""
+KERNEL = re.compile(r'extern "C" __global__ void (\w+)\(')
+MAX_GRID, MAX_BLOCK = 2 ** 31 - 1, 1024
+
+
+class EmulationError(AssertionError):
+    """A launch that a GPU would have refused, or run wrongly: the test fails."""
+
+
+class Memory:
+    """The emulated device's allocations, each between guard bytes."""
+
+    def __init__(self):
+        self._blocks: list[tuple[weakref.ref, int, int]] = []  # (the bytes, where the array starts, its size)
+
+    def allocate(self, shape, dtype) -> np.ndarray:
+        """A new C-contiguous array of ``shape`` and ``dtype``, ALIGNMENT-aligned, between guards."""
+        dtype = np.dtype(dtype)
+        nbytes = int(np.prod(shape, dtype=np.int64)) * dtype.itemsize
+        raw = np.full(nbytes + 2 * GUARD + ALIGNMENT, PATTERN, np.uint8)
+        start = GUARD + (-(raw.ctypes.data + GUARD)) % ALIGNMENT
+        self._blocks.append((weakref.ref(raw), start, nbytes))
+        return raw[start:start + nbytes].view(dtype).reshape(shape)
+
+    def check_guards(self, kernel: str) -> None:
+        """Raise if a guard byte changed: ``kernel`` wrote outside an array."""
+        blocks = [(raw(), start, nbytes) for raw, start, nbytes in self._blocks]
+        self._blocks = [(weakref.ref(raw), start, nbytes) for raw, start, nbytes in blocks if raw is not None]
+        for raw, start, nbytes in blocks:
+            if raw is not None and ((raw[:start] != PATTERN).any() or (raw[start + nbytes:] != PATTERN).any()):
+                raise EmulationError(f"{kernel} wrote outside an array")
+
+
+MEMORY = Memory()
+
+
+class ndarray:  # noqa: N801 - CuPy's name
+    """A device array: a NumPy view of the emulated device's memory. Like CuPy, it refuses
+    to become a NumPy array implicitly (``asnumpy`` copies it back)."""
+
+    def __init__(self, host: np.ndarray):
+        self._host = host
+        self.data = types.SimpleNamespace(ptr=host.ctypes.data, device_id=0)
+        self.device = types.SimpleNamespace(id=0)
+
+    dtype = property(lambda self: self._host.dtype)
+    shape = property(lambda self: self._host.shape)
+    strides = property(lambda self: self._host.strides)
+    size = property(lambda self: self._host.size)
+    itemsize = property(lambda self: self._host.itemsize)
+    ndim = property(lambda self: self._host.ndim)
+    nbytes = property(lambda self: self._host.nbytes)
+    flags = property(lambda self: self._host.flags)
+
+    @property
+    def __cuda_array_interface__(self) -> dict:
+        return {"shape": self.shape, "typestr": self.dtype.str, "data": (self.data.ptr, False),
+                "strides": self.strides, "version": 3}
+
+    def __array__(self, *args, **kwargs):
+        raise TypeError("Implicit conversion to a NumPy array is not allowed. Please use `.get()` "
+                        "to construct a NumPy array explicitly.")
+
+    def __getitem__(self, key) -> "ndarray":
+        part = self._host[key]
+        if isinstance(part, np.ndarray) and np.may_share_memory(part, self._host):
+            return ndarray(part)
+        return _device(np.asarray(part))
+
+    def __setitem__(self, key, value) -> None:
+        self._host[key] = _host_of(value)
+
+    def __len__(self) -> int:
+        return len(self._host)
+
+    def __float__(self) -> float:
+        return float(self._host)
+
+    def get(self) -> np.ndarray:
+        return self._host.copy()
+
+    def copy(self) -> "ndarray":
+        return _device(self._host)
+
+    def astype(self, dtype) -> "ndarray":
+        return _device(self._host.astype(dtype))
+
+    def reshape(self, *shape) -> "ndarray":
+        return ndarray(self._host.reshape(*shape))
+
+    def __add__(self, other):
+        return _device(self._host + _host_of(other))
+
+    def __sub__(self, other):
+        return _device(self._host - _host_of(other))
+
+    def __mul__(self, other):
+        return _device(self._host * _host_of(other))
+
+    __radd__, __rmul__ = __add__, __mul__
+
+
+def _host_of(value):
+    """An operand's NumPy side: a device array's view, or a number; host arrays refused, as CuPy does."""
+    if isinstance(value, ndarray):
+        return value._host
+    if isinstance(value, np.ndarray):
+        raise TypeError("Unsupported type <class 'numpy.ndarray'>")
+    return value
+
+
+def _device(host: np.ndarray) -> ndarray:
+    array = MEMORY.allocate(host.shape, host.dtype)
+    array[...] = host
+    return ndarray(array)
+
+
+def asarray(a, dtype=None) -> ndarray:
+    if isinstance(a, ndarray):
+        return a if dtype is None or np.dtype(dtype) == a.dtype else a.astype(dtype)
+    return _device(np.asarray(a, dtype=dtype))
+
+
+def empty(shape, dtype=np.float64) -> ndarray:
+    return ndarray(MEMORY.allocate(shape if isinstance(shape, tuple) else (shape,), dtype))
+
+
+def empty_like(a: ndarray, dtype=None) -> ndarray:
+    return empty(a.shape, dtype or a.dtype)
+
+
+def asnumpy(a) -> np.ndarray:
+    return a.get() if isinstance(a, ndarray) else np.asarray(a)
+
+
+def broadcast_to(a: ndarray, shape) -> ndarray:
+    return ndarray(np.broadcast_to(a._host, shape))
+
+
+def _made_on_device(make):
+    return lambda *args, **kwargs: _device(make(*args, **kwargs))
+
+
+class Kernel:
+    """One compiled kernel, launched as ``cupy.cuda.Function`` is: ``kernel(grid, block, args)``."""
+
+    def __init__(self, library: ctypes.CDLL, name: str):
+        self.name = name
+        self._launch = getattr(library, f"eg_emu_launch_{name}")
+        self._launch.argtypes = [ctypes.c_uint, ctypes.c_uint, ctypes.c_void_p]
+        sizes = (ctypes.c_longlong * 256)()
+        self.parameters = list(sizes[:getattr(library, f"eg_emu_params_{name}")(sizes)])
+
+    def __call__(self, grid: tuple, block: tuple, args: tuple, shared_mem: int = 0, stream=None) -> None:
+        if len(args) != len(self.parameters):
+            raise EmulationError(f"{self.name} takes {len(self.parameters)} arguments, launched with {len(args)}")
+        (blocks,), (threads,) = grid, block  # the kernels are one-dimensional
+        if not (0 < blocks <= MAX_GRID and 0 < threads <= MAX_BLOCK):
+            raise EmulationError(f"{self.name}: grid {grid} and block {block} are outside CUDA's limits")
+        slots = [ctypes.create_string_buffer(self._packed(k, size, a), 8)
+                 for k, (size, a) in enumerate(zip(self.parameters, args))]
+        pointers = (ctypes.c_void_p * max(1, len(slots)))(*map(ctypes.addressof, slots))
+        self._launch(blocks, threads, pointers)
+        MEMORY.check_guards(self.name)
+
+    def _packed(self, k: int, size: int, value) -> bytes:
+        """Argument ``k``'s bytes as CuPy packs them, after checking it fits parameter ``k``."""
+        if size < 0:
+            if not isinstance(value, ndarray) or value.itemsize != -size:
+                raise EmulationError(f"{self.name}: argument {k} should be a device array of {-size}-byte "
+                                     f"items, not {type(value).__name__} {getattr(value, 'dtype', '')}")
+            return value.data.ptr.to_bytes(8, "little")
+        if isinstance(value, bool) or not isinstance(value, (int, float, np.generic)):
+            raise EmulationError(f"{self.name}: argument {k} should be a {size}-byte value, not {type(value)}")
+        value = np.int64(value) if isinstance(value, int) else np.float64(value) if isinstance(value, float) else value
+        if value.itemsize != size:
+            raise EmulationError(f"{self.name}: argument {k} is {value.dtype}, the parameter {size} bytes")
+        return value.tobytes()
+
+
+_LIBRARIES: dict[str, ctypes.CDLL] = {}
+_BUILD = tempfile.TemporaryDirectory(prefix="eg_cuda_emulator_")
+
+
+def _library(source: str) -> ctypes.CDLL:
+    """``source`` compiled as C++ for the host (once per source in this process)."""
+    key = hashlib.sha256(source.encode()).hexdigest()[:24]
+    if key not in _LIBRARIES:
+        names = KERNEL.findall(source)
+        code = PRELUDE + source + EPILOGUE + "".join(EXPORT.format(name) for name in names)
+        path = Path(_BUILD.name) / key
+        path.with_suffix(".cpp").write_text(code)
+        built = subprocess.run(["g++", "-std=c++17", "-O1", "-shared", "-fPIC", "-o", str(path.with_suffix(".so")),
+                                str(path.with_suffix(".cpp"))], capture_output=True, text=True)
+        if built.returncode:
+            raise EmulationError(f"the kernel source does not compile as host C++:\n{built.stderr[-4000:]}")
+        _LIBRARIES[key] = ctypes.CDLL(str(path.with_suffix(".so")))
+    return _LIBRARIES[key]
+
+
+class RawModule:
+    def __init__(self, code: str, options: tuple = ()):
+        self._library = _library(code)
+
+    def get_function(self, name: str):
+        return types.SimpleNamespace(kernel=Kernel(self._library, name))
+
+
+class OutOfMemoryError(MemoryError):
+    pass
+
+
+class CUDARuntimeError(RuntimeError):
+    pass
+
+
+class _Cuda:
+    """cupy.cuda with one device, named "CPU emulation"."""
+
+    memory = types.SimpleNamespace(OutOfMemoryError=OutOfMemoryError)
+
+    def __init__(self):
+        self.current = 0
+        cuda = self
+        self.runtime = types.SimpleNamespace(
+            getDeviceCount=lambda: 1, getDevice=lambda: cuda.current,
+            getDeviceProperties=lambda index: {"name": b"CPU emulation"},
+            memGetInfo=lambda: (2 ** 34, 2 ** 34), CUDARuntimeError=CUDARuntimeError, errorMemoryAllocation=2)
+
+        class Device:
+            attributes = {"MultiProcessorCount": SMS}
+
+            def __init__(self, index: int = 0):
+                if index != 0:
+                    raise CUDARuntimeError("cudaErrorInvalidDevice: invalid device ordinal")
+                self.id = index
+
+            def __enter__(self):
+                self.previous, cuda.current = cuda.current, self.id
+                return self
+
+            def __exit__(self, *exc) -> bool:
+                cuda.current = self.previous
+                return False
+
+        self.Device = Device
+
+
+def emulated_cupy() -> types.SimpleNamespace:
+    """The stand-in module: what elemgrad_gpu and tests/test_gpu.py call of CuPy."""
+    return types.SimpleNamespace(
+        ndarray=ndarray, cuda=_Cuda(), RawModule=RawModule, asarray=asarray, asnumpy=asnumpy, empty=empty,
+        empty_like=empty_like, broadcast_to=broadcast_to, float32=np.float32, float64=np.float64,
+        linspace=_made_on_device(np.linspace), zeros=_made_on_device(np.zeros), ones=_made_on_device(np.ones),
+        get_default_memory_pool=lambda: types.SimpleNamespace(free_all_blocks=lambda: None))
