@@ -26,7 +26,7 @@ import numpy as np
 
 from elemgrad_gpu import arrays
 from elemgrad_gpu.config import setting
-from elemgrad_gpu.errors import DeviceMemoryError, InputTypeError
+from elemgrad_gpu.errors import DeviceMemoryError, InputError, InputTypeError
 
 if TYPE_CHECKING:
     from elemgrad_gpu.backend_c import Prepared
@@ -242,6 +242,11 @@ class CudaKernel:
             results = list(out) if out is not None else _allocate(cp, self.index, shape, self._dtype, self._outputs)
             launch = self._launcher(cp, inputs, shape, results)
             if bound:
+                shared = launch.shared(inputs, results)
+                if shared:
+                    raise InputError(f"out[{shared[0]}] shares memory with an input or another output: a bound call "
+                                     f"on a GPU only launches, and its kernel needs its outputs apart from the rest; "
+                                     f"pass separate arrays, or call the function (it writes through a copy)")
                 return partial(_launch_on, cp, self.index, launch.bound(inputs, results))
             launch(inputs, results)
         return results
@@ -260,7 +265,7 @@ class CudaKernel:
         """The launch computing outputs laid out as ``results`` from inputs laid out as ``inputs``."""
         n = math.prod(shape)
         if not n:
-            return PreparedLaunch(_nothing, (), (), ())
+            return PreparedLaunch(_nothing, (), (), (), ())
         name, blocks = self._launch.choose(n, inputs, results, self._itemsize, self._sms)
         if name == "eg_strided":
             dims, strides = merge_dimensions(shape, [
@@ -269,25 +274,77 @@ class CudaKernel:
             head = (np.int64(n), np.int32(len(dims)), layout)
         else:
             head = (np.int64(n), *[ONE if a.size == n else ZERO for a in inputs])
-        return PreparedLaunch(self._functions[name], (blocks,), (self._launch.threads,), head)
+        spans = tuple(map(_span, [*inputs, *results]))
+        return PreparedLaunch(self._functions[name], (blocks,), (self._launch.threads,), head, spans)
 
 
-class PreparedLaunch(NamedTuple):
+class PreparedLaunch:
     """A kernel, its grid and its leading arguments (the size, then the steps or the
-    strided layout), for arrays of one layout: the arrays themselves come at each launch."""
+    strided layout), for arrays of one layout: the arrays themselves come at each launch.
 
-    function: Callable
-    grid: tuple[int, ...]
-    block: tuple[int, ...]
-    head: tuple
+    ``spans`` holds the bytes each array covers, inputs then outputs, as offsets from its
+    data pointer: an output sharing bytes with an input or another output is written
+    through a new array and copied over after the kernel (see ``shared``). The last data
+    pointers found apart are kept, so a launch on the same arrays as the last one only
+    compares its pointers.
+    """
+
+    __slots__ = ("function", "grid", "block", "head", "spans", "_apart")
+
+    def __init__(self, function: Callable, grid: tuple[int, ...], block: tuple[int, ...], head: tuple,
+                 spans: tuple[tuple[int, int], ...]):
+        self.function, self.grid, self.block, self.head, self.spans = function, grid, block, head, spans
+        self._apart: tuple[int, ...] = ()
 
     def __call__(self, inputs: Sequence, results: Sequence) -> Sequence:
+        pointers = tuple([a.data.ptr for a in (*inputs, *results)])
+        if pointers != self._apart:
+            shared = self.shared(inputs, results)
+            if shared:
+                return _through_copies(self, inputs, results, shared)
+            self._apart = pointers
         self.function(self.grid, self.block, (*self.head, *inputs, *results))
         return results
+
+    def shared(self, inputs: Sequence, results: Sequence) -> list[int]:
+        """The outputs that share bytes with an input or another output.
+
+        The kernel reads its inputs and writes its outputs as distinct memory (``__restrict__``),
+        and its threads run in any order, so such an output is written elsewhere first: the
+        results are then as if every input was read before any output was written, and the
+        outputs were written in order (a later one wins where outputs overlap).
+        """
+        bounds = [(a.data.ptr + first, a.data.ptr + end) for a, (first, end) in zip((*inputs, *results), self.spans)]
+        start = len(inputs)
+        return [k for k, (first, end) in enumerate(bounds[start:])
+                if any(a < end and first < b for j, (a, b) in enumerate(bounds) if j != start + k)]
 
     def bound(self, inputs: Sequence, results: Sequence) -> Callable[[], None]:
         """The launch on these very arrays, its arguments made once."""
         return partial(self.function, self.grid, self.block, (*self.head, *inputs, *results))
+
+
+def _through_copies(launch: PreparedLaunch, inputs: Sequence, results: Sequence, shared: list[int]) -> Sequence:
+    """``launch`` writing the ``shared`` outputs into new arrays first, then copied over in order."""
+    cp = cupy()
+    what = f"{len(shared)} output{'s' * (len(shared) > 1)} sharing memory with the inputs, written apart"
+    written = list(results)
+    for k in shared:
+        written[k] = _on_device(cp, cp.cuda.runtime.getDevice(), lambda: cp.empty(results[k].shape, results[k].dtype),
+                                what, results[k].nbytes)
+    launch.function(launch.grid, launch.block, (*launch.head, *inputs, *written))
+    for k in shared:
+        results[k][...] = written[k]
+    return results
+
+
+def _span(array) -> tuple[int, int]:
+    """The bytes ``array`` covers, as offsets from its data pointer: (first, end); (0, 0) when empty."""
+    if not array.size:
+        return 0, 0
+    first = sum(s * (n - 1) for n, s in zip(array.shape, array.strides) if s < 0)
+    last = sum(s * (n - 1) for n, s in zip(array.shape, array.strides) if s > 0)
+    return first, last + array.itemsize
 
 
 def _nothing(*launch: Any) -> None:

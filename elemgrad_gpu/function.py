@@ -87,8 +87,10 @@ class ElementwiseFunction:
 
         Limits: array inputs must already be where the function runs and of its dtype
         (NumPy arrays on the CPU, CuPy arrays on a GPU), since each call reads them in
-        place; numbers are fixed at bind time; ``out`` is required. Do not resize or free
-        the bound arrays while the bound call is in use (it keeps them alive).
+        place; numbers are fixed at bind time; ``out`` is required and, on a GPU, must not
+        share memory with the inputs or itself (a bound call only launches: it cannot write
+        through a copy as a call does). Do not resize or free the bound arrays while the
+        bound call is in use (it keeps them alive).
         """
         values, backend, kernel, inputs, shape, out = self._arguments(args, out, kwargs)
         if out is None:

@@ -284,13 +284,15 @@ class FakeArray:
 
     device = types.SimpleNamespace(id=0)
     flags = types.SimpleNamespace(c_contiguous=True)
-    data = types.SimpleNamespace(ptr=1 << 20, device_id=0)  # 16-byte aligned
 
     def __init__(self, memory, shape, dtype):
         self.memory, self.shape, self.dtype = memory, tuple(shape), np.dtype(dtype)
         self.size, self.itemsize = math.prod(self.shape), self.dtype.itemsize
+        self.nbytes = self.size * self.itemsize
         self.strides = tuple(self.itemsize * math.prod(self.shape[d + 1:]) for d in range(len(self.shape)))
-        weakref.finalize(self, memory.release, memory.allocate(self.size * self.itemsize))
+        key = memory.allocate(self.nbytes)
+        self.data = types.SimpleNamespace(ptr=(key + 1) << 40, device_id=0)  # 16-byte aligned, apart
+        weakref.finalize(self, memory.release, key)
 
     def astype(self, dtype):
         return FakeArray(self.memory, self.shape, dtype)
@@ -373,7 +375,7 @@ def test_a_bound_gpu_call_only_launches(cupy_as):
     memory = FakeDeviceMemory(40 * MiB)
     cupy_as(fake_gpu(memory))
     fn = eg.compile("tanh(x*s)**2", orders=(0, 1), wrt="x", device="cuda")
-    x, out = FakeArray(memory, (1000,), "float64"), (FakeArray(memory, (1000,), "float64"),) * 2
+    x, out = FakeArray(memory, (1000,), "float64"), tuple(FakeArray(memory, (1000,), "float64") for _ in range(2))
     step = fn.bind(x, 1.5, out=out)
     in_use, launches = memory.in_use(), memory.launches
     for _ in range(3):
@@ -388,7 +390,7 @@ def test_a_gpu_call_like_an_earlier_one_only_launches_the_kernel_its_layout_allo
     memory = FakeDeviceMemory(40 * MiB)
     cupy_as(fake_gpu(memory))
     fn = eg.compile("tanh(x*s)**2", orders=(0, 1), wrt="x", device="cuda")
-    x, out = FakeArray(memory, (1000,), "float64"), (FakeArray(memory, (1000,), "float64"),) * 2
+    x, out = FakeArray(memory, (1000,), "float64"), tuple(FakeArray(memory, (1000,), "float64") for _ in range(2))
     fn(x, 1.5, out=out)
     in_use, memory.keep_arguments = memory.in_use(), True
     for s in (1.5, 2.0, 1.5, 2.0):
@@ -415,7 +417,7 @@ def test_calls_launch_on_the_functions_gpu_and_refuse_outputs_on_another(cupy_as
     fn = eg.compile("tanh(x)**2", orders=(0, 1), device="cuda:1")
     x, y, dy = (FakeArray(memory, (1000,), "float64") for _ in range(3))
     for array in (x, y, dy):
-        array.device, array.data = types.SimpleNamespace(id=1), types.SimpleNamespace(ptr=1 << 20, device_id=1)
+        array.device, array.data.device_id = types.SimpleNamespace(id=1), 1
     for _ in range(3):
         fn(x, out=(y, dy))
         assert gpu.cuda.current == 0  # as before the call

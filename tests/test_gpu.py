@@ -179,3 +179,58 @@ def test_outputs_larger_than_the_gpu_raise_a_clear_error_and_leak_nothing(gpu_cp
     value, slope = fn(x[:1001], 1.0)  # the next, smaller call runs
     t = np.tanh(gpu_cp.asnumpy(x[:1001]))
     assert_close(gpu_cp.asnumpy(slope), 2 * t * (1 - t * t), "float64")
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+def test_outputs_sharing_memory_with_inputs_or_each_other(cp, dtype):
+    """The results are as if every input was read before any output was written, then the
+    outputs were written in order (a later one wins where outputs overlap): NumPy's ufuncs,
+    and so the CPU backend, give the same except where outputs overlap in part (there
+    NumPy's result follows its element order)."""
+    fn = eg.compile("tanh(x*s)**2", orders=(0, 1), wrt="x", device="cuda")
+    cpu = eg.compile("tanh(x*s)**2", orders=(0, 1), wrt="x", device="cpu")
+    n = 4099
+    values = np.linspace(-3, 3, 2 * n + 2).astype(dtype)
+    layouts = {  # x, out[0], out[1] as views of one buffer of 2n + 2 elements (None: an array of their own)
+        "out[0] is x": lambda b: (b[:n], b[:n], None),
+        "out[1] is x": lambda b: (b[:n], None, b[:n]),
+        "out[0] one element after x": lambda b: (b[:n], b[1:n + 1], None),
+        "out[0] one element before x": lambda b: (b[1:n + 1], b[:n], None),
+        "x reversed under out[1]": lambda b: (b[n - 1::-1], None, b[:n]),
+        "x strided across out[0]": lambda b: (b[:2 * n:2], b[:n], None),
+        "out[0] is out[1]": lambda b: (b[:n], b[n + 1:2 * n + 1], b[n + 1:2 * n + 1]),
+        "out[1] two elements after out[0]": lambda b: (b[:n], b[n:2 * n], b[n + 2:2 * n + 2]),
+    }
+    for name, layout in layouts.items():
+        want = values.copy()
+        x, *out = layout(want)
+        for o, w in zip(out, cpu(x.copy(), 1.5)):  # computed apart, then written in order
+            if o is not None:
+                o[...] = w
+        if "out[1] two" not in name:
+            numpy_ = values.copy()
+            x, *out = layout(numpy_)
+            cpu(x, 1.5, out=tuple(np.empty(n, dtype) if o is None else o for o in out))
+            np.testing.assert_array_equal(numpy_, want)
+        x, *_ = layout(cp.asarray(values))
+        _, *out = layout(cp.asarray(values))
+        for _ in range(2):  # this layout with the arrays apart: remembered, then a known call
+            fn(x, 1.5, out=tuple(cp.empty(n, dtype) if o is None else o for o in out))
+        for _ in range(2):  # calls like that one: known calls
+            device = cp.asarray(values)
+            x, *out = layout(device)
+            out = tuple(cp.empty(n, dtype) if o is None else o for o in out)
+            got = fn(x, 1.5, out=out)
+            assert got[0] is out[0] and got[1] is out[1], name
+            assert_close(cp.asnumpy(device), want, dtype)
+
+
+def test_a_bound_call_refuses_outputs_sharing_memory(cp):
+    fn = eg.compile("tanh(x)**2", orders=(0, 1), device="cuda")
+    x = cp.linspace(-3, 3, 1001)
+    with pytest.raises(eg.InputError, match=r"out\[0\] shares memory with an input or another output: a bound "
+                       r"call on a GPU only launches.*call the function"):
+        fn.bind(x, out=(x, cp.empty_like(x)))
+    y = cp.empty_like(x)
+    with pytest.raises(eg.InputError, match=r"out\[0\] shares memory"):
+        fn.bind(x, out=(y, y))
