@@ -14,7 +14,7 @@ Each launch is checked for what a GPU would not report, or would report as a cra
   (CuPy's packing: NumPy scalars as they are, int as int64, float as float64);
 - the grid and block against CUDA's limits;
 - no write outside an array: every allocation has guard bytes on both sides, checked
-  after each launch.
+  after each launch; they read as NaN, so a read just past an array spoils the results.
 
 What it cannot show: the device's math library (the host's libm runs instead, so values
 differ from a GPU's by a few ulp, as the CPU backend's do), timing, concurrency between
@@ -35,7 +35,7 @@ import numpy as np
 
 ALIGNMENT = 256  # cudaMalloc's alignment
 GUARD = 64  # bytes checked on each side of every allocation
-PATTERN = 0xA5
+PATTERN = 0xFF  # in the guards and in new arrays: NaN as float32 and float64, so a read past an array shows
 SMS = 4  # the emulated device's multiprocessors
 
 PRELUDE = r"""
