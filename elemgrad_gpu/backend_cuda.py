@@ -339,9 +339,7 @@ def _through_copies(launch: PreparedLaunch, inputs: Sequence, results: Sequence,
 
 
 def _span(array) -> tuple[int, int]:
-    """The bytes ``array`` covers, as offsets from its data pointer: (first, end); (0, 0) when empty."""
-    if not array.size:
-        return 0, 0
+    """The bytes a non-empty ``array`` covers, as offsets from its data pointer: (first, end)."""
     first = sum(s * (n - 1) for n, s in zip(array.shape, array.strides) if s < 0)
     last = sum(s * (n - 1) for n, s in zip(array.shape, array.strides) if s > 0)
     return first, last + array.itemsize
