@@ -3,8 +3,8 @@
 Each test runs twice: on the GPU through CuPy (marked ``gpu``: run by
 benchmarks/gpu_check.sh on a GPU machine, skipped with the reason elsewhere), and on the
 CPU through tests/cuda_emulator.py, which compiles the same CUDA kernels for the host and
-runs their grid thread by thread, checking each launch's arguments and that no kernel
-writes outside an array. The tests that need a GPU's memory or PyTorch's CUDA run on the
+runs every thread of the grid in a scrambled order, checking each launch's arguments and
+that no kernel writes outside an array. The tests that need a GPU's memory or PyTorch's CUDA run on the
 GPU only.
 """
 import numpy as np
