@@ -70,7 +70,8 @@ class CBackend:
 
     def load(self, source: str, outputs: int, dtype: str) -> CKernel:
         """The kernel compiled from ``source`` (cached on disk) computing ``outputs`` arrays."""
-        return CKernel(ccompile.load(source).kernel, outputs, dtype)
+        module = ccompile.load(source)
+        return CKernel(module.kernel, module.call, outputs, dtype)
 
     @staticmethod
     def check_placement(outputs: Sequence) -> None:
@@ -87,34 +88,49 @@ class CBackend:
 
 
 class CKernel:
-    """One compiled ufunc computing ``outputs`` arrays of ``dtype``."""
+    """One compiled kernel computing ``outputs`` arrays of ``dtype``: its ufunc, and its
+    loop called directly (``call``, kernels/elemwise.c) where the operands allow."""
 
-    def __init__(self, ufunc: np.ufunc, outputs: int, dtype: str):
-        self._ufunc, self._outputs, self._dtype = ufunc, outputs, dtype
+    def __init__(self, ufunc: np.ufunc, call: Callable[..., int | None], outputs: int, dtype: str):
+        self._ufunc, self._call, self._outputs, self._dtype = ufunc, call, outputs, dtype
         self._itemsize = np.dtype(dtype).itemsize
 
     def __call__(self, inputs: Sequence[np.ndarray], shape: tuple[int, ...], out: Sequence | None = None,
                  bound: bool = False) -> Any:
         if bound:
-            return partial(self._ufunc, *inputs, out=tuple(out))
-        if out is None and self._outputs > 1 \
-                and ONE_BLOCK_MIN <= self._outputs * math.prod(shape) * self._itemsize <= ONE_BLOCK_MAX:
-            out = _one_block(self._outputs, shape, self._dtype)
-        results = self._ufunc(*inputs, out=tuple(out)) if out is not None else self._ufunc(*inputs)
-        results = [results] if self._ufunc.nout == 1 else list(results)
-        return results if shape else [np.asarray(r) for r in results]  # 0-d arrays, not scalars
+            return partial(self._run, list(inputs), list(out))
+        return self._run(inputs, self._new_outputs(shape) if out is None else out)
 
     def prepare(self, inputs: Sequence[np.ndarray], shape: tuple[int, ...], out: Sequence | None) -> Prepared:
-        """The call on arrays laid out as these: into given outputs, the ufunc alone."""
+        """The call on arrays laid out as these (the checks done): into given outputs or new ones."""
         if out is None:
-            return lambda inputs, out: self(inputs, shape)
-        ufunc = self._ufunc
+            return lambda inputs, out: self._run(inputs, self._new_outputs(shape))
+        return self._run
 
-        def run(inputs: list, out: list) -> list:
-            ufunc(*inputs, out=tuple(out))
-            return out
+    def _run(self, inputs: Sequence[np.ndarray], out: Sequence[np.ndarray]) -> list[np.ndarray]:
+        """The loop on ``inputs`` into ``out``: called directly where the layout allows and no
+        output shares memory with another operand, else through the ufunc, which copies
+        what overlaps. Where the direct call raised a floating-point error that
+        ``np.errstate`` does not ignore, the ufunc computes the same values again and
+        reports it as NumPy does (warning, raising or calling back)."""
+        raised = self._call(*inputs, *out)
+        if raised is None or raised and _reported(raised):
+            self._ufunc(*inputs, out=tuple(out))
+        return list(out)
 
-        return run
+    def _new_outputs(self, shape: tuple[int, ...]) -> list[np.ndarray]:
+        if self._outputs > 1 and ONE_BLOCK_MIN <= self._outputs * math.prod(shape) * self._itemsize <= ONE_BLOCK_MAX:
+            return _one_block(self._outputs, shape, self._dtype)
+        return [np.empty(shape, self._dtype) for _ in range(self._outputs)]
+
+
+_ERRORS = ((1, "divide"), (2, "over"), (8, "invalid"))  # NumPy's UFUNC_FPE_* bits and np.geterr()'s names
+
+
+def _reported(raised: int) -> bool:
+    """Whether NumPy's error state acts on any of the ``raised`` floating-point errors."""
+    state = np.geterr()
+    return any(raised & bit and state[name] != "ignore" for bit, name in _ERRORS)
 
 
 def _one_block(count: int, shape: tuple[int, ...], dtype: str) -> list[np.ndarray]:

@@ -1,4 +1,6 @@
 """The public API: arguments, outputs, dtypes, broadcasting, views, attributes, errors."""
+import warnings
+
 import numpy as np
 import pytensor
 import pytensor.tensor as pt
@@ -316,3 +318,56 @@ def test_outputs_may_share_memory_with_the_inputs_on_the_cpu():
     step()
     np.testing.assert_allclose(x, t ** 2, rtol=1e-15)
     np.testing.assert_allclose(slope, 2 * t / np.cosh(start) ** 2, rtol=1e-13)
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+@pytest.mark.parametrize("n", [1, 256 * 3 + 77, 2 ** 17 + 13])  # one element; a short block; split across threads
+@pytest.mark.parametrize("text", ["log(x) * tanh(x*s)**2",  # s hoisted out of the loop
+                                  "where(x > s, log(x), sin(x*s))"])  # not hoisted (GCC leaves the loop scalar)
+def test_the_loop_called_directly_equals_the_ufunc(text, dtype, n):
+    """Contiguous operands take the loop called directly; the same values as a strided view
+    take NumPy's ufunc: bitwise the same results, with the same warnings, in plain,
+    remembered and bound calls."""
+    fn = eg.compile(text, wrt="x", orders=(0, 1), device="cpu")
+    x = np.linspace(-3, 40, n).astype(dtype)
+    x[x.size // 2] = np.inf  # blocks computed again by the scalar functions
+    x[:n // 3] = -x[:n // 3]  # log of negatives: "invalid"
+    view = np.empty(2 * n, dtype)[::2]
+    view[...] = x
+    for call in range(3):
+        out = (np.empty(n, dtype), np.empty(n, dtype))
+        results = []
+        for array in (x, view):
+            with warnings.catch_warnings(record=True) as caught:
+                warnings.simplefilter("always")
+                got = fn(array, 1.5, out=out) if call < 2 else fn.bind(array, np.array(1.5, dtype), out=out)()
+            results.append(([g.copy() for g in got], [str(w.message) for w in caught]))
+        (direct, direct_warnings), (ufunc, ufunc_warnings) = results
+        for a, b in zip(direct, ufunc):
+            np.testing.assert_array_equal(a, b)
+        assert direct_warnings == ufunc_warnings
+        assert ("invalid value encountered in elemgrad_gpu_kernel" in direct_warnings) == text.startswith("log")
+
+
+def test_floating_point_errors_follow_np_errstate_in_every_kind_of_call():
+    fn = eg.compile("log(x)", orders=(0, 1), device="cpu")
+    x, out = np.array([-1.0, 0.0, 2.0]), (np.empty(3), np.empty(3))
+    calls = [lambda: fn(x), lambda: fn(x, out=out), fn.bind(x, out=out)]
+    for call in calls * 2:  # the second time, the plain calls are known ones
+        with np.errstate(all="raise"), pytest.raises(FloatingPointError, match="divide by zero"):
+            call()
+        with np.errstate(invalid="raise", divide="ignore"), pytest.raises(FloatingPointError, match="invalid value"):
+            call()
+        with np.errstate(all="ignore"), warnings.catch_warnings():
+            warnings.simplefilter("error")
+            value, slope = call()
+        np.testing.assert_array_equal(value, [np.nan, -np.inf, np.log(2.0)])
+        np.testing.assert_array_equal(slope, [-1.0, np.inf, 0.5])
+        seen = []
+        with np.errstate(all="call"):
+            previous = np.seterrcall(lambda kind, flag: seen.append(kind))
+            try:
+                call()
+            finally:
+                np.seterrcall(previous)
+        assert any("invalid" in kind for kind in seen) and any("divide" in kind for kind in seen)
