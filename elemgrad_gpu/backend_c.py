@@ -70,8 +70,7 @@ class CBackend:
 
     def load(self, source: str, outputs: int, dtype: str) -> CKernel:
         """The kernel compiled from ``source`` (cached on disk) computing ``outputs`` arrays."""
-        module = ccompile.load(source)
-        return CKernel(module.kernel, module.call, outputs, dtype)
+        return CKernel(ccompile.load(source), outputs, dtype)
 
     @staticmethod
     def check_placement(outputs: Sequence) -> None:
@@ -89,46 +88,53 @@ class CBackend:
 
 class CKernel:
     """One compiled kernel computing ``outputs`` arrays of ``dtype``: its ufunc, and its
-    loop called directly (``call``, kernels/elemwise.c) where the operands allow."""
+    loop called directly (``call`` and ``new``, kernels/elemwise.c) where the operands allow."""
 
-    def __init__(self, ufunc: np.ufunc, call: Callable[..., int | None], outputs: int, dtype: str):
-        self._ufunc, self._call, self._outputs, self._dtype = ufunc, call, outputs, dtype
-        self._itemsize = np.dtype(dtype).itemsize
+    def __init__(self, module, outputs: int, dtype: str):
+        self._ufunc, self._call, self._new = module.kernel, module.call, module.new
+        self._outputs, self._dtype, self._itemsize = outputs, dtype, np.dtype(dtype).itemsize
 
     def __call__(self, inputs: Sequence[np.ndarray], shape: tuple[int, ...], out: Sequence | None = None,
                  bound: bool = False) -> Any:
         if bound:
             return partial(self._run, list(inputs), list(out))
-        return self._run(inputs, self._new_outputs(shape) if out is None else out)
+        return self._fresh(inputs, shape) if out is None else self._run(inputs, out)
 
     def prepare(self, inputs: Sequence[np.ndarray], shape: tuple[int, ...], out: Sequence | None) -> Prepared:
         """The call on arrays laid out as these (the checks done): into given outputs or new ones."""
         if out is None:
-            return lambda inputs, out: self._run(inputs, self._new_outputs(shape))
+            return lambda inputs, out: self._fresh(inputs, shape)
         return self._run
 
     def _run(self, inputs: Sequence[np.ndarray], out: Sequence[np.ndarray]) -> list[np.ndarray]:
         """The loop on ``inputs`` into ``out``: called directly where the layout allows and no
         output shares memory with another operand, else through the ufunc, which copies
-        what overlaps. Where the direct call raised a floating-point error that
-        ``np.errstate`` does not ignore, the ufunc computes the same values again and
-        reports it as NumPy does (warning, raising or calling back)."""
+        what overlaps."""
         raised = self._call(*inputs, *out)
         if raised is None or raised and _reported(raised):
             self._ufunc(*inputs, out=tuple(out))
         return list(out)
 
-    def _new_outputs(self, shape: tuple[int, ...]) -> list[np.ndarray]:
+    def _fresh(self, inputs: Sequence[np.ndarray], shape: tuple[int, ...]) -> list[np.ndarray]:
+        """The loop on ``inputs`` into new C-contiguous outputs of ``shape``."""
         if self._outputs > 1 and ONE_BLOCK_MIN <= self._outputs * math.prod(shape) * self._itemsize <= ONE_BLOCK_MAX:
-            return _one_block(self._outputs, shape, self._dtype)
-        return [np.empty(shape, self._dtype) for _ in range(self._outputs)]
+            return self._run(inputs, _one_block(self._outputs, shape, self._dtype))
+        made = self._new(shape, *inputs)
+        if made is None:  # a layout the loop is not called directly on
+            return self._run(inputs, [np.empty(shape, self._dtype) for _ in range(self._outputs)])
+        raised, *out = made
+        if raised and _reported(raised):
+            self._ufunc(*inputs, out=tuple(out))
+        return out
 
 
 _ERRORS = ((1, "divide"), (2, "over"), (8, "invalid"))  # NumPy's UFUNC_FPE_* bits and np.geterr()'s names
 
 
 def _reported(raised: int) -> bool:
-    """Whether NumPy's error state acts on any of the ``raised`` floating-point errors."""
+    """Whether NumPy's error state acts on any of the ``raised`` floating-point errors: the
+    loop called directly raised them, so the ufunc computes the same values again and
+    reports them as NumPy does (warning, raising or calling back)."""
     state = np.geterr()
     return any(raised & bit and state[name] != "ignore" for bit, name in _ERRORS)
 

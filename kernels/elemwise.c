@@ -279,23 +279,49 @@ static void eg_loop(char **args, npy_intp const *dimensions, npy_intp const *ste
 }
 
 /* The loop called directly, as the ufunc calls it for operands laid out alike, without
- * the ufunc's dispatch (about 1.3 us a call on a 2-core VM): call(inputs..., outputs...).
+ * the ufunc's dispatch: call(inputs..., outputs...) into given outputs, new(shape,
+ * inputs...) into new C-contiguous outputs of ``shape``, the call's broadcast shape.
  * Each operand must be an aligned ndarray of eg_real, C-contiguous, inputs of the
  * outputs' size n or of one element (broadcast), outputs writeable, and no output may
  * share memory with another operand; then the ufunc would coalesce them into the one
  * loop call made here, with the same steps, so the results are the same bit for bit.
- * Returns the floating-point errors raised, as NumPy's UFUNC_FPE_* bits (0: none), for
- * the caller to report as NumPy would; None where the operands do not qualify (the
- * caller then calls the ufunc, which copies what overlaps). Like the ufunc, it lets
- * other threads run while it loops over 500 elements or more. */
+ * Both return the floating-point errors raised, as NumPy's UFUNC_FPE_* bits (0: none),
+ * for the caller to report as NumPy would (new: followed by the outputs); None where
+ * the operands do not qualify (the caller then calls the ufunc, which copies what
+ * overlaps). Like the ufunc, they let other threads run while looping over 500
+ * elements or more. */
 static const char eg_types[EG_NIN + EG_NOUT] = {${type_codes}};
 
-static int eg_is_operand(PyObject *object, int output)
+/* Operand k's pointer, step and bytes, for a call of n elements; 0 if it does not qualify. */
+static int eg_operand(PyObject *object, int k, npy_intp n, char **args, npy_intp *steps, npy_intp *bytes)
 {
     if (!PyArray_CheckExact(object)) return 0;
     PyArrayObject *array = (PyArrayObject *)object;
-    return PyArray_TYPE(array) == eg_types[0] && PyArray_ISALIGNED(array) && PyArray_IS_C_CONTIGUOUS(array)
-           && (!output || PyArray_ISWRITEABLE(array));
+    const npy_intp size = PyArray_SIZE(array);
+    if (PyArray_TYPE(array) != eg_types[0] || !PyArray_ISALIGNED(array) || !PyArray_IS_C_CONTIGUOUS(array)
+        || (k >= EG_NIN && !PyArray_ISWRITEABLE(array)) || (size != n && (k >= EG_NIN || size != 1)))
+        return 0;
+    args[k] = PyArray_BYTES(array);
+    steps[k] = size == n && n > 1 ? (npy_intp)sizeof(eg_real) : 0;
+    bytes[k] = size * (npy_intp)sizeof(eg_real);
+    return 1;
+}
+
+/* The loop over n elements; the errors it raised as UFUNC_FPE_* bits. */
+static int eg_run(char **args, npy_intp n, const npy_intp *steps)
+{
+    feclearexcept(EG_FP_ERRORS);
+    if (n >= 500) {
+        Py_BEGIN_ALLOW_THREADS
+        eg_loop(args, &n, steps, NULL);
+        Py_END_ALLOW_THREADS
+    } else {
+        eg_loop(args, &n, steps, NULL);
+    }
+    const int raised = fetestexcept(EG_FP_ERRORS);
+    feclearexcept(EG_FP_ERRORS);
+    return (raised & FE_INVALID ? UFUNC_FPE_INVALID : 0) | (raised & FE_DIVBYZERO ? UFUNC_FPE_DIVIDEBYZERO : 0)
+           | (raised & FE_OVERFLOW ? UFUNC_FPE_OVERFLOW : 0);
 }
 
 static PyObject *eg_call(PyObject *self, PyObject *const *operands, Py_ssize_t count)
@@ -307,35 +333,58 @@ static PyObject *eg_call(PyObject *self, PyObject *const *operands, Py_ssize_t c
         PyErr_Format(PyExc_TypeError, "call takes %d arrays, not %zd", EG_NIN + EG_NOUT, count);
         return NULL;
     }
-    for (int k = 0; k < EG_NIN + EG_NOUT; ++k)
-        if (!eg_is_operand(operands[k], k >= EG_NIN)) Py_RETURN_NONE;
+    if (!PyArray_CheckExact(operands[EG_NIN])) Py_RETURN_NONE;
     const npy_intp n = PyArray_SIZE((PyArrayObject *)operands[EG_NIN]);
-    for (int k = 0; k < EG_NIN + EG_NOUT; ++k) {
-        const npy_intp size = PyArray_SIZE((PyArrayObject *)operands[k]);
-        if (size != n && (k >= EG_NIN || size != 1)) Py_RETURN_NONE;
-        args[k] = PyArray_BYTES((PyArrayObject *)operands[k]);
-        steps[k] = size == n && n > 1 ? (npy_intp)sizeof(eg_real) : 0;
-        bytes[k] = size * (npy_intp)sizeof(eg_real);
-    }
+    for (int k = 0; k < EG_NIN + EG_NOUT; ++k)
+        if (!eg_operand(operands[k], k, n, args, steps, bytes)) Py_RETURN_NONE;
     for (int m = EG_NIN; m < EG_NIN + EG_NOUT; ++m)
         for (int k = 0; k < EG_NIN + EG_NOUT; ++k)
             if (k != m && args[k] < args[m] + bytes[m] && args[m] < args[k] + bytes[k]) Py_RETURN_NONE;
-    feclearexcept(EG_FP_ERRORS);
-    if (n >= 500) {
-        Py_BEGIN_ALLOW_THREADS
-        eg_loop(args, &n, steps, NULL);
-        Py_END_ALLOW_THREADS
-    } else {
-        eg_loop(args, &n, steps, NULL);
+    return PyLong_FromLong(eg_run(args, n, steps));
+}
+
+static PyObject *eg_new(PyObject *self, PyObject *const *operands, Py_ssize_t count)
+{
+    char *args[EG_NIN + EG_NOUT];
+    npy_intp steps[EG_NIN + EG_NOUT], bytes[EG_NIN + EG_NOUT], dims[NPY_MAXDIMS], n = 1;
+    PyObject *result;
+    (void)self;
+    if (count != 1 + EG_NIN || !PyTuple_Check(operands[0]) || PyTuple_GET_SIZE(operands[0]) > NPY_MAXDIMS) {
+        PyErr_Format(PyExc_TypeError, "new takes a shape and %d arrays", EG_NIN);
+        return NULL;
     }
-    const int raised = fetestexcept(EG_FP_ERRORS);
-    feclearexcept(EG_FP_ERRORS);
-    return PyLong_FromLong((raised & FE_INVALID ? UFUNC_FPE_INVALID : 0) | (raised & FE_DIVBYZERO ? UFUNC_FPE_DIVIDEBYZERO : 0)
-                           | (raised & FE_OVERFLOW ? UFUNC_FPE_OVERFLOW : 0));
+    const int nd = (int)PyTuple_GET_SIZE(operands[0]);
+    for (int d = 0; d < nd; ++d) {
+        dims[d] = PyLong_AsSsize_t(PyTuple_GET_ITEM(operands[0], d));
+        if (dims[d] < 0) return PyErr_Occurred() ? NULL : PyErr_Format(PyExc_ValueError, "negative dimension");
+        n *= dims[d];
+    }
+    for (int k = 0; k < EG_NIN; ++k)
+        if (!eg_operand(operands[1 + k], k, n, args, steps, bytes)) Py_RETURN_NONE;
+    result = PyTuple_New(1 + EG_NOUT);
+    if (result == NULL) return NULL;
+    for (int m = 0; m < EG_NOUT; ++m) {
+        PyObject *output = PyArray_SimpleNew(nd, dims, eg_types[0]);
+        if (output == NULL) {
+            Py_DECREF(result);
+            return NULL;
+        }
+        PyTuple_SET_ITEM(result, 1 + m, output);
+        args[EG_NIN + m] = PyArray_BYTES((PyArrayObject *)output);
+        steps[EG_NIN + m] = n > 1 ? (npy_intp)sizeof(eg_real) : 0;
+    }
+    PyObject *raised = PyLong_FromLong(eg_run(args, n, steps));
+    if (raised == NULL) {
+        Py_DECREF(result);
+        return NULL;
+    }
+    PyTuple_SET_ITEM(result, 0, raised);
+    return result;
 }
 
 static PyMethodDef eg_methods[] = {
-    {"call", (PyCFunction)(void (*)(void))eg_call, METH_FASTCALL, "the loop on operands laid out alike, or None"},
+    {"call", (PyCFunction)(void (*)(void))eg_call, METH_FASTCALL, "the loop into given outputs, or None"},
+    {"new", (PyCFunction)(void (*)(void))eg_new, METH_FASTCALL, "the loop into new outputs, or None"},
     {NULL, NULL, 0, NULL},
 };
 

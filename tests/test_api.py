@@ -327,20 +327,22 @@ def test_outputs_may_share_memory_with_the_inputs_on_the_cpu():
 def test_the_loop_called_directly_equals_the_ufunc(text, dtype, n):
     """Contiguous operands take the loop called directly; the same values as a strided view
     take NumPy's ufunc: bitwise the same results, with the same warnings, in plain,
-    remembered and bound calls."""
+    remembered and bound calls, into given outputs and new ones."""
     fn = eg.compile(text, wrt="x", orders=(0, 1), device="cpu")
     x = np.linspace(-3, 40, n).astype(dtype)
     x[x.size // 2] = np.inf  # blocks computed again by the scalar functions
     x[:n // 3] = -x[:n // 3]  # log of negatives: "invalid"
     view = np.empty(2 * n, dtype)[::2]
     view[...] = x
-    for call in range(3):
+    calls = [lambda a, out: fn(a, 1.5, out=out)] * 2 + [lambda a, out: fn.bind(a, np.array(1.5, dtype), out=out)()] \
+        + [lambda a, out: fn(a, 1.5)] * 2  # given outputs, plain then known; bound; new outputs, plain then known
+    for call in calls:
         out = (np.empty(n, dtype), np.empty(n, dtype))
         results = []
         for array in (x, view):
             with warnings.catch_warnings(record=True) as caught:
                 warnings.simplefilter("always")
-                got = fn(array, 1.5, out=out) if call < 2 else fn.bind(array, np.array(1.5, dtype), out=out)()
+                got = call(array, out)
             results.append(([g.copy() for g in got], [str(w.message) for w in caught]))
         (direct, direct_warnings), (ufunc, ufunc_warnings) = results
         for a, b in zip(direct, ufunc):
