@@ -133,15 +133,8 @@ class ndarray:  # noqa: N801 - CuPy's name
         self._host = host
         self.data = types.SimpleNamespace(ptr=host.ctypes.data, device_id=0)
         self.device = types.SimpleNamespace(id=0)
-
-    dtype = property(lambda self: self._host.dtype)
-    shape = property(lambda self: self._host.shape)
-    strides = property(lambda self: self._host.strides)
-    size = property(lambda self: self._host.size)
-    itemsize = property(lambda self: self._host.itemsize)
-    ndim = property(lambda self: self._host.ndim)
-    nbytes = property(lambda self: self._host.nbytes)
-    flags = property(lambda self: self._host.flags)
+        self.dtype, self.shape, self.strides, self.flags = host.dtype, host.shape, host.strides, host.flags
+        self.size, self.itemsize, self.ndim, self.nbytes = host.size, host.itemsize, host.ndim, host.nbytes
 
     @property
     def __cuda_array_interface__(self) -> dict:
