@@ -19,7 +19,7 @@ from __future__ import annotations
 import math
 import shlex
 from contextlib import AbstractContextManager, nullcontext
-from functools import cache, partial
+from functools import cache, cached_property, partial
 from typing import TYPE_CHECKING, Any, Callable, Hashable, NamedTuple, Sequence
 
 import numpy as np
@@ -115,8 +115,9 @@ class CudaBackend:
         self.index = index
         self._scalars: dict[tuple, Any] = {}  # (shape, dtype, bytes) of a host scalar -> its device copy
 
-    @property
+    @cached_property
     def array_type(self) -> type:
+        """cupy.ndarray (CuPy is imported on first use: source generation needs no GPU)."""
         return cupy().ndarray
 
     hoists = False  # every call runs the whole body per element (hoist.py is CPU-only so far)
@@ -294,16 +295,17 @@ class PreparedLaunch:
     def __init__(self, function: Callable, grid: tuple[int, ...], block: tuple[int, ...], head: tuple,
                  spans: tuple[tuple[int, int], ...]):
         self.function, self.grid, self.block, self.head, self.spans = function, grid, block, head, spans
-        self._apart: tuple[int, ...] = ()
+        self._apart: list[int] = []
 
     def __call__(self, inputs: Sequence, results: Sequence) -> Sequence:
-        pointers = tuple([a.data.ptr for a in (*inputs, *results)])
+        arrays = (*inputs, *results)
+        pointers = [a.data.ptr for a in arrays]
         if pointers != self._apart:
             shared = self.shared(inputs, results)
             if shared:
                 return _through_copies(self, inputs, results, shared)
             self._apart = pointers
-        self.function(self.grid, self.block, (*self.head, *inputs, *results))
+        self.function(self.grid, self.block, self.head + arrays)
         return results
 
     def shared(self, inputs: Sequence, results: Sequence) -> list[int]:
