@@ -8,13 +8,16 @@ outputs from those inputs (``ElementwiseFunction.bind``). ``kernel.prepare`` mak
 what a call decides from the arguments' layout, for later calls on arrays laid out
 alike. The backend also says how to read and cast inputs, what a call's checks depend
 on in each argument (``signature``), and what to hand back (``finisher``). NumPy's ufunc
-machinery broadcasts, walks strides and allocates; the loop body is ours. The CUDA
-backend has the same methods.
+machinery broadcasts, walks strides, copies overlaps and reports floating-point errors;
+the loop is ours, and where the operands need none of that machinery (aligned,
+C-contiguous, no overlap) the kernel module calls the loop itself (``CKernel._run``).
+The CUDA backend has the same methods.
 """
 from __future__ import annotations
 
 import math
 from functools import partial
+from types import ModuleType
 from typing import TYPE_CHECKING, Any, Callable, Sequence
 
 import numpy as np
@@ -90,7 +93,7 @@ class CKernel:
     """One compiled kernel computing ``outputs`` arrays of ``dtype``: its ufunc, and its
     loop called directly (``call`` and ``new``, kernels/elemwise.c) where the operands allow."""
 
-    def __init__(self, module, outputs: int, dtype: str):
+    def __init__(self, module: ModuleType, outputs: int, dtype: str):
         self._ufunc, self._call, self._new = module.kernel, module.call, module.new
         self._outputs, self._dtype, self._itemsize = outputs, dtype, np.dtype(dtype).itemsize
 
