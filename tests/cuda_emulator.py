@@ -172,6 +172,9 @@ class ndarray:  # noqa: N801 - CuPy's name
     def reshape(self, *shape) -> "ndarray":
         return ndarray(self._host.reshape(*shape))
 
+    def transpose(self, *axes) -> "ndarray":
+        return ndarray(self._host.transpose(*axes))
+
     def __add__(self, other):
         return _device(self._host + _host_of(other))
 

@@ -9,6 +9,7 @@ GPU only.
 """
 import numpy as np
 import pytest
+from hypothesis import HealthCheck, given, settings, strategies as st
 
 import elemgrad_gpu as eg
 from cases import CASES
@@ -234,3 +235,27 @@ def test_a_bound_call_refuses_outputs_sharing_memory(cp):
     y = cp.empty_like(x)
     with pytest.raises(eg.InputError, match=r"out\[0\] shares memory"):
         fn.bind(x, out=(y, y))
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(data=st.data())
+def test_random_views_and_broadcasts_match_the_cpu(cp, data):
+    """Any view (steps of 1 or 2 either way, axes permuted) of up to 4 dimensions, against
+    a parameter broadcast over any of its axes: the strided kernel's merged layout reads
+    what NumPy reads."""
+    ndim = data.draw(st.integers(1, 4), label="ndim")
+    shape = data.draw(st.lists(st.integers(1, 5), min_size=ndim, max_size=ndim), label="shape")
+    steps = data.draw(st.lists(st.sampled_from([1, 2, -1, -2]), min_size=ndim, max_size=ndim), label="steps")
+    axes = data.draw(st.permutations(range(ndim)), label="axes")
+    rng = np.random.default_rng(data.draw(st.integers(0, 2 ** 16), label="seed"))
+    base = rng.normal(size=[n * abs(s) for n, s in zip(shape, steps)])
+    view = tuple(slice(None, None, s) for s in steps)
+    x = base[view].transpose(axes)
+    kept = data.draw(st.lists(st.booleans(), min_size=ndim, max_size=ndim), label="broadcast axes")
+    mu = rng.normal(size=[n if k else 1 for n, k in zip(x.shape, kept)][data.draw(st.integers(0, ndim)):])
+    text, wanted = "x*mu + sin(x)", [(), ("x",), ("mu",)]
+    gpu, cpu = (eg.compile(text, derivatives=wanted, device=d) for d in ("cuda", "cpu"))
+    got = gpu(cp.asarray(base)[view].transpose(axes), cp.asarray(mu))
+    for g, c in zip(got, cpu(x, mu)):
+        assert g.shape == c.shape
+        assert_close(cp.asnumpy(g), c, "float64")
