@@ -281,10 +281,11 @@ static void eg_loop(char **args, npy_intp const *dimensions, npy_intp const *ste
 /* The loop called directly, as the ufunc calls it for operands laid out alike, without
  * the ufunc's dispatch: call(inputs..., outputs...) into given outputs, new(shape,
  * inputs...) into new C-contiguous outputs of ``shape``, the call's broadcast shape.
- * Each operand must be an aligned ndarray of eg_real, C-contiguous, inputs of the
- * outputs' size n or of one element (broadcast), outputs writeable, and no output may
- * share memory with another operand; then the ufunc would coalesce them into the one
- * loop call made here, with the same steps, so the results are the same bit for bit.
+ * Each operand must be an aligned ndarray of eg_real in the machine's byte order,
+ * C-contiguous, inputs of the outputs' size n or of one element (broadcast), outputs
+ * writeable, and no output may share memory with another operand; then the ufunc would
+ * coalesce them into the one loop call made here, with the same steps, so the results
+ * are the same bit for bit.
  * Both return the floating-point errors raised, as NumPy's UFUNC_FPE_* bits (0: none),
  * for the caller to report as NumPy would (new: followed by the outputs); None where
  * the operands do not qualify (the caller then calls the ufunc, which copies what
@@ -298,7 +299,8 @@ static int eg_operand(PyObject *object, int k, npy_intp n, char **args, npy_intp
     if (!PyArray_CheckExact(object)) return 0;
     PyArrayObject *array = (PyArrayObject *)object;
     const npy_intp size = PyArray_SIZE(array);
-    if (PyArray_TYPE(array) != eg_types[0] || !PyArray_ISALIGNED(array) || !PyArray_IS_C_CONTIGUOUS(array)
+    if (PyArray_TYPE(array) != eg_types[0] || !PyArray_ISNOTSWAPPED(array) || !PyArray_ISALIGNED(array)
+        || !PyArray_IS_C_CONTIGUOUS(array)
         || (k >= EG_NIN && !PyArray_ISWRITEABLE(array)) || (size != n && (k >= EG_NIN || size != 1)))
         return 0;
     args[k] = PyArray_BYTES(array);

@@ -373,3 +373,26 @@ def test_floating_point_errors_follow_np_errstate_in_every_kind_of_call():
             finally:
                 np.seterrcall(previous)
         assert any("invalid" in kind for kind in seen) and any("divide" in kind for kind in seen)
+
+
+def test_the_direct_loop_refuses_what_the_ufunc_must_convert():
+    """The kernel module's own entry points run only native, aligned, C-contiguous arrays of
+    the kernel's dtype, with writeable outputs apart from the inputs; anything else
+    returns None, and the ufunc runs it."""
+    fn = eg.compile("x * 2", orders=0, device="cpu")
+    x = np.linspace(0, 1, 1001)
+    fn(x)
+    kernel = next(iter(fn._plans.values())).kernel
+    out, read_only = np.empty(1001), np.empty(1001)
+    read_only.flags.writeable = False
+    unaligned = np.zeros(1001 * 8 + 1, np.uint8)[1:].view(np.float64)
+    assert not unaligned.flags.aligned
+    refused = {"byte-swapped": (x.astype(">f8"), out), "float32": (x.astype(np.float32), out),
+               "strided": (np.repeat(x, 2)[::2], out), "unaligned": (unaligned, out),
+               "a list": (list(x), out), "byte-swapped output": (x, out.astype(">f8")),
+               "read-only output": (x, read_only), "output is the input": (x, x), "another size": (x, out[:1000])}
+    for name, (a, o) in refused.items():
+        assert kernel._call(a, o) is None, name
+    assert kernel._new((1001,), x.astype(">f8")) is None and kernel._new((1001,), x[:1000]) is None
+    assert kernel._call(x, out) == 0
+    np.testing.assert_array_equal(out, 2 * x)
