@@ -123,8 +123,10 @@ class CKernel:
         if self._outputs > 1 and ONE_BLOCK_MIN <= self._outputs * math.prod(shape) * self._itemsize <= ONE_BLOCK_MAX:
             return self._run(inputs, _one_block(self._outputs, shape, self._dtype))
         made = self._new(shape, *inputs)
-        if made is None:  # a layout the loop is not called directly on
-            return self._run(inputs, [np.empty(shape, self._dtype) for _ in range(self._outputs)])
+        if made is None:  # a layout the loop is not called directly on: the ufunc's
+            out = [np.empty(shape, self._dtype) for _ in range(self._outputs)]
+            self._ufunc(*inputs, out=tuple(out))
+            return out
         raised, *out = made
         if raised and _reported(raised):
             self._ufunc(*inputs, out=tuple(out))

@@ -243,7 +243,7 @@ class CudaKernel:
             results = list(out) if out is not None else _allocate(cp, self.index, shape, self._dtype, self._outputs)
             launch = self._launcher(cp, inputs, shape, results)
             if bound:
-                shared = launch.shared(inputs, results)
+                shared = launch.shared([a.data.ptr for a in (*inputs, *results)], len(inputs))
                 if shared:
                     raise InputError(f"out[{shared[0]}] shares memory with an input or another output: a bound call "
                                      f"on a GPU only launches, and its kernel needs its outputs apart from the rest; "
@@ -301,29 +301,29 @@ class PreparedLaunch:
         arrays = (*inputs, *results)
         pointers = [a.data.ptr for a in arrays]
         if pointers != self._apart:
-            shared = self.shared(inputs, results)
+            shared = self.shared(pointers, len(inputs))
             if shared:
                 return _through_copies(self, inputs, results, shared)
             self._apart = pointers
         self.function(self.grid, self.block, self.head + arrays)
         return results
 
-    def shared(self, inputs: Sequence, results: Sequence) -> list[int]:
-        """The outputs that share bytes with an input or another output.
+    def shared(self, pointers: Sequence[int], count: int) -> list[int]:
+        """The outputs that share bytes with an input or another output, from the data
+        pointers of the ``count`` inputs and then the outputs.
 
         The kernel reads its inputs and writes its outputs as distinct memory (``__restrict__``),
         and its threads run in any order, so such an output is written elsewhere first: the
         results are then as if every input was read before any output was written, and the
         outputs were written in order (a later one wins where outputs overlap).
         """
-        bounds = [(a.data.ptr + first, a.data.ptr + end) for a, (first, end) in zip((*inputs, *results), self.spans)]
-        start = len(inputs)
-        return [k for k, (first, end) in enumerate(bounds[start:])
-                if any(a < end and first < b for j, (a, b) in enumerate(bounds) if j != start + k)]
+        bounds = [(p + first, p + end) for p, (first, end) in zip(pointers, self.spans)]
+        return [k for k, (first, end) in enumerate(bounds[count:])
+                if any(a < end and first < b for j, (a, b) in enumerate(bounds) if j != count + k)]
 
     def bound(self, inputs: Sequence, results: Sequence) -> Callable[[], None]:
         """The launch on these very arrays, its arguments made once."""
-        return partial(self.function, self.grid, self.block, (*self.head, *inputs, *results))
+        return partial(self.function, self.grid, self.block, self.head + (*inputs, *results))
 
 
 def _through_copies(launch: PreparedLaunch, inputs: Sequence, results: Sequence, shared: list[int]) -> Sequence:
@@ -334,7 +334,7 @@ def _through_copies(launch: PreparedLaunch, inputs: Sequence, results: Sequence,
     for k in shared:
         written[k] = _on_device(cp, cp.cuda.runtime.getDevice(), lambda: cp.empty(results[k].shape, results[k].dtype),
                                 what, results[k].nbytes)
-    launch.function(launch.grid, launch.block, (*launch.head, *inputs, *written))
+    launch.function(launch.grid, launch.block, launch.head + (*inputs, *written))
     for k in shared:
         results[k][...] = written[k]
     return results
