@@ -1,7 +1,7 @@
 """elemgrad_gpu: verified elementwise derivatives, fused into one compiled kernel."""
 from pathlib import Path
 
-from setuptools import setup
+from setuptools import find_packages, setup
 
 setup(
     name="elemgrad_gpu",
@@ -10,11 +10,11 @@ setup(
     long_description=Path(__file__).with_name("README.md").read_text(),
     long_description_content_type="text/markdown",
     python_requires=">=3.11",
-    packages=["elemgrad_gpu", "elemgrad_gpu.kernels"],
-    package_dir={"elemgrad_gpu.kernels": "kernels"},
-    package_data={"elemgrad_gpu.kernels": ["*.c", "*.cu", "*.h"]},
+    packages=find_packages(include=["elemgrad_gpu", "elemgrad_gpu.*"]),
+    # The kernel templates live next to the code that fills them (backends/c, backends/cuda, graph).
+    package_data={"elemgrad_gpu": ["*/*.c", "*/*.h", "*/*/*.c", "*/*/*.cu", "*/*/*.h"]},
     install_requires=["pytensor>=3.0.7,<4", "numpy>=1.26", "scipy>=1.10", "tqdm>=4.60"],
-    entry_points={"console_scripts": ["elemgrad = elemgrad_gpu.cli:main"]},
+    entry_points={"console_scripts": ["elemgrad = elemgrad_gpu.cli.main:main"]},
     extras_require={
         "cuda12": ["cupy-cuda12x>=13"],
         "cuda13": ["cupy-cuda13x>=13"],

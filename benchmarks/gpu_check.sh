@@ -44,8 +44,8 @@ for step in $steps; do
     workers=()
     python3 -c "import xdist" 2>/dev/null && workers=(-n 8)
     memory="2_to_the_31 or larger_than_the_gpu"
-    pytest_within 100 "${workers[@]}" -m gpu tests/test_gpu.py -k "not ($memory)"
-    pytest_within 50 -m gpu tests/test_gpu.py -k "$memory" ;;
+    pytest_within 100 "${workers[@]}" -m gpu tests/backends/test_gpu.py -k "not ($memory)"
+    pytest_within 50 -m gpu tests/backends/test_gpu.py -k "$memory" ;;
   launch)
     echo "== launch shapes"
     timeout -s INT 70 python3 benchmarks/gpu_launch.py | tee /tmp/launch.txt

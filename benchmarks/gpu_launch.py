@@ -20,8 +20,8 @@ from typing import Callable
 
 import cupy as cp
 
-from elemgrad_gpu.backend_cuda import Launch
-from elemgrad_gpu.peers import FUNCTIONS, elemgrad_tool
+from elemgrad_gpu.backends.cuda.backend import Launch
+from elemgrad_gpu.bench.peers import FUNCTIONS, elemgrad_tool
 
 SIZES = {"float32": 2 ** 27, "float64": 2 ** 26}
 SHAPES = [Launch(threads, per_sm) for threads in (128, 256, 512, 1024) for per_sm in (4, 8, 16, 32, 0)]

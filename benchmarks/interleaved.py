@@ -15,7 +15,7 @@ from datetime import datetime, timezone
 
 import numpy as np
 
-from elemgrad_gpu.peers import FUNCTIONS, Call, elemgrad_tool, numpy_tool, pytensor_tool
+from elemgrad_gpu.bench.peers import FUNCTIONS, Call, elemgrad_tool, numpy_tool, pytensor_tool
 
 TOOLS = {"elemgrad_gpu": elemgrad_tool, "pytensor grad(sum) C": pytensor_tool, "numpy by hand": numpy_tool}
 

@@ -19,7 +19,7 @@ import sys
 from pathlib import Path
 from typing import NamedTuple
 
-from elemgrad_gpu.cli_plot import new_figure, save
+from elemgrad_gpu.cli.plot import new_figure, save
 
 REFERENCE_TOOL = "elemgrad_gpu"
 COPY_TOOL = "device copy"

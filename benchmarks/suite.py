@@ -17,7 +17,7 @@ from typing import Any, Mapping, NamedTuple
 import numpy as np
 import pytest
 
-from elemgrad_gpu.peers import FUNCTIONS, TOOLS, Call, agreement, as_numpy, reference
+from elemgrad_gpu.bench.peers import FUNCTIONS, TOOLS, Call, agreement, as_numpy, reference
 
 ORDER_NAMES = {1: "vg", 2: "vgh"}  # value + first derivative; value + first + second
 RTOL = {"float64": 1e-12, "float32": 1e-5}

@@ -15,7 +15,7 @@ quickly with --benchmark-disable (each case runs once).
 """
 import pytest
 
-from elemgrad_gpu.demo import full_jacobian_diagonal
+from elemgrad_gpu.cli.demo import full_jacobian_diagonal
 from suite import CPU_SIZES, LARGE, Case, cases, check, problem, record, run_case
 
 TOOLS = ("elemgrad_gpu", "numpy", "pytensor", "jax", "pytorch", "torch.compile")

@@ -10,9 +10,9 @@ from elemgrad_gpu.api import compile, elementwise_grad
 from elemgrad_gpu.errors import (CompileError, DeviceMemoryError, ElemgradError, ExpressionError, InputError,
                                  InputTypeError, NotElementwiseError)
 from elemgrad_gpu.config import ConfigError
-from elemgrad_gpu.device import DeviceError, devices
-from elemgrad_gpu.function import ElementwiseFunction
-from elemgrad_gpu.language import ARITY as _ARITY, CONSTANTS as _CONSTANTS
+from elemgrad_gpu.runtime.device import DeviceError, devices
+from elemgrad_gpu.runtime.function import ElementwiseFunction
+from elemgrad_gpu.expr.language import ARITY as _ARITY, CONSTANTS as _CONSTANTS
 
 __version__ = "0.1.0"
 _MATH = (*sorted(_ARITY), *_CONSTANTS)  # the expression language's math functions, eg.tanh etc.
@@ -24,7 +24,7 @@ __all__ = ["compile", "elementwise_grad", "devices", "ElementwiseFunction", "Not
 def __getattr__(name: str):
     """The math functions, loaded (with PyTensor) on first use: a cached kernel needs neither."""
     if name in _MATH:
-        from elemgrad_gpu import functions
+        from elemgrad_gpu.graph import functions
 
         return getattr(functions, name)
     raise AttributeError(f"module 'elemgrad_gpu' has no attribute {name!r}")

@@ -1,6 +1,6 @@
 """``python -m elemgrad_gpu`` is the ``elemgrad`` command (bare: the demonstration)."""
 import sys
 
-from elemgrad_gpu.cli import main
+from elemgrad_gpu.cli.main import main
 
 sys.exit(main())

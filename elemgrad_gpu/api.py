@@ -4,11 +4,11 @@ from __future__ import annotations
 from itertools import combinations_with_replacement
 from typing import TYPE_CHECKING, Callable, Sequence
 
-from elemgrad_gpu.build import make_source
-from elemgrad_gpu.device import select_device
+from elemgrad_gpu.graph.build import make_source
+from elemgrad_gpu.runtime.device import select_device
 from elemgrad_gpu.errors import InputError, InputTypeError
-from elemgrad_gpu.function import ElementwiseFunction, _check_dtype
-from elemgrad_gpu.plan import MultiIndex
+from elemgrad_gpu.runtime.function import ElementwiseFunction, _check_dtype
+from elemgrad_gpu.graph.plan import MultiIndex
 
 if TYPE_CHECKING:
     from pytensor.graph.basic import Variable
@@ -119,7 +119,7 @@ def elementwise_grad(y: Variable, wrt: Variable) -> Variable:
     import pytensor
     import pytensor.tensor as pt
 
-    from elemgrad_gpu.verify import verify_elementwise
+    from elemgrad_gpu.graph.verify import verify_elementwise
 
     y, wrt = pt.as_tensor_variable(y), pt.as_tensor_variable(wrt)
     verify_elementwise([y], wrt, what="y")

@@ -4,7 +4,7 @@ import pytest
 
 def pytest_collection_modifyitems(config, items):
     """Skip ``gpu``-marked tests, saying why, where CuPy sees no CUDA device."""
-    from elemgrad_gpu.device import cuda_status
+    from elemgrad_gpu.runtime.device import cuda_status
 
     status = cuda_status()
     if status.count:

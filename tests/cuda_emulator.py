@@ -1,7 +1,7 @@
 """A CuPy stand-in that runs the generated CUDA kernels on the CPU: the GPU tests without a GPU.
 
 ``emulated_cupy()`` gives a module with the part of CuPy's interface that elemgrad_gpu
-and tests/test_gpu.py use. Its device arrays are NumPy arrays in memory of its own;
+and tests/backends/test_gpu.py use. Its device arrays are NumPy arrays in memory of its own;
 ``RawModule`` compiles the kernel source as C++ with g++, behind a prelude standing in
 for CUDA's built-ins (``blockIdx``, ``threadIdx``, ``__global__``, ``__align__``, ...), and
 a launch runs each thread of the grid in turn, in a scrambled order. The kernels neither
@@ -334,7 +334,7 @@ class _Cuda:
 
 
 def emulated_cupy() -> types.SimpleNamespace:
-    """The stand-in module: what elemgrad_gpu and tests/test_gpu.py call of CuPy."""
+    """The stand-in module: what elemgrad_gpu and tests/backends/test_gpu.py call of CuPy."""
     return types.SimpleNamespace(
         ndarray=ndarray, cuda=_Cuda(), RawModule=RawModule, asarray=asarray, asnumpy=asnumpy, empty=empty,
         empty_like=empty_like, broadcast_to=broadcast_to, float32=np.float32, float64=np.float64,

@@ -7,8 +7,8 @@ import pytensor.tensor as pt
 import pytest
 
 import elemgrad_gpu as eg
-from elemgrad_gpu.build import make_source
-from elemgrad_gpu.plan import make_plan
+from elemgrad_gpu.graph.build import make_source
+from elemgrad_gpu.graph.plan import make_plan
 
 
 def sech2(v):
@@ -261,7 +261,7 @@ def test_error_classes_are_value_and_type_errors():
                                   "-(x - mu)**2/(2*s**2) - log(s)", "where(x > 0, x**2, sin(x))",
                                   "2**-x * erfinv(x/3) + digamma(x)"])
 def test_expressions_are_formulas_that_parse_back(text):
-    from elemgrad_gpu.parse import parse
+    from elemgrad_gpu.expr.parse import parse
 
     fn = eg.compile(text, wrt="x", orders=(0, 1, 2))
     values = {name: np.array([0.3, 0.7, 1.9]) + k for k, name in enumerate(fn.inputs)}

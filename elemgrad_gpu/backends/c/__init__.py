@@ -1,0 +1,1 @@
+"""The CPU backend: compiled C, a NumPy ufunc of our own loop (template: elemwise.c)."""

@@ -1,0 +1,1 @@
+"""The CUDA backend: NVRTC-compiled grid-stride kernels through CuPy (template: elemwise.cu)."""

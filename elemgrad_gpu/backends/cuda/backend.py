@@ -1,0 +1,433 @@
+"""The GPU backend: the fused kernel as CUDA, compiled by NVRTC through CuPy.
+
+CuPy (the maintained successor of pygpu/libgpuarray: NVRTC-compiled kernels on device
+arrays) is an optional dependency, imported only here and only when a GPU is used.
+CuPy caches compiled modules on disk, keyed by source, options and GPU architecture
+(``CUPY_CACHE_DIR``, default ``~/.cupy/kernel_cache``).
+
+Inputs: NumPy arrays and Python numbers are copied to the device and the results come
+back as NumPy arrays; CuPy arrays stay on the device and results are CuPy arrays; any
+array with ``__cuda_array_interface__`` or ``__dlpack__`` on the GPU (PyTorch, JAX) is
+taken without copying.
+
+Out of GPU memory (allocating the outputs, copying host inputs over, casting), a call
+raises ``DeviceMemoryError`` naming the size it asked for and what is free, after
+releasing what it had allocated and freeing CuPy's cached blocks.
+"""
+from __future__ import annotations
+
+import math
+import shlex
+from contextlib import AbstractContextManager, nullcontext
+from functools import cache, cached_property, partial
+from typing import TYPE_CHECKING, Any, Callable, Hashable, NamedTuple, Sequence
+
+import numpy as np
+
+from elemgrad_gpu import arrays
+from elemgrad_gpu.config import setting
+from elemgrad_gpu.errors import DeviceMemoryError, InputError, InputTypeError
+
+if TYPE_CHECKING:
+    from elemgrad_gpu.backends.c.backend import Prepared
+    from elemgrad_gpu.graph.fuse import FusedGraph
+
+# The launch shape, unless [elemgrad] cuda_threads and cuda_blocks_per_sm say otherwise: blocks of
+# 128 threads, as many as the work needs (no cap per SM), each thread doing one 16-byte step. On
+# an H100 (sm_90) this took 97% of the copy bandwidth on average over the benchmark functions,
+# against 92.5% for 256 threads and at most 32 blocks per SM (benchmarks/gpu_launch.py, 2026-11-26).
+THREADS = 128
+BLOCKS_PER_SM = 0  # 0: no cap
+MAX_BLOCKS = 2 ** 31 - 1  # CUDA's limit on a grid's x dimension; beyond it the threads loop
+VECTOR_BYTES = 16  # eg_vectorized's loads and stores
+SCALARS_KEPT = 64  # one-element host inputs kept on the device per function (see CudaBackend.cast)
+NVRTC_OPTIONS = ("-std=c++17",)
+ONE, ZERO = np.int64(1), np.int64(0)  # a contiguous input's step, a scalar's
+
+
+@cache
+def cupy():
+    """The cupy module (ImportError when it is not installed)."""
+    import cupy as cp
+
+    return cp
+
+
+def merge_dimensions(shape: Sequence[int], strides: Sequence[Sequence[int]]) -> tuple[list[int], list[list[int]]]:
+    """Merge adjacent dimensions that every input walks as one (outputs are C-contiguous).
+
+    ``strides`` holds each input's strides over ``shape`` (0 where broadcast). Returns
+    the merged shape (at least one dimension) and the strides over it; contiguous
+    inputs and scalars end up as one flat dimension.
+    """
+    dims: list[int] = []
+    merged: list[list[int]] = [[] for _ in strides]
+    for d, extent in enumerate(shape):
+        if extent == 1:
+            continue  # a length-1 axis moves no pointer
+        if dims and all(m[-1] == s[d] * extent for m, s in zip(merged, strides)):
+            dims[-1] *= extent
+            for m, s in zip(merged, strides):
+                m[-1] = s[d]
+        else:
+            dims.append(extent)
+            for m, s in zip(merged, strides):
+                m.append(s[d])
+    return (dims, merged) if dims else ([1], [[0] for _ in strides])
+
+
+class Launch(NamedTuple):
+    """How kernels are launched: threads per block, and the most blocks per SM (0: no cap)."""
+
+    threads: int
+    blocks_per_sm: int
+
+    @classmethod
+    def configured(cls) -> "Launch":
+        """[elemgrad] cuda_threads and cuda_blocks_per_sm where set, else THREADS and BLOCKS_PER_SM."""
+        threads, per_sm = setting("elemgrad", "cuda_threads"), setting("elemgrad", "cuda_blocks_per_sm")
+        return cls(int(threads) if threads else THREADS, int(per_sm) if per_sm else BLOCKS_PER_SM)
+
+    def choose(self, n: int, inputs: Sequence, outputs: Sequence, itemsize: int, sms: int) -> tuple[str, int]:
+        """Which kernel runs ``n`` elements, and on how many blocks.
+
+        eg_vectorized when every input is contiguous or a scalar and every array of n
+        elements is 16-byte aligned; eg_contiguous when they are contiguous but not
+        aligned; else eg_strided. The grid covers the work once, up to blocks_per_sm
+        blocks per SM (each thread then loops).
+        """
+        if not all(a.flags.c_contiguous and a.size in (1, n) for a in inputs):
+            name, work = "eg_strided", n
+        elif all(a.data.ptr % VECTOR_BYTES == 0 for a in [*inputs, *outputs] if a.size == n):
+            name, work = "eg_vectorized", n // (VECTOR_BYTES // itemsize)
+        else:
+            name, work = "eg_contiguous", n
+        blocks = min((work + self.threads - 1) // self.threads, MAX_BLOCKS)
+        return name, max(1, min(blocks, self.blocks_per_sm * sms) if self.blocks_per_sm else blocks)
+
+
+class CudaBackend:
+    """CUDA kernels on GPU ``index``, launched through CuPy."""
+
+    name = "cuda"
+
+    def __init__(self, index: int = 0):
+        self.index = index
+        self._scalars: dict[tuple, Any] = {}  # (shape, dtype, bytes) of a host scalar -> its device copy
+
+    @cached_property
+    def array_type(self) -> type:
+        """cupy.ndarray (CuPy is imported on first use: source generation needs no GPU)."""
+        return cupy().ndarray
+
+    hoists = False  # every call runs the whole body per element (hoist.py is CPU-only so far)
+
+    def source(self, fused: FusedGraph, descriptions: list[str], hoisted: None = None) -> str:
+        from elemgrad_gpu.backends import codegen
+
+        return codegen.cuda_source(fused, descriptions)
+
+    def options(self) -> tuple[str, ...]:
+        return NVRTC_OPTIONS + tuple(shlex.split(setting("elemgrad", "nvrtc_options") or ""))
+
+    def load(self, source: str, outputs: int, dtype: str) -> CudaKernel:
+        """The kernel compiled from ``source`` by NVRTC (cached by CuPy) computing ``outputs`` arrays."""
+        cp = cupy()
+        with cp.cuda.Device(self.index):
+            module = cp.RawModule(code=source, options=self.options())
+            # the cupy.cuda.Function under each RawKernel: a launch through it skips a layer (1-2 us)
+            functions = {name: module.get_function(name).kernel
+                         for name in ("eg_vectorized", "eg_contiguous", "eg_strided")}
+            sms = cp.cuda.Device(self.index).attributes["MultiProcessorCount"]
+        return CudaKernel(self.index, functions, sms, outputs, dtype)
+
+    def signature(self, value: Any) -> Hashable | None:
+        """What a call's checks and launch choice depend on in ``value`` (see ``known_calls.signature``).
+
+        A CuPy array's dtype, shape, strides, 16-byte alignment and device; a number's
+        type. None for anything else (host arrays, other GPU arrays): checked, and
+        converted or copied, at every call.
+        """
+        if type(value) is self.array_type:
+            data = value.data
+            return value.dtype, value.shape, value.strides, data.ptr % VECTOR_BYTES == 0, data.device_id
+        return type(value) if isinstance(value, arrays.NUMBERS) else None
+
+    def read(self, name: str, value: Any):
+        """``value`` on this GPU: device arrays without copying, host data copied over."""
+        cp = cupy()
+        if isinstance(value, cp.ndarray) and value.device.id == self.index:  # the hot path: nothing to do
+            arrays.check_kind(name, value.dtype)
+            return value
+        if isinstance(value, arrays.NUMBERS):
+            return arrays.read_host(name, value)  # copied over by cast()
+        with cp.cuda.Device(self.index):
+            if isinstance(value, cp.ndarray) or hasattr(value, "__cuda_array_interface__"):
+                array = cp.asarray(value)
+            elif hasattr(value, "__dlpack__") and _on_gpu(value):
+                array = cp.from_dlpack(value)
+            else:
+                return arrays.read_host(name, value)  # copied over by cast(), after casting
+            self._check_device(f"input {name!r}", array)
+            arrays.check_kind(name, array.dtype)
+            return array
+
+    def check_placement(self, outputs: Sequence) -> None:
+        """Refuse outputs on another GPU than this function's (its kernel could not write them)."""
+        for k, array in enumerate(outputs):
+            self._check_device(f"out[{k}]", array)
+
+    def _check_device(self, what: str, array) -> None:
+        if array.device.id != self.index:
+            raise InputTypeError(f"{what} is on GPU {array.device.id}, but this function runs on cuda:{self.index}; "
+                                 f"move it there or compile with device='cuda:{array.device.id}'")
+
+    def cast(self, array, dtype: str):
+        cp = cupy()
+        if not isinstance(array, np.ndarray):
+            if array.dtype == arrays.DTYPES[dtype]:
+                return array
+            with cp.cuda.Device(self.index):
+                return _on_device(cp, self.index, lambda: array.astype(dtype), f"a {dtype} copy of an input of "
+                                  f"{_elements(array.size)} {array.dtype}", array.size * np.dtype(dtype).itemsize)
+        host = arrays.cast_host(array, dtype)
+        if host.size == 1:
+            return self._scalar(cp, host)
+        with cp.cuda.Device(self.index):
+            return _on_device(cp, self.index, lambda: cp.asarray(host), f"an input of {_elements(host.size)} "
+                              f"{dtype}", host.nbytes)
+
+    def _scalar(self, cp, host: np.ndarray):
+        """A one-element host input (a parameter such as mu or sigma) on the device.
+
+        Copied over once per value and shape, then kept (SCALARS_KEPT of them): a
+        host-to-device copy would otherwise wait for the GPU to finish its queue on
+        every call. Kernels only read their inputs, so sharing the copy is safe.
+        """
+        key = (host.shape, host.dtype.char, host.tobytes())
+        array = self._scalars.get(key)
+        if array is None:
+            if len(self._scalars) >= SCALARS_KEPT:
+                self._scalars.clear()
+            with cp.cuda.Device(self.index):
+                array = _on_device(cp, self.index, lambda: cp.asarray(host), "a scalar input", host.nbytes)
+            self._scalars[key] = array
+        return array
+
+    @staticmethod
+    def to_host(array) -> np.ndarray:
+        return cupy().asnumpy(array)
+
+    @staticmethod
+    def finisher(values: Sequence) -> Callable[[list], list]:
+        """What turns the kernel's outputs into the caller's results: NumPy arrays when no
+        input lived on the GPU, else the device arrays."""
+        cp = cupy()
+        on_device = any(isinstance(v, cp.ndarray) or hasattr(v, "__cuda_array_interface__")
+                        or (hasattr(v, "__dlpack__") and _on_gpu(v)) for v in values)
+        return arrays.unchanged if on_device else _to_host
+
+
+class CudaKernel:
+    """The three kernels of one function on GPU ``index``, and how to launch them."""
+
+    def __init__(self, index: int, functions: dict[str, Callable], sms: int, outputs: int, dtype: str):
+        self.index, self._functions, self._sms = index, functions, sms
+        self._outputs, self._dtype, self._itemsize = outputs, dtype, np.dtype(dtype).itemsize
+        self._launch = Launch.configured()
+
+    def __call__(self, inputs: Sequence, shape: tuple[int, ...], out: Sequence | None = None,
+                 bound: bool = False) -> Any:
+        cp = cupy()
+        with _current(cp, self.index):
+            results = list(out) if out is not None else _allocate(cp, self.index, shape, self._dtype, self._outputs)
+            launch = self._launcher(cp, inputs, shape, results)
+            if bound:
+                shared = launch.shared([a.data.ptr for a in (*inputs, *results)], len(inputs))
+                if shared:
+                    raise InputError(f"out[{shared[0]}] shares memory with an input or another output: a bound call "
+                                     f"on a GPU only launches, and its kernel needs its outputs apart from the rest; "
+                                     f"pass separate arrays, or call the function (it writes through a copy)")
+                return partial(_launch_on, cp, self.index, launch.bound(inputs, results))
+            launch(inputs, results)
+        return results
+
+    def prepare(self, inputs: Sequence, shape: tuple[int, ...], out: Sequence | None) -> Prepared | None:
+        """The call on arrays laid out as these (same shapes, strides, alignment and device),
+        its kernel, grid and layout chosen once; None without ``out``, since the layout of
+        fresh outputs is only known once they exist."""
+        if out is None:
+            return None
+        cp = cupy()
+        with _current(cp, self.index):
+            return partial(_launch_on, cp, self.index, self._launcher(cp, inputs, shape, out))
+
+    def _launcher(self, cp, inputs: Sequence, shape: tuple[int, ...], results: Sequence) -> PreparedLaunch:
+        """The launch computing outputs laid out as ``results`` from inputs laid out as ``inputs``."""
+        n = math.prod(shape)
+        if not n:
+            return PreparedLaunch(_nothing, (), (), (), ())
+        name, blocks = self._launch.choose(n, inputs, results, self._itemsize, self._sms)
+        if name == "eg_strided":
+            dims, strides = merge_dimensions(shape, [
+                [s // a.itemsize for s in cp.broadcast_to(a, shape).strides] for a in inputs])
+            layout = cp.asarray(np.array(dims + [s for row in strides for s in row], dtype=np.int64))
+            head = (np.int64(n), np.int32(len(dims)), layout)
+        else:
+            head = (np.int64(n), *[ONE if a.size == n else ZERO for a in inputs])
+        spans = tuple(map(_span, [*inputs, *results]))
+        return PreparedLaunch(self._functions[name], (blocks,), (self._launch.threads,), head, spans)
+
+
+class PreparedLaunch:
+    """A kernel, its grid and its leading arguments (the size, then the steps or the
+    strided layout), for arrays of one layout: the arrays themselves come at each launch.
+
+    ``spans`` holds the bytes each array covers, inputs then outputs, as offsets from its
+    data pointer: an output sharing bytes with an input or another output is written
+    through a new array and copied over after the kernel (see ``shared``). The last data
+    pointers found apart are kept, so a launch on the same arrays as the last one only
+    compares its pointers.
+    """
+
+    __slots__ = ("function", "grid", "block", "head", "spans", "_apart")
+
+    def __init__(self, function: Callable, grid: tuple[int, ...], block: tuple[int, ...], head: tuple,
+                 spans: tuple[tuple[int, int], ...]):
+        self.function, self.grid, self.block, self.head, self.spans = function, grid, block, head, spans
+        self._apart: list[int] = []
+
+    def __call__(self, inputs: Sequence, results: Sequence) -> Sequence:
+        arrays = (*inputs, *results)
+        pointers = [a.data.ptr for a in arrays]
+        if pointers != self._apart:
+            shared = self.shared(pointers, len(inputs))
+            if shared:
+                return _through_copies(self, inputs, results, shared)
+            self._apart = pointers
+        self.function(self.grid, self.block, self.head + arrays)
+        return results
+
+    def shared(self, pointers: Sequence[int], count: int) -> list[int]:
+        """The outputs that share bytes with an input or another output, from the data
+        pointers of the ``count`` inputs and then the outputs.
+
+        The kernel reads its inputs and writes its outputs as distinct memory (``__restrict__``),
+        and its threads run in any order, so such an output is written elsewhere first: the
+        results are then as if every input was read before any output was written, and the
+        outputs were written in order (a later one wins where outputs overlap).
+        """
+        bounds = [(p + first, p + end) for p, (first, end) in zip(pointers, self.spans)]
+        return [k for k, (first, end) in enumerate(bounds[count:])
+                if any(a < end and first < b for j, (a, b) in enumerate(bounds) if j != count + k)]
+
+    def bound(self, inputs: Sequence, results: Sequence) -> Callable[[], None]:
+        """The launch on these very arrays, its arguments made once."""
+        return partial(self.function, self.grid, self.block, self.head + (*inputs, *results))
+
+
+def _through_copies(launch: PreparedLaunch, inputs: Sequence, results: Sequence, shared: list[int]) -> Sequence:
+    """``launch`` writing the ``shared`` outputs into new arrays first, then copied over in order."""
+    cp = cupy()
+    what = f"{len(shared)} output{'s' * (len(shared) > 1)} sharing memory with the inputs, written apart"
+    written = list(results)
+    for k in shared:
+        written[k] = _on_device(cp, cp.cuda.runtime.getDevice(), lambda: cp.empty(results[k].shape, results[k].dtype),
+                                what, results[k].nbytes)
+    launch.function(launch.grid, launch.block, launch.head + (*inputs, *written))
+    for k in shared:
+        results[k][...] = written[k]
+    return results
+
+
+def _span(array) -> tuple[int, int]:
+    """The bytes a non-empty ``array`` covers, as offsets from its data pointer: (first, end)."""
+    first = sum(s * (n - 1) for n, s in zip(array.shape, array.strides) if s < 0)
+    last = sum(s * (n - 1) for n, s in zip(array.shape, array.strides) if s > 0)
+    return first, last + array.itemsize
+
+
+def _nothing(*launch: Any) -> None:
+    """The launch for no elements."""
+
+
+def _to_host(outputs: list) -> list:
+    """Device outputs copied back as NumPy arrays."""
+    return [cupy().asnumpy(o) for o in outputs]
+
+
+def _current(cp, index: int) -> AbstractContextManager:
+    """GPU ``index``'s context, or none when it is already current (entering one costs a microsecond)."""
+    return nullcontext() if cp.cuda.runtime.getDevice() == index else cp.cuda.Device(index)
+
+
+def _launch_on(cp, index: int, run: Callable[..., Any], *arguments: Any) -> Any:
+    """``run(*arguments)`` with GPU ``index`` current: a bound or known call's launch, which
+    skips even the context manager when the device is already current."""
+    if cp.cuda.runtime.getDevice() == index:
+        return run(*arguments)
+    with cp.cuda.Device(index):
+        return run(*arguments)
+
+
+def _allocate(cp, index: int, shape: tuple[int, ...], dtype: str, count: int) -> list:
+    """``count`` new C-contiguous device arrays of ``shape`` and ``dtype``: a call's outputs."""
+    n = math.prod(shape)
+    what = f"{count} output{'s' * (count > 1)} of {_elements(n)} {dtype}"
+    return _on_device(cp, index, lambda: [cp.empty(shape, dtype) for _ in range(count)], what,
+                      count * n * np.dtype(dtype).itemsize)
+
+
+def _on_device(cp, index: int, make: Callable[[], Any], what: str, nbytes: int) -> Any:
+    """``make()``, which allocates ``what`` (``nbytes``) on GPU ``index``.
+
+    Out of memory, a DeviceMemoryError. The arrays ``make`` had allocated are already
+    unreferenced then (a list comprehension drops its partial list as the error leaves
+    it), so freeing CuPy's cached blocks returns them to the device.
+    """
+    try:
+        return make()
+    except Exception as error:
+        if not _out_of_memory(cp, error):
+            raise
+        cp.get_default_memory_pool().free_all_blocks()
+        raise DeviceMemoryError(f"out of GPU memory on cuda:{index}: {what} = {_size(nbytes)} requested"
+                                f"{_free_memory(cp)}. Call with smaller chunks of the inputs, reuse output "
+                                f"arrays with out=, or free GPU memory: delete arrays you no longer need, then "
+                                f"cupy.get_default_memory_pool().free_all_blocks()") from error
+
+
+def _out_of_memory(cp, error: Exception) -> bool:
+    """Whether ``error`` is CuPy's pool, or the CUDA runtime, running out of device memory."""
+    if isinstance(error, cp.cuda.memory.OutOfMemoryError):
+        return True
+    runtime = cp.cuda.runtime
+    return isinstance(error, runtime.CUDARuntimeError) and error.status == runtime.errorMemoryAllocation
+
+
+def _free_memory(cp) -> str:
+    """"; F of T free" for the current device, or "" when CUDA cannot say."""
+    try:
+        free, total = cp.cuda.runtime.memGetInfo()
+    except Exception:  # noqa: BLE001 - only a detail of the message
+        return ""
+    return f"; {_size(free)} of {_size(total)} is free"
+
+
+def _elements(n: int) -> str:
+    """An element count: a power of two as 2^k, else with thousands separators."""
+    return f"2^{n.bit_length() - 1}" if n >= 1024 and n & (n - 1) == 0 else f"{n:,}"
+
+
+def _size(nbytes: int) -> str:
+    """Bytes, human readable: 512 bytes, 1.5 MiB, 24.0 GiB."""
+    k = min(max(nbytes.bit_length() - 1, 0) // 10, 4)
+    return f"{nbytes} bytes" if k == 0 else f"{nbytes / 1024 ** k:.1f} {('KiB', 'MiB', 'GiB', 'TiB')[k - 1]}"
+
+
+def _on_gpu(value: Any) -> bool:
+    """Whether a DLPack-capable array lives on a CUDA device (kDLCUDA = 2)."""
+    try:
+        return value.__dlpack_device__()[0] == 2
+    except (AttributeError, TypeError):
+        return False

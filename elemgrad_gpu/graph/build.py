@@ -1,0 +1,144 @@
+"""Build: turn what the user wrote (a callable or an expression string) into a graph.
+
+A ``Source`` knows its input names and traces itself over symbolic PyTensor tensors of
+a given dtype and ndim (PyTensor is imported then, not before: a stored plan needs no
+trace). Python float literals in a callable become constants of the traced dtype, so a
+float32 trace stays float32.
+
+Strings are bounded by the parser's limits (``elemgrad_gpu.parse``). The graph a
+callable builds is bounded after tracing, before anything else walks it:
+
+* ``MAX_GRAPH_DEPTH`` (100, as for strings): operations on the longest chain from an
+  input or constant to the output. PyTensor's gradient recurses along such chains,
+  about three Python frames per operation: with its recursion limit of 3,000 a first
+  derivative fails near 1,000 operations, a second near 400, a third near 250.
+* ``MAX_GRAPH_NODES`` (20,000, as for strings): distinct operations. Compiling the
+  first derivative of 15,000 takes about a minute.
+
+The check is iterative and stops as soon as a limit is passed, so it costs at most
+about ``MAX_GRAPH_NODES`` steps however large the graph.
+"""
+from __future__ import annotations
+
+import inspect
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Callable
+
+from elemgrad_gpu.errors import ExpressionError, InputError, InputTypeError
+from elemgrad_gpu.expr.parse import Expression, parse
+
+if TYPE_CHECKING:
+    from pytensor.graph.basic import Apply
+    from pytensor.tensor.variable import TensorVariable
+
+MAX_GRAPH_DEPTH = 100
+MAX_GRAPH_NODES = 20_000
+_SPLIT = ("split the computation: compile the inner part as its own function and pass its value (and "
+          "derivatives, by the chain rule) to the outer one as inputs")
+
+
+@dataclass(frozen=True)
+class Source:
+    """A function to differentiate: a callable or a parsed expression string."""
+
+    names: tuple[str, ...]
+    callable: Callable | None = None
+    expression: Expression | None = None
+
+    @property
+    def is_string(self) -> bool:
+        return self.expression is not None
+
+    def trace(self, dtype: str, ndim: int) -> tuple[list[TensorVariable], TensorVariable]:
+        """Symbolic inputs (one per name, of ``dtype`` and ``ndim``) and the output over them."""
+        import pytensor.tensor as pt
+        from pytensor.scalar.basic import autocast_float_as
+
+        inputs = [pt.tensor(name, dtype=dtype, shape=(None,) * ndim) for name in self.names]
+        env = dict(zip(self.names, inputs))
+        if self.expression is not None:
+            output = self.expression.build(env, dtype)
+        else:
+            with autocast_float_as(dtype):
+                output = self.callable(*inputs)
+        output = _as_output(output, dtype, self)
+        if self.expression is None:
+            check_graph_size(output)
+        return inputs, output
+
+
+def check_graph_size(output: TensorVariable) -> None:
+    """Refuse a graph deeper than MAX_GRAPH_DEPTH or larger than MAX_GRAPH_NODES operations.
+
+    An iterative depth-first walk from the output: the stack holds the current chain, so
+    a deep chain is refused after MAX_GRAPH_DEPTH steps and a large graph after
+    MAX_GRAPH_NODES, before the rest is read.
+    """
+    depth: dict[Apply, int] = {}  # the operations done: the longest chain ending in each
+    stack = [(output.owner, iter(output.owner.inputs))] if output.owner is not None else []
+    while stack:
+        node, operands = stack[-1]
+        operand = next((v.owner for v in operands if v.owner is not None and v.owner not in depth), None)
+        if operand is not None:
+            stack.append((operand, iter(operand.inputs)))
+            _check_limits(len(stack), len(depth))
+            continue
+        stack.pop()
+        depth[node] = 1 + max((depth[v.owner] for v in node.inputs if v.owner is not None), default=0)
+        _check_limits(depth[node], len(depth))
+
+
+def _check_limits(depth: int, nodes: int) -> None:
+    if depth > MAX_GRAPH_DEPTH:
+        raise ExpressionError(f"the function builds a chain of more than {MAX_GRAPH_DEPTH} operations, each "
+                              f"applied to the result of another; the limit is {MAX_GRAPH_DEPTH} (PyTensor's "
+                              f"differentiation recurses along such chains): {_SPLIT}")
+    if nodes > MAX_GRAPH_NODES:
+        raise ExpressionError(f"the function builds a graph of more than {MAX_GRAPH_NODES:,} operations; the limit "
+                              f"is {MAX_GRAPH_NODES:,} (compiling it would take minutes): {_SPLIT}")
+
+
+def _as_output(output, dtype: str, source: Source) -> TensorVariable:
+    """The traced result as a tensor of the computation dtype."""
+    import pytensor.tensor as pt
+
+    try:
+        output = pt.as_tensor_variable(output)
+    except (TypeError, ValueError, AttributeError) as error:
+        raise InputTypeError(
+            f"the function must return a symbolic expression of its inputs (built with "
+            f"elemgrad_gpu's math functions or pytensor.tensor), not {type(output).__name__}: {error}"
+        ) from None
+    if output.dtype.startswith("complex"):
+        raise InputTypeError("the function returns a complex value; only real functions are supported")
+    return output if output.dtype == dtype else pt.cast(output, dtype)
+
+
+def make_source(f: Callable | str) -> Source:
+    """A Source for a callable (inputs: its parameters) or an expression string."""
+    if isinstance(f, str):
+        expression = parse(f)
+        if not expression.names:
+            raise InputError(f"the expression {f!r} has no inputs: it needs at least one name to differentiate by")
+        return Source(names=expression.names, expression=expression)
+    if not callable(f):
+        raise InputTypeError(f"f must be a callable or an expression string, not {type(f).__name__}")
+    return Source(names=_parameter_names(f), callable=f)
+
+
+def _parameter_names(f: Callable) -> tuple[str, ...]:
+    try:
+        parameters = inspect.signature(f).parameters.values()
+    except (TypeError, ValueError):
+        raise InputTypeError(f"cannot read the parameters of {f!r}; pass a function with named parameters") from None
+    plain = (inspect.Parameter.POSITIONAL_ONLY, inspect.Parameter.POSITIONAL_OR_KEYWORD)
+    odd = [p.name for p in parameters if p.kind not in plain]
+    if odd:
+        raise InputTypeError(
+            f"the function's parameters are its inputs, so *args, **kwargs and keyword-only "
+            f"parameters are not supported ({', '.join(odd)}); name every input explicitly"
+        )
+    names = tuple(p.name for p in parameters)
+    if not names:
+        raise InputError("the function has no parameters: it needs at least one input to differentiate by")
+    return names

@@ -1,0 +1,48 @@
+"""Differentiate: exact symbolic partial derivatives of a verified elementwise graph.
+
+Every input is traced at the full broadcast shape, so for an output verified to be
+elementwise in ``x``, ``grad(sum(y), x)`` is the elementwise partial dy_i/dx_i, and
+repeating it gives higher orders and mixed partials. Partials commute, so each
+multi-index is taken in input order and shared prefixes are differentiated once.
+
+PyTensor's gradient recurses along the chains of the graph it differentiates, and each
+order makes that graph deeper; past Python's recursion limit this raises an
+``ExpressionError`` that says so, not a RecursionError from inside PyTensor.
+"""
+from __future__ import annotations
+
+import sys
+from typing import Sequence
+
+import pytensor
+from pytensor.tensor.variable import TensorVariable
+
+from elemgrad_gpu.errors import ExpressionError
+from elemgrad_gpu.graph.plan import MultiIndex
+
+
+def partial_derivatives(y: TensorVariable, inputs: dict[str, TensorVariable],
+                        indices: Sequence[MultiIndex]) -> list[TensorVariable]:
+    """The graph of d^k y / d(index) for each multi-index (``()`` is y itself)."""
+    order = {name: position for position, name in enumerate(inputs)}
+    done: dict[MultiIndex, TensorVariable] = {(): y}
+
+    def derivative(index: MultiIndex) -> TensorVariable:
+        if index not in done:
+            done[index] = _grad(derivative(index[:-1]), inputs[index[-1]], index)
+        return done[index]
+
+    return [derivative(tuple(sorted(index, key=order.__getitem__))) for index in indices]
+
+
+def _grad(y: TensorVariable, x: TensorVariable, index: MultiIndex) -> TensorVariable:
+    """grad(sum(y), x), the partial of multi-index ``index``."""
+    try:
+        return pytensor.grad(y.sum(), x, disconnected_inputs="ignore", return_disconnected="zero")
+    except RecursionError:
+        raise ExpressionError(
+            f"the derivative d/d{'/d'.join(index)} is too deep to differentiate: PyTensor's gradient "
+            f"passed Python's recursion limit ({sys.getrecursionlimit()}) along a chain of its graph, which "
+            f"each order makes deeper. Ask for a lower order, or split the function into shorter pieces "
+            f"and combine their derivatives by the chain rule"
+        ) from None

@@ -1,0 +1,135 @@
+"""Fuse: all requested outputs as ONE scalar Composite, the body of one elementwise loop.
+
+PyTensor's FAST_RUN rewrites simplify the graph (no in-place, no fusion: we fuse);
+then every elementwise node between the inputs and the outputs becomes one scalar node
+of a single ``Composite``. Broadcasting, shape checks and fills are the loop's job, so
+they fold away. Values that depend on shapes only (``arange(x.shape[0])``) or on
+array constants, and anything else that is not elementwise (a reduction of an input
+that is not differentiated by: verification already refused those of the others)
+become extra kernel inputs ("aux"), computed before the loop by PyTensor.
+In a float32 computation every float constant is float32.
+"""
+from __future__ import annotations
+
+import warnings
+from dataclasses import dataclass
+
+import numpy as np
+import pytensor.scalar as ps
+from pytensor.graph.basic import Constant, Variable
+from pytensor.graph.fg import FunctionGraph
+from pytensor.graph.rewriting.utils import rewrite_graph
+from pytensor.raise_op import CheckAndRaise
+from pytensor.scalar.math import Sigmoid, Softplus
+from pytensor.tensor.basic import Alloc, ScalarFromTensor, TensorFromScalar
+from pytensor.tensor.elemwise import DimShuffle, Elemwise
+from pytensor.tensor.shape import SpecifyShape
+from pytensor.tensor.variable import TensorVariable
+
+from elemgrad_gpu.graph.special import branch_free_softplus, overflow_free_sigmoid, use_accurate_special_functions
+
+# Operations that only broadcast, check or pass on their first input inside the loop.
+_PASS_FIRST = (DimShuffle, Alloc, SpecifyShape, CheckAndRaise, TensorFromScalar, ScalarFromTensor)
+
+
+@dataclass
+class FusedGraph:
+    """One Composite computing every output from the inputs, then the aux values."""
+
+    composite: ps.Composite
+    inputs: list[TensorVariable]
+    aux: list[TensorVariable]
+    dtype: str
+
+    def fgraph(self) -> FunctionGraph:
+        """The fused graph: inputs and aux -> a single Elemwise{Composite} -> outputs."""
+        tensors = [t.type() for t in self.inputs + self.aux]
+        outputs = Elemwise(self.composite)(*tensors, return_list=True)
+        return FunctionGraph(tensors, outputs, clone=False)
+
+
+def simplify(outputs: list[TensorVariable]) -> list[TensorVariable]:
+    """PyTensor's FAST_RUN simplifications, with our accurate special functions."""
+    outputs = use_accurate_special_functions(outputs)
+    with warnings.catch_warnings():  # constant folding may probe for a BLAS we never use
+        warnings.filterwarnings("ignore", message="PyTensor could not link to a BLAS")
+        return list(rewrite_graph(outputs, include=("fast_run",), exclude=("inplace", "fusion"), clone=False))
+
+
+def fuse(inputs: list[TensorVariable], outputs: list[TensorVariable], dtype: str) -> FusedGraph:
+    """Fuse ``outputs`` (simplified graphs over ``inputs``) into one scalar Composite."""
+    leaves = [ps.get_scalar_type(dtype)() for _ in inputs]
+    scalars: dict[Variable, ps.ScalarVariable] = dict(zip(inputs, leaves))
+    aux: list[TensorVariable] = []
+
+    def leaf(v: Variable) -> ps.ScalarVariable:
+        if isinstance(v, Constant) and np.size(v.data) == 1:
+            value = np.asarray(v.data).reshape(())
+            return ps.constant(value.astype(dtype) if value.dtype.kind == "f" else value)
+        aux.append(v)  # a reduction of a non-wrt input, a shape-derived or an array constant
+        return ps.get_scalar_type(dtype)()  # aux arrays are cast to dtype
+
+    # Iterative post-order walk: deep graphs must not exhaust the recursion limit.
+    stack = list(outputs)
+    while stack:
+        v = stack[-1]
+        if v in scalars:
+            stack.pop()
+            continue
+        operands = _operands(v)
+        missing = [w for w in operands if w not in scalars]
+        if missing:
+            stack.extend(missing)
+            continue
+        stack.pop()
+        if not operands:
+            scalars[v] = leaf(v)
+        elif isinstance(v.owner.op, Elemwise):
+            scalar_op = _in_loop(v.owner.op.scalar_op, dtype)
+            scalars[v] = scalar_op.make_node(*[scalars[w] for w in operands]).outputs[v.index]
+        else:
+            scalars[v] = scalars[operands[0]]
+    aux_leaves = [scalars[v] for v in aux]
+    results = [_as_result(scalars[out], dtype) for out in outputs]
+    return FusedGraph(ps.Composite(leaves + aux_leaves, results), list(inputs), aux, dtype)
+
+
+def passes_first(op) -> bool:
+    """Whether, inside an elementwise loop, ``op`` just hands on its first input."""
+    if isinstance(op, DimShuffle) and list(op.shuffle) != sorted(op.shuffle):
+        return False  # a transpose moves elements: not the loop's job
+    return isinstance(op, _PASS_FIRST)
+
+
+def _operands(v: Variable) -> list[Variable]:
+    """The operands whose scalars give v's scalar; none for a leaf of the loop."""
+    if v.owner is None:
+        return []
+    if isinstance(v.owner.op, Elemwise):
+        return list(v.owner.inputs)
+    return [v.owner.inputs[0]] if passes_first(v.owner.op) else []
+
+
+def _in_loop(scalar_op: ps.ScalarOp, dtype: str) -> ps.ScalarOp:
+    """``scalar_op`` as the fused loop computes it.
+
+    In float32, a cast to float64 (PyTensor's gradients cast to floatX) casts to float32;
+    softplus is computed without branches (special.BranchFreeSoftplus), sigmoid without
+    overflow (special.OverflowFreeSigmoid).
+    """
+    if dtype == "float32" and isinstance(scalar_op, ps.Cast) and scalar_op.o_type.dtype == "float64":
+        return ps.convert_to_float32
+    if type(scalar_op) is Softplus:  # PyTensor's own, not our subclass
+        return branch_free_softplus
+    if type(scalar_op) is Sigmoid:
+        return overflow_free_sigmoid
+    return scalar_op
+
+
+def _as_result(scalar: ps.ScalarVariable, dtype: str) -> ps.ScalarVariable:
+    """An op result of ``dtype``: cast, and wrap inputs and constants."""
+    if scalar.type.dtype != dtype:
+        return ps.cast(scalar, dtype)
+    if scalar.owner is None:
+        return ps.identity(scalar)
+    return scalar

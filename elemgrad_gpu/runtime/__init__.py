@@ -1,0 +1,1 @@
+"""The runtime: the compiled function, its specializations, known calls, the device choice and stored plans."""
