@@ -19,7 +19,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Callable
 
-from elemgrad_gpu.errors import ElemgradError
+from elemgrad_gpu.errors import ConfigError
 
 DEVICE_PATTERN = re.compile(r"auto|cpu|cuda(:?\d+)?|gpu\d*$")
 
@@ -40,10 +40,6 @@ KEYS: dict[tuple[str, str], tuple[str, Callable[[str], bool]]] = {
     ("elemgrad", "cuda_blocks_per_sm"): ("the most CUDA blocks per SM, a whole number (0: no cap)",
                                          lambda v: v.isdigit() and int(v) <= 2 ** 16),
 }
-
-
-class ConfigError(ElemgradError, ValueError):
-    """A THEANORC file or THEANO_FLAGS entry that cannot be used."""
 
 
 def setting(section: str, key: str) -> str | None:

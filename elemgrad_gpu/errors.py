@@ -1,4 +1,18 @@
-"""The errors elemgrad_gpu raises: each names the problem and what to do next."""
+"""Every error elemgrad_gpu raises: each names the problem and what to do next.
+
+Three kinds, so that a handler (and a reader of a log) can tell them apart:
+
+* the caller's request or input: ``ExpressionError``, ``NotElementwiseError``, ``InputError``,
+  ``InputTypeError``, ``ConfigError``, ``DeviceError``, ``UsageError`` (the command line);
+* this machine, not elemgrad_gpu: ``ToolchainError`` (no working compiler), ``CacheError``
+  (the kernel cache cannot be written: a full disk, a read-only directory) and
+  ``DeviceMemoryError``; nothing to report, something to fix here;
+* a bug in elemgrad_gpu, to report: ``InternalError``, e.g. ``GeneratedCodeError`` when
+  the compiler refuses a kernel we generated.
+
+``CompileError`` is the base of every failure to build a kernel (toolchain, cache or
+generated code), so ``except CompileError`` keeps catching all of them.
+"""
 from __future__ import annotations
 
 
@@ -39,8 +53,38 @@ class InputTypeError(ElemgradError, TypeError):
     """A call's argument has a type or dtype that cannot be differentiated."""
 
 
+class ConfigError(ElemgradError, ValueError):
+    """A THEANORC file or THEANO_FLAGS entry that cannot be used."""
+
+
+class DeviceError(ElemgradError, ValueError):
+    """A device that is unknown or not available here."""
+
+
+class UsageError(ElemgradError, ValueError):
+    """A command line that cannot be carried out as written (the ``elemgrad`` command)."""
+
+
+class InternalError(ElemgradError, RuntimeError):
+    """A bug in elemgrad_gpu: please report it, with the message."""
+
+
 class CompileError(ElemgradError, RuntimeError):
-    """The generated kernel failed to compile: a bug of ours, please report it."""
+    """A kernel could not be built; the subclass says why: ``ToolchainError``, ``CacheError``
+    or ``GeneratedCodeError``."""
+
+
+class ToolchainError(CompileError):
+    """The compiler is missing or does not work (not a bug: install one, or configure it)."""
+
+
+class CacheError(CompileError):
+    """The kernel cache cannot be written: a full disk or a directory without write access
+    (not a bug: free space, or set ``[elemgrad] cache_dir``)."""
+
+
+class GeneratedCodeError(CompileError, InternalError):
+    """The compiler refused a kernel that elemgrad_gpu generated: a bug, please report it."""
 
 
 class DeviceMemoryError(ElemgradError, MemoryError):

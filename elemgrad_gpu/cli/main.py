@@ -12,11 +12,7 @@ import sys
 from typing import Sequence
 
 import elemgrad_gpu as eg
-from elemgrad_gpu.errors import ElemgradError
-
-
-class UsageError(ElemgradError, ValueError):
-    """A command line that cannot be carried out as written."""
+from elemgrad_gpu.errors import ElemgradError, UsageError
 
 
 class Parser(argparse.ArgumentParser):

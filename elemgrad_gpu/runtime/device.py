@@ -17,14 +17,10 @@ from typing import Union
 from elemgrad_gpu.backends.c.backend import CBackend
 from elemgrad_gpu.backends.cuda.backend import CudaBackend, cupy
 from elemgrad_gpu.config import setting
-from elemgrad_gpu.errors import ElemgradError
+from elemgrad_gpu.errors import DeviceError
 
 log = logging.getLogger("elemgrad_gpu")
 Backend = Union[CBackend, CudaBackend]
-
-
-class DeviceError(ElemgradError, ValueError):
-    """A device that is unknown or not available here."""
 
 
 @dataclass(frozen=True)

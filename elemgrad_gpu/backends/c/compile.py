@@ -27,7 +27,7 @@ from types import ModuleType
 import numpy as np
 
 from elemgrad_gpu.config import setting
-from elemgrad_gpu.errors import CompileError
+from elemgrad_gpu.errors import CacheError, GeneratedCodeError, ToolchainError
 
 log = logging.getLogger("elemgrad_gpu")
 
@@ -95,7 +95,7 @@ def _version() -> str:
     try:
         return subprocess.run([*command, "--version"], capture_output=True, text=True, timeout=60).stdout
     except (OSError, subprocess.SubprocessError) as error:
-        raise CompileError(f"no working C compiler ({' '.join(command)}): {error}; install gcc or set CC") from None
+        raise ToolchainError(f"no working C compiler ({' '.join(command)}): {error}; install gcc or set CC") from None
 
 
 def _reports_vectorization() -> bool:
@@ -219,7 +219,7 @@ def _build(source: str, name: str, path: Path) -> None:
             if "No space left on device" in result.stderr:
                 raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
             if result.returncode:
-                raise CompileError(f"the C compiler failed on a generated kernel (a bug: please report it):\n"
+                raise GeneratedCodeError(f"the C compiler failed on a generated kernel (a bug: please report it):\n"
                                    f"{' '.join(command)}\n{result.stderr[-4000:]}")
             digest = Path(tmp) / "digest"
             digest.write_text(hashlib.sha256(so_file.read_bytes()).hexdigest())
@@ -229,7 +229,7 @@ def _build(source: str, name: str, path: Path) -> None:
             os.replace(digest, _digest_path(path))
     except OSError as error:
         if error.errno in (errno.ENOSPC, errno.EDQUOT):
-            raise CompileError(f"no space left on the disk of the kernel cache ({path.parent}): free some space "
+            raise CacheError(f"no space left on the disk of the kernel cache ({path.parent}): free some space "
                                f"or set [elemgrad] cache_dir to another disk") from None
-        raise CompileError(f"cannot write the kernel cache at {path.parent}: {error}") from None
+        raise CacheError(f"cannot write the kernel cache at {path.parent}: {error}") from None
     log.debug("compiled kernel %s", path.name)
