@@ -19,18 +19,18 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Callable
 
+from elemgrad_gpu import backends
 from elemgrad_gpu.errors import ConfigError
 
-DEVICE_PATTERN = re.compile(r"auto|cpu|cuda(:?\d+)?|gpu\d*$")
 
 
 def _choice(*allowed: str) -> Callable[[str], bool]:
     return lambda value: value in allowed
 
 
-# (section, key) -> (what it is, its check)
-KEYS: dict[tuple[str, str], tuple[str, Callable[[str], bool]]] = {
-    ("global", "device"): ("auto, cpu, cuda or cuda:N", lambda v: bool(DEVICE_PATTERN.fullmatch(v))),
+# (section, key) -> (what it is, or a function saying it, its check); the device names are the backend registry's
+KEYS: dict[tuple[str, str], tuple[str | Callable[[], str], Callable[[str], bool]]] = {
+    ("global", "device"): (lambda: backends.device_spellings().replace("'", ""), backends.is_device_name),
     ("global", "floatx"): ("float32 or float64", _choice("float32", "float64")),
     ("elemgrad", "cache_dir"): ("a directory for compiled kernels", bool),
     ("elemgrad", "cc"): ("the C compiler command", bool),
@@ -80,6 +80,7 @@ def _check(where: str, section: str, key: str, value: str) -> None:
         return
     meaning, valid = KEYS[section, key]
     if not valid(value):
+        meaning = meaning() if callable(meaning) else meaning
         raise ConfigError(f"{where}: [{section}] {key} = {value!r} is not valid; expected {meaning}")
 
 

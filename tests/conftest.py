@@ -4,12 +4,12 @@ import pytest
 
 def pytest_collection_modifyitems(config, items):
     """Skip ``gpu``-marked tests, saying why, where CuPy sees no CUDA device."""
-    from elemgrad_gpu.runtime.device import cuda_status
+    from elemgrad_gpu.backends.cuda.backend import status
 
-    status = cuda_status()
-    if status.count:
+    count, reason = status()
+    if count:
         return
-    skip = pytest.mark.skip(reason=f"no CUDA device: {status.reason}")
+    skip = pytest.mark.skip(reason=f"no CUDA device: {reason}")
     for item in items:
         if "gpu" in item.keywords:
             item.add_marker(skip)

@@ -24,11 +24,12 @@ from typing import NamedTuple
 import numpy as np
 from tqdm import tqdm
 
+from elemgrad_gpu import backends
 from elemgrad_gpu.cli.main import positive, subcommand
 from elemgrad_gpu.cli.plot import figure_path, new_figure, save
 from elemgrad_gpu.runtime.device import select_device
 from elemgrad_gpu.bench.peers import (FUNCTIONS, MU, SIGMA, Call, agreement, as_numpy, elemgrad_tool, jax_tool,
-                                numpy_tool, pytensor_tool, torch_tool)
+                                      numpy_tool, pytensor_tool, torch_tool)
 
 RTOL = {"float64": 1e-6, "float32": 1e-4}
 PEERS = {"jax": ("jax", jax_tool), "pytorch": ("torch", torch_tool)}  # tool: (module, builder)
@@ -114,7 +115,7 @@ def measure(call: Call, repeat: int) -> tuple[float, list[np.ndarray]]:
 
 def _header(dtype: str, repeat: int) -> str:
     device = select_device("auto")
-    copies = "" if device.name == "cpu" else " (NumPy in and out: times include the copies)"
+    copies = "" if device.name == backends.host_device() else " (NumPy in and out: times include the copies)"
     machine = platform.processor() or platform.machine()
     return (f"elemgrad bench: value + first derivative, {dtype}, median of {repeat} calls after one warm-up\n"
             f"machine: {machine}, {os.cpu_count()} CPUs; elemgrad_gpu device: {device.name}{copies}; "

@@ -24,7 +24,7 @@ import numpy as np
 from tqdm import tqdm
 
 from elemgrad_gpu.cli.main import (UsageError, add_derivative_options, compile_from, output_names, param, positive,
-                              subcommand)
+                                   subcommand)
 
 CHUNK = 2 ** 20
 FORMATS = (".npy", ".npz", ".csv")

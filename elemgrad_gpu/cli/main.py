@@ -12,6 +12,7 @@ import sys
 from typing import Sequence
 
 import elemgrad_gpu as eg
+from elemgrad_gpu import backends
 from elemgrad_gpu.errors import ElemgradError, UsageError
 
 
@@ -87,28 +88,28 @@ def output_names(fn: eg.ElementwiseFunction) -> list[str]:
 
 
 def _run_derive(args: argparse.Namespace) -> int:
-    fn = compile_from(args, device="cpu")
+    fn = compile_from(args, device=backends.host_device())
     for name, text in zip(output_names(fn), fn.expressions):
         print(f"{name} = {text}")
     return 0
 
 
 def _run_kernel(args: argparse.Namespace) -> int:
-    fn = compile_from(args, device="cpu")
+    fn = compile_from(args, device=backends.host_device())
     print(fn.source(args.backend, dtype=args.dtype))
     return 0
 
 
 def _run_devices(args: argparse.Namespace) -> int:
     from elemgrad_gpu import config
-    from elemgrad_gpu.runtime.device import cuda_status, select_device
+    from elemgrad_gpu.runtime.device import automatic, select_device
 
     for entry in eg.devices():
         state = "available" if entry["available"] else "not available"
         print(f"{entry['device']:<8} backend {entry['backend']:<5} {state}: {entry['detail']}")
-    chosen, status = select_device("auto"), cuda_status()
+    chosen = select_device("auto")
+    why = automatic()[1]
     configured = config.setting("global", "device")
-    why = f"CUDA: {status.reason}" if status.count else f"no GPU: {status.reason}"
     if configured and configured != "auto":
         why = f"the configuration sets [global] device = {configured}"
     print(f"device='auto' picks: {chosen.name} ({chosen.backend.name} backend), because {why}")
@@ -151,7 +152,7 @@ def build_parser() -> argparse.ArgumentParser:
                         "elemgrad kernel 'tanh(x)**2' --backend cuda --dtype float32")
     kernel.add_argument("expression")
     add_derivative_options(kernel)
-    kernel.add_argument("--backend", choices=("c", "cuda"), default="c")
+    kernel.add_argument("--backend", choices=backends.names(), default=backends.HOST)
     kernel.add_argument("--dtype", choices=("float32", "float64"), default=None)
     kernel.set_defaults(run=_run_kernel)
     devices = subcommand(subparsers, "devices", "which devices and backends are available, which one 'auto' "

@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from elemgrad_gpu import backends
 from elemgrad_gpu.cli.main import UsageError, add_derivative_options, compile_from, output_names, param, subcommand
 
 if TYPE_CHECKING:
@@ -48,7 +49,7 @@ def run(args: argparse.Namespace) -> int:
         raise UsageError("--range A B needs A < B, and --points at least 2")
     if len(params) < len(args.param):
         raise UsageError("an input is given more than once by --param")
-    fn = compile_from(args, device="cpu")
+    fn = compile_from(args, device=backends.host_device())
     axis = _axis(args.wrt, fn.inputs)
     unknown = [n for n in params if n not in fn.inputs]
     missing = [n for n in fn.inputs if n not in params and n != axis]

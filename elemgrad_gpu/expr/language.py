@@ -18,3 +18,4 @@ CONSTANTS: dict[str, float] = {"pi": math.pi, "e": math.e}
 # Operators of the language, by the symbol a parsed tree records ("neg": unary minus;
 # "and": chained comparisons such as a < x < b).
 OPERATORS = ("+", "-", "*", "/", "**", "neg", "<", "<=", ">", ">=", "==", "!=", "and")
+MultiIndex = tuple[str, ...]  # the inputs a partial derivative is taken by, in order; () for the value

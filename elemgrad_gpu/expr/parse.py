@@ -38,17 +38,14 @@ import sys
 import warnings
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
+from typing import Any, Callable
 
 import numpy as np
 
 from elemgrad_gpu.errors import ExpressionError, InputError, InputTypeError
 from elemgrad_gpu.expr.language import ARITY, CONSTANTS
 
-if TYPE_CHECKING:
-    from typing import Callable
-
-    from pytensor.tensor import TensorVariable
+TensorVariable = Any  # what the implementations build: pytensor's, named but not imported (no PyTensor here)
 
 MAX_LENGTH = 100_000
 MAX_DEPTH = 100
@@ -122,8 +119,11 @@ class Expression:
     def __str__(self) -> str:
         return self.text
 
-    def build(self, env: Mapping[str, TensorVariable], dtype: str) -> TensorVariable:
-        """The expression over the symbolic inputs ``env`` (name -> variable).
+    def build(self, env: Mapping[str, TensorVariable], dtype: str,
+              implementations: Mapping[str, Callable]) -> TensorVariable:
+        """The expression over the symbolic inputs ``env`` (name -> variable), each function and
+        operator built by ``implementations`` (``elemgrad_gpu.graph.functions.IMPLEMENTATIONS``:
+        the graph side hands them in, so the language itself never imports PyTensor).
 
         Every number and constant becomes a 0-d constant of ``dtype``, so a float32
         build stays float32.
@@ -131,9 +131,7 @@ class Expression:
         missing = [name for name in self.names if name not in env]
         if missing:
             raise InputError(f"the expression {self.text!r} needs the inputs {', '.join(missing)}: pass them in env")
-        from elemgrad_gpu.graph.functions import IMPLEMENTATIONS  # PyTensor: only once something is built
-
-        return self._build(self._tree, env, dtype, IMPLEMENTATIONS)
+        return self._build(self._tree, env, dtype, implementations)
 
     def _build(self, tree: Tree, env: Mapping[str, TensorVariable], dtype: str,
                implementations: Mapping[str, Callable]) -> TensorVariable:

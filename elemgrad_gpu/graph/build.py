@@ -54,10 +54,12 @@ class Source:
         import pytensor.tensor as pt
         from pytensor.scalar.basic import autocast_float_as
 
+        from elemgrad_gpu.graph.functions import IMPLEMENTATIONS
+
         inputs = [pt.tensor(name, dtype=dtype, shape=(None,) * ndim) for name in self.names]
         env = dict(zip(self.names, inputs))
         if self.expression is not None:
-            output = self.expression.build(env, dtype)
+            output = self.expression.build(env, dtype, IMPLEMENTATIONS)
         else:
             with autocast_float_as(dtype):
                 output = self.callable(*inputs)

@@ -18,7 +18,7 @@ import pytensor
 from pytensor.tensor.variable import TensorVariable
 
 from elemgrad_gpu.errors import ExpressionError
-from elemgrad_gpu.graph.plan import MultiIndex
+from elemgrad_gpu.expr.language import MultiIndex
 
 
 def partial_derivatives(y: TensorVariable, inputs: dict[str, TensorVariable],

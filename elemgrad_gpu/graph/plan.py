@@ -9,12 +9,14 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Callable, Sequence
 
+from elemgrad_gpu.expr.language import MultiIndex
+
 if TYPE_CHECKING:
     from elemgrad_gpu.graph.build import Source
     from elemgrad_gpu.graph.fuse import FusedGraph
     from elemgrad_gpu.graph.hoist import Hoisted
 
-MultiIndex = tuple[str, ...]  # the inputs a partial derivative is taken by, () for the value
+__all__ = ["MultiIndex", "Plan", "make_plan"]
 
 
 @dataclass

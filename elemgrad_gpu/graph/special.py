@@ -188,7 +188,7 @@ class BranchFreeSoftplus(Softplus):
     """softplus(x) as ``max(x, 0) + log1p(exp(-|x|))``, computed by the fused loop.
 
     PyTensor's C code chooses among four formulas (x < -37, < 18, < 33.3), which keeps
-    the CPU loop from vectorizing (2 ns per element here, against 0.6 for sigmoid) and
+    the CPU loop from vectorizing (what that costs: docs/PERFORMANCE.md) and
     raises "invalid" on NaN through its comparisons. This form has neither; its error is
     a few ulp (measured in tests/graph/test_special.py).
     """

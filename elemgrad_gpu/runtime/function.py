@@ -16,12 +16,11 @@ from typing import TYPE_CHECKING, Any, Callable, Sequence
 
 import numpy as np
 
-from elemgrad_gpu import arrays
+from elemgrad_gpu import arrays, backends
 from elemgrad_gpu.runtime import known_calls
 from elemgrad_gpu.runtime import plan_store
-from elemgrad_gpu.backends.c.backend import CBackend
 from elemgrad_gpu.config import setting
-from elemgrad_gpu.runtime.device import Device, backend as backend_named
+from elemgrad_gpu.runtime.device import Device
 from elemgrad_gpu.errors import InputError, InputTypeError
 from elemgrad_gpu.runtime.known_calls import KnownCall, Number, outputs_of, signature
 from elemgrad_gpu.graph.plan import MultiIndex, Plan, make_plan
@@ -58,10 +57,11 @@ class ElementwiseFunction:
         """A readable formula for each requested output."""
         return tuple(self._plan(self._default_dtype(), 1).descriptions)
 
-    def source(self, backend: str = "c", dtype: str | None = None) -> str:
-        """The generated source of the fused kernel (for 1-d inputs of ``dtype``)."""
+    def source(self, backend: str = backends.HOST, dtype: str | None = None) -> str:
+        """The generated source of the fused kernel (for 1-d inputs of ``dtype``) by ``backend``
+        (a name of the backend registry: "c", "cuda")."""
         plan = self._plan(_check_dtype(dtype) or self._default_dtype(), 1)
-        return self._generated(plan, backend_named(backend))
+        return self._generated(plan, backends.backend(backend))
 
     def __repr__(self) -> str:
         outputs = ", ".join("d" + "".join(f"/d{n}" for n in i) if i else "f" for i in self._indices)
@@ -75,7 +75,7 @@ class ElementwiseFunction:
             return known(args, out)
         values, backend, kernel, inputs, shape, outputs = self._arguments(args, out, kwargs)
         finish = backend.finisher(values)
-        results = finish(kernel(inputs, shape, outputs))
+        results = finish(kernel.run(inputs, shape, outputs))
         if key is not None and None not in key:
             self._remember(key, values, backend, kernel, inputs, shape, out, outputs, finish)
         return results[0] if self._single else tuple(results)
@@ -107,7 +107,7 @@ class ElementwiseFunction:
                                  f"{getattr(value, 'dtype', '?')} is converted to a {wanted} of {array.dtype} "
                                  f"first, so later changes to it would not be seen; pass a {wanted} of "
                                  f"{array.dtype}, or call the function")
-        return BoundCall(kernel(inputs, shape, out, bound=True), out[0] if self._single else tuple(out))
+        return BoundCall(kernel.bind(inputs, shape, out), out[0] if self._single else tuple(out))
 
     def _arguments(self, args: tuple, out: Any, kwargs: dict) -> tuple:
         """(values, backend, kernel, inputs, shape, out) of a call: bound, checked, cast; out checked."""
@@ -165,14 +165,14 @@ class ElementwiseFunction:
         backend = self._device.backend
         try:
             kernel = backend.load(self._generated(plan, backend), plan.outputs, plan.dtype)
-        except Exception as error:  # noqa: BLE001 - any CUDA compile failure falls back under "auto"
-            if backend.name == "c" or not self._device.automatic:
+        except Exception as error:  # noqa: BLE001 - any compile failure off the host falls back under "auto"
+            if backend.name == backends.HOST or not self._device.automatic:
                 raise
-            warnings.warn(f"elemgrad_gpu: running on the CPU instead of {self._device.name}: the CUDA backend "
-                          f"could not compile this function ({type(error).__name__}: {str(error)[:300]})",
+            warnings.warn(f"elemgrad_gpu: running on the CPU instead of {self._device.name}: the {backend.name.upper()} "
+                          f"backend could not compile this function ({type(error).__name__}: {str(error)[:300]})",
                           RuntimeWarning, stacklevel=4)
-            cpu = CBackend()
-            return cpu, cpu.load(self._generated(plan, cpu), plan.outputs, plan.dtype)
+            host = backends.backend(backends.HOST)
+            return host, host.load(self._generated(plan, host), plan.outputs, plan.dtype)
         return backend, kernel
 
     def _generated(self, plan: Plan, backend) -> str:
@@ -228,7 +228,8 @@ class ElementwiseFunction:
         return plan if backend.computes_alike(self._generated(base, backend), self._generated(plan, backend)) else base
 
     def _store_key(self, dtype: str, scalars: tuple[int, ...]) -> str:
-        return plan_store.key(str(self._source.expression), self._indices, dtype, self._device.backend.name, scalars)
+        backend = self._device.backend
+        return plan_store.key(str(self._source.expression), self._indices, dtype, backend.name, scalars, backend.variant)
 
     def _bind(self, args: tuple, kwargs: dict) -> list[Any]:
         names = self.inputs

@@ -10,7 +10,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any, Callable
 
 if TYPE_CHECKING:
-    from elemgrad_gpu.backends.c.backend import Prepared
+    from elemgrad_gpu.backends import Prepared
 
 CALLS_KEPT = 64  # argument signatures remembered per function (see signature)
 NUMBERS_KEPT = 64  # values of a number input kept as arrays per signature (see Number)

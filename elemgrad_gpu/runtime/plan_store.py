@@ -6,8 +6,8 @@ longer than running a cached kernel. So once a string expression is traced, its 
 kernel cache; a new process asking for the same thing reads it back, finds the kernel
 in the cache and never imports PyTensor.
 
-The key hashes the expression, the derivatives, the dtype, the backend, this package's
-own files, PyTensor's installation and the C library's vector math, so a change to
+The key hashes the expression, the derivatives, the dtype, the backend and its variant
+(for C, the C library's vector math), this package's own files and PyTensor's installation, so a change to
 any of them is a miss. Each record carries the SHA-256 of its contents: a damaged or
 edited record is ignored (and rewritten by the next compile), never used. Writing is
 best effort: a record that cannot be written only costs the next process a trace.
@@ -30,11 +30,13 @@ log = logging.getLogger("elemgrad_gpu")
 FORMAT = 1
 
 
-def key(text: str, indices: Sequence[MultiIndex], dtype: str, backend: str, scalars: Sequence[int] = ()) -> str:
+def key(text: str, indices: Sequence[MultiIndex], dtype: str, backend: str, scalars: Sequence[int] = (),
+        variant: str = "") -> str:
     """The record name for expression ``text`` differentiated by ``indices``, for calls whose
-    inputs ``scalars`` are single values (hoist.py)."""
-    parts = [str(FORMAT), _installation(), text, repr([list(i) for i in indices]), dtype, backend,
-             str(ccompile.vector_math()), repr(list(scalars))]
+    inputs ``scalars`` are single values (hoist.py), by ``backend`` in its ``variant`` (what
+    else shapes its source on this machine, e.g. the C library's vector math)."""
+    parts = [str(FORMAT), _installation(), text, repr([list(i) for i in indices]), dtype, backend, variant,
+             repr(list(scalars))]
     return hashlib.sha256("\0".join(parts).encode()).hexdigest()[:32]
 
 

@@ -26,10 +26,9 @@ def cp(request, monkeypatch):
     if request.param == "cupy":
         return pytest.importorskip("cupy")
     emulated = emulated_cupy()
-    monkeypatch.setattr(device, "cupy", lambda: emulated)
     monkeypatch.setattr(backend_cuda, "cupy", lambda: emulated)
-    device.cuda_status.cache_clear()
-    request.addfinalizer(device.cuda_status.cache_clear)
+    backend_cuda.status.cache_clear()
+    request.addfinalizer(backend_cuda.status.cache_clear)
     return emulated
 
 

@@ -64,12 +64,11 @@ def cupy_as(monkeypatch):
                 raise ImportError("No module named 'cupy'")
             return fake
 
-        monkeypatch.setattr(device, "cupy", get)
         monkeypatch.setattr(backend_cuda, "cupy", get)
-        device.cuda_status.cache_clear()
+        backend_cuda.status.cache_clear()
 
     yield install
-    device.cuda_status.cache_clear()
+    backend_cuda.status.cache_clear()
 
 
 def test_without_cupy_auto_runs_on_the_cpu_and_cuda_says_what_is_missing(cupy_as, caplog):

@@ -1,28 +1,27 @@
 """The CPU backend: the fused kernel as compiled C, a NumPy ufunc of our own loop.
 
-A backend turns a FusedGraph into source, and source into a kernel: a callable taking the
-input arrays (of the kernel's dtype, broadcasting together to ``shape``) and optional
-preallocated outputs, and returning the outputs; with ``bound=True`` (and outputs) it
-returns instead the launch alone, a callable of no arguments that recomputes those
-outputs from those inputs (``ElementwiseFunction.bind``). ``kernel.prepare`` makes, once,
-what a call decides from the arguments' layout, for later calls on arrays laid out
-alike. The backend also says how to read and cast inputs, what a call's checks depend
-on in each argument (``signature``), and what to hand back (``finisher``). NumPy's ufunc
-machinery broadcasts, walks strides, copies overlaps and reports floating-point errors;
-the loop is ours, and where the operands need none of that machinery (aligned,
-C-contiguous, no overlap) the kernel module calls the loop itself (``CKernel._run``).
-The CUDA backend has the same methods.
+It owes what ``elemgrad_gpu.backends.Backend`` lists: source from a FusedGraph, a kernel
+from source (``CKernel``: ``run`` computes the outputs, ``bind`` makes the launch alone,
+a callable of no arguments that recomputes given outputs from given inputs, for
+``ElementwiseFunction.bind``; ``prepare`` makes, once, what a call decides from the
+arguments' layout, for later calls on arrays laid out alike), how to read and cast
+inputs, what a call's checks depend on in each argument (``signature``), and what to
+hand back (``finisher``). NumPy's ufunc machinery broadcasts, walks strides, copies
+overlaps and reports floating-point errors; the loop is ours, and where the operands
+need none of that machinery (aligned, C-contiguous, no overlap) the kernel module calls
+the loop itself (``CKernel._run``).
 """
 from __future__ import annotations
 
 import math
 from functools import partial
 from types import ModuleType
-from typing import TYPE_CHECKING, Any, Callable, Sequence
+from typing import TYPE_CHECKING, Callable, Sequence
 
 import numpy as np
 
 from elemgrad_gpu import arrays
+from elemgrad_gpu.backends import Prepared
 from elemgrad_gpu.backends.c import compile as ccompile
 from elemgrad_gpu.errors import InputError
 
@@ -30,7 +29,6 @@ if TYPE_CHECKING:
     from elemgrad_gpu.graph.fuse import FusedGraph
     from elemgrad_gpu.graph.hoist import Hoisted
 
-Prepared = Callable[[list, Any], list]  # (inputs, outputs or None) -> outputs, for one layout of arguments
 MAX_ARGUMENTS = 64  # NumPy's limit on a ufunc's inputs plus outputs (NPY_MAXARGS)
 # Outputs of 64 KiB to 32 MiB in all come from one allocation (_one_block); beyond 32 MiB,
 # glibc's largest threshold for serving memory from its heap, it maps fresh pages anyway.
@@ -47,6 +45,7 @@ class CBackend:
     signature = staticmethod(arrays.host_signature)
 
     hoists = True  # calls with single-value inputs get a kernel that works on those once (hoist.py)
+    variant = property(lambda self: f"vector_math={ccompile.vector_math()}", doc="What else shapes the source here.")
 
     def source(self, fused: FusedGraph, descriptions: list[str], hoisted: Hoisted | None = None) -> str:
         from elemgrad_gpu.backends import codegen
@@ -98,11 +97,13 @@ class CKernel:
         self._ufunc, self._call, self._new = module.kernel, module.call, module.new
         self._outputs, self._dtype, self._itemsize = outputs, dtype, np.dtype(dtype).itemsize
 
-    def __call__(self, inputs: Sequence[np.ndarray], shape: tuple[int, ...], out: Sequence | None = None,
-                 bound: bool = False) -> Any:
-        if bound:
-            return partial(self._run, list(inputs), list(out))
+    def run(self, inputs: Sequence[np.ndarray], shape: tuple[int, ...], out: Sequence | None = None) -> list:
+        """The outputs computed from ``inputs``: into ``out`` when given, else new arrays of ``shape``."""
         return self._fresh(inputs, shape) if out is None else self._run(inputs, out)
+
+    def bind(self, inputs: Sequence[np.ndarray], shape: tuple[int, ...], out: Sequence) -> Callable[[], list]:
+        """The launch alone: recomputes ``out`` from the current values of ``inputs`` at each call."""
+        return partial(self._run, list(inputs), list(out))
 
     def prepare(self, inputs: Sequence[np.ndarray], shape: tuple[int, ...], out: Sequence | None) -> Prepared:
         """The call on arrays laid out as these (the checks done): into given outputs or new ones."""
@@ -150,7 +151,7 @@ def _one_block(count: int, shape: tuple[int, ...], dtype: str) -> list[np.ndarra
 
     One block instead of several keeps the C library's allocator from handing the
     memory back to the system after each call and faulting it in again at the next
-    (at n = 10^6, two separate outputs made a call 3 to 5 times slower). The outputs
+    (by how much: docs/PERFORMANCE.md, Measurements behind the code). The outputs
     share the block: it is freed when the last of them is.
     """
     block = np.empty((count, *shape), dtype)

@@ -34,7 +34,7 @@ log = logging.getLogger("elemgrad_gpu")
 # No -ffast-math: IEEE semantics. -fopenmp-simd honours the kernel's "omp simd" loops (no
 # threads); -ffp-contract=off keeps a*b+c two roundings, as NumPy computes it. sin and cos
 # are not builtins, so gcc does not merge sin(x) and cos(x) into a scalar sincos call,
-# which has no vector version (a loop over both runs 10x faster vectorized).
+# which has no vector version (what that costs: docs/PERFORMANCE.md).
 CFLAGS = ("-O3", "-fPIC", "-shared", "-fno-math-errno", "-fopenmp-simd", "-ffp-contract=off",
           "-fno-builtin-sin", "-fno-builtin-cos", "-fno-builtin-sinf", "-fno-builtin-cosf")
 _AVX512 = {"avx512f", "avx512dq", "avx512vl", "avx512bw"}

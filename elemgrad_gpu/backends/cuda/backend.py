@@ -29,13 +29,12 @@ from elemgrad_gpu.config import setting
 from elemgrad_gpu.errors import DeviceMemoryError, InputError, InputTypeError
 
 if TYPE_CHECKING:
-    from elemgrad_gpu.backends.c.backend import Prepared
+    from elemgrad_gpu.backends import Prepared
     from elemgrad_gpu.graph.fuse import FusedGraph
 
 # The launch shape, unless [elemgrad] cuda_threads and cuda_blocks_per_sm say otherwise: blocks of
-# 128 threads, as many as the work needs (no cap per SM), each thread doing one 16-byte step. On
-# an H100 (sm_90) this took 97% of the copy bandwidth on average over the benchmark functions,
-# against 92.5% for 256 threads and at most 32 blocks per SM (benchmarks/gpu_launch.py, 2026-11-26).
+# 128 threads, as many as the work needs (no cap per SM), each thread doing one 16-byte step: the
+# shape benchmarks/gpu_launch.py found best (its numbers: docs/PERFORMANCE.md, Measurements behind the code).
 THREADS = 128
 BLOCKS_PER_SM = 0  # 0: no cap
 MAX_BLOCKS = 2 ** 31 - 1  # CUDA's limit on a grid's x dimension; beyond it the threads loop
@@ -51,6 +50,23 @@ def cupy():
     import cupy as cp
 
     return cp
+
+
+@cache
+def status() -> tuple[int, str]:
+    """How many CUDA devices CuPy sees, and which, or why none (the registry's status of "cuda")."""
+    try:
+        cp = cupy()
+    except ImportError:
+        return 0, "CuPy is not installed (pip install 'elemgrad_gpu[cuda12]' or '[cuda13]')"
+    try:
+        count = cp.cuda.runtime.getDeviceCount()
+    except Exception as error:  # noqa: BLE001 - CuPy raises driver-specific errors
+        return 0, f"CuPy is installed but found no usable CUDA driver or device ({error})"
+    if not count:
+        return 0, "CuPy and the driver are there, but no CUDA device is visible"
+    names = [cp.cuda.runtime.getDeviceProperties(i)["name"].decode() for i in range(count)]
+    return count, ", ".join(f"cuda:{i} {n}" for i, n in enumerate(names))
 
 
 def merge_dimensions(shape: Sequence[int], strides: Sequence[Sequence[int]]) -> tuple[list[int], list[list[int]]]:
@@ -121,6 +137,7 @@ class CudaBackend:
         return cupy().ndarray
 
     hoists = False  # every call runs the whole body per element (hoist.py is CPU-only so far)
+    variant = ""  # the source depends on nothing but the plan
 
     def source(self, fused: FusedGraph, descriptions: list[str], hoisted: None = None) -> str:
         from elemgrad_gpu.backends import codegen
@@ -135,7 +152,7 @@ class CudaBackend:
         cp = cupy()
         with cp.cuda.Device(self.index):
             module = cp.RawModule(code=source, options=self.options())
-            # the cupy.cuda.Function under each RawKernel: a launch through it skips a layer (1-2 us)
+            # the cupy.cuda.Function under each RawKernel: a launch through it skips a layer of Python
             functions = {name: module.get_function(name).kernel
                          for name in ("eg_vectorized", "eg_contiguous", "eg_strided")}
             sms = cp.cuda.Device(self.index).attributes["MultiProcessorCount"]
@@ -236,21 +253,27 @@ class CudaKernel:
         self._outputs, self._dtype, self._itemsize = outputs, dtype, np.dtype(dtype).itemsize
         self._launch = Launch.configured()
 
-    def __call__(self, inputs: Sequence, shape: tuple[int, ...], out: Sequence | None = None,
-                 bound: bool = False) -> Any:
+    def run(self, inputs: Sequence, shape: tuple[int, ...], out: Sequence | None = None) -> list:
+        """The outputs computed from ``inputs``: into ``out`` when given, else new device arrays of ``shape``."""
         cp = cupy()
         with _current(cp, self.index):
             results = list(out) if out is not None else _allocate(cp, self.index, shape, self._dtype, self._outputs)
-            launch = self._launcher(cp, inputs, shape, results)
-            if bound:
-                shared = launch.shared([a.data.ptr for a in (*inputs, *results)], len(inputs))
-                if shared:
-                    raise InputError(f"out[{shared[0]}] shares memory with an input or another output: a bound call "
-                                     f"on a GPU only launches, and its kernel needs its outputs apart from the rest; "
-                                     f"pass separate arrays, or call the function (it writes through a copy)")
-                return partial(_launch_on, cp, self.index, launch.bound(inputs, results))
-            launch(inputs, results)
+            self._launcher(cp, inputs, shape, results)(inputs, results)
         return results
+
+    def bind(self, inputs: Sequence, shape: tuple[int, ...], out: Sequence) -> Callable[[], None]:
+        """The launch alone, recomputing ``out`` from ``inputs`` at each call; refuses outputs that
+        share memory with the rest (a bound call only launches: it cannot write through a copy)."""
+        cp = cupy()
+        with _current(cp, self.index):
+            results = list(out)
+            launch = self._launcher(cp, inputs, shape, results)
+            shared = launch.shared([a.data.ptr for a in (*inputs, *results)], len(inputs))
+            if shared:
+                raise InputError(f"out[{shared[0]}] shares memory with an input or another output: a bound call "
+                                 f"on a GPU only launches, and its kernel needs its outputs apart from the rest; "
+                                 f"pass separate arrays, or call the function (it writes through a copy)")
+            return partial(_launch_on, cp, self.index, launch.bound(inputs, results))
 
     def prepare(self, inputs: Sequence, shape: tuple[int, ...], out: Sequence | None) -> Prepared | None:
         """The call on arrays laid out as these (same shapes, strides, alignment and device),
