@@ -7,20 +7,20 @@
 #   bash benchmarks/gpu_check.sh [tests|launch|bench ...]   (default: all three, in that order)
 #
 # Each step is time-limited (under 9 minutes in all) and stops with SIGINT, so pytest
-# still writes what it measured. From a development machine with the device tool
-# (image: ../shared/device/README.md), in one call:
-#   ../shared/device/stage_wheels.sh          # PyTensor and its pure-Python dependencies
-#   run: command="bash benchmarks/gpu_check.sh", carry=[".whl"], timeout_s=570
-# (on an H100, 2026-11-26, the whole call took 140 s: tests 40 s, sweep 30 s, benchmark 70 s)
-# The log, the benchmark JSON and the reports land in $OUT. To trim the benchmark, pass
-# pytest options through PYTEST_ADDOPTS, e.g. PYTEST_ADDOPTS="-k 'not torch.compile'".
+# still writes what it measured. Wheels of PyTensor and its pure-Python dependencies
+# placed in .whl/ (for a machine without an index) are installed into .gpu_check/site,
+# inside this repository; nothing is written outside it except under $OUT when set.
+# The log, the benchmark JSON and the reports land in $OUT, else in runs/gpu_check-DATE/.
+# How long a call takes is in docs/PERFORMANCE.md. To trim the benchmark, pass pytest
+# options through PYTEST_ADDOPTS, e.g. PYTEST_ADDOPTS="-k 'not torch.compile'".
 set -uo pipefail
 cd "$(dirname "$0")/.."
-out=${OUT:-/tmp}
+out=${OUT:-runs/gpu_check-$(date -u +%Y%m%d-%H%M%S)}
+mkdir -p "$out"
 steps=${*:-tests launch bench}
 if [ -d .whl ]; then
-  python3 -m pip install -q --no-index --no-deps --no-compile --target /tmp/site .whl/*.whl || exit 1
-  export PYTHONPATH=/tmp/site:$PWD
+  python3 -m pip install -q --no-index --no-deps --no-compile --target .gpu_check/site .whl/*.whl || exit 1
+  export PYTHONPATH=$PWD/.gpu_check/site:$PWD
 else
   export PYTHONPATH=$PWD
 fi
@@ -48,8 +48,8 @@ for step in $steps; do
     pytest_within 50 -m gpu tests/backends/test_gpu.py -k "$memory" ;;
   launch)
     echo "== launch shapes"
-    timeout -s INT 70 python3 benchmarks/gpu_launch.py | tee /tmp/launch.txt
-    tuned=$(grep "^THEANO_FLAGS=" /tmp/launch.txt | tail -1 | cut -d= -f2-)
+    timeout -s INT 70 python3 benchmarks/gpu_launch.py | tee "$out/launch.txt"
+    tuned=$(grep "^THEANO_FLAGS=" "$out/launch.txt" | tail -1 | cut -d= -f2-)
     if [ -n "$tuned" ]; then export THEANO_FLAGS=$tuned; echo "the benchmark runs with THEANO_FLAGS=$tuned"; fi ;;
   bench)
     # Two runs, each with its own JSON, so that a slow torch.compile cannot cost the rest:

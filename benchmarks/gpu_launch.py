@@ -1,4 +1,4 @@
-"""The CUDA launch shape, measured: what THREADS and BLOCKS_PER_SM (elemgrad_gpu/backend_cuda.py) rest on.
+"""The CUDA launch shape, measured: what THREADS and BLOCKS_PER_SM (elemgrad_gpu/backends/cuda/backend.py) rest on.
 
     python benchmarks/gpu_launch.py        (on a CUDA machine; benchmarks/gpu_check.sh runs it)
 

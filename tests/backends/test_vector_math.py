@@ -32,7 +32,7 @@ VECTOR_LOOPS = [
     ("sin(x) * cos(x)", lambda x: np.cos(2 * x), (b"v_sin", b"v_cos")),
     # our tanh's select next to a sin call is still vectorized: the vector math is declared
     # const, else GCC thinks sin may write memory, keeps the select a branch and the whole
-    # loop scalar (about 12x slower at n = 10^5)
+    # loop scalar (what that costs: docs/PERFORMANCE.md)
     ("tanh(x) * sin(x)", lambda x: np.sin(x) / np.cosh(x) ** 2 + np.tanh(x) * np.cos(x), (b"v_sin", b"v_expm1")),
 ]
 

@@ -14,6 +14,7 @@ from pytensor.graph.traversal import ancestors
 from elemgrad_gpu.errors import ExpressionError, InputError, InputTypeError
 from elemgrad_gpu.expr.language import ARITY
 from elemgrad_gpu.expr.parse import MAX_DEPTH, MAX_LENGTH, MAX_NODES, Expression, parse
+from elemgrad_gpu.graph.functions import IMPLEMENTATIONS
 
 X = np.array([0.2, 0.5, 0.7])
 Y = np.array([0.3, 0.1, 0.9])
@@ -45,7 +46,7 @@ def evaluate(text: str, **values: np.ndarray) -> np.ndarray:
     """Build ``text`` in float64 over vectors named like ``values`` and evaluate it."""
     expression = parse(text)
     env = {name: pt.vector(name) for name in expression.names}
-    output = expression.build(env, "float64")
+    output = expression.build(env, "float64", IMPLEMENTATIONS)
     return output.eval({env[name]: values[name] for name in expression.names}, mode="FAST_COMPILE")
 
 
@@ -113,7 +114,7 @@ def test_expression_is_frozen_hashable_and_prints_its_text():
 def test_float32_build_stays_float32():
     expression = parse("x * 0.1 + pi - where(x > 2, e, x ** 2)")
     x = pt.vector("x", dtype="float32")
-    output = expression.build({"x": x}, "float32")
+    output = expression.build({"x": x}, "float32", IMPLEMENTATIONS)
     assert output.dtype == "float32"
     assert all(variable.dtype != "float64" for variable in ancestors([output]))
     result = output.eval({x: np.array([1.0, 3.0], dtype="float32")}, mode="FAST_COMPILE")
@@ -123,14 +124,14 @@ def test_float32_build_stays_float32():
 def test_number_that_overflows_the_build_dtype_is_refused():
     expression = parse("x + 1e39")
     with pytest.raises(ExpressionError, match="does not fit in float32") as info:
-        expression.build({"x": pt.vector("x", dtype="float32")}, "float32")
+        expression.build({"x": pt.vector("x", dtype="float32")}, "float32", IMPLEMENTATIONS)
     assert info.value.position == 4
-    expression.build({"x": pt.vector("x")}, "float64")
+    expression.build({"x": pt.vector("x")}, "float64", IMPLEMENTATIONS)
 
 
 def test_build_names_missing_inputs():
     with pytest.raises(InputError, match="y"):
-        parse("x + y").build({"x": pt.vector("x")}, "float64")
+        parse("x + y").build({"x": pt.vector("x")}, "float64", IMPLEMENTATIONS)
 
 
 def test_where_with_comparisons():
@@ -324,4 +325,4 @@ def test_fuzz_parse_returns_or_refuses(text):
         return
     assert isinstance(expression, Expression) and str(expression) == text
     env = {name: pt.vector(name) for name in expression.names}
-    expression.build(env, "float64")
+    expression.build(env, "float64", IMPLEMENTATIONS)
