@@ -19,6 +19,7 @@ CASES = [
     ("erf(x)", sp.erf(x), WIDE), ("erfc(x)", sp.erfc(x), WIDE), ("erfinv(x)", sp.erfinv(x), UNIT),
     ("gammaln(x)", sp.loggamma(x), POSITIVE), ("digamma(x)", sp.polygamma(0, x), POSITIVE + (-0.5, -2.3)),
     ("sigmoid(x)", 1 / (1 + sp.exp(-x)), WIDE), ("softplus(x)", sp.log(1 + sp.exp(x)), WIDE + (-30.0, 25.0)),
+    ("log1mexp(x)", sp.log(1 - sp.exp(x)), (-12.0, -3.0, -0.9, -0.5, -0.1)),
     ("tanh(x)**2", sp.tanh(x) ** 2, WIDE), ("3*x", 3 * x, WIDE),
     ("x**3 - 2*x + pi/e", x ** 3 - 2 * x + sp.pi / sp.E, WIDE),
     ("pow(x, 2.5)", x ** sp.Rational(5, 2), POSITIVE), ("polygamma(2, x)", sp.polygamma(2, x), POSITIVE),

@@ -15,6 +15,7 @@ from string import Template
 
 import pytensor.scalar as ps
 
+from elemgrad_gpu.expr.vocabulary import c_library_functions
 from elemgrad_gpu.graph.fuse import FusedGraph
 from elemgrad_gpu.graph.hoist import Hoisted
 
@@ -22,12 +23,13 @@ _HERE = Path(__file__).resolve().parent
 _TEMPLATES = {"elemwise.c": _HERE / "c", "elemwise.cu": _HERE / "cuda", "scalar_types.h": _HERE / "cuda"}
 _CTYPES = {"float32": "float", "float64": "double"}
 _NPY_TYPES = {"float32": "NPY_FLOAT", "float64": "NPY_DOUBLE"}
-# glibc's libmvec has vector versions of these (x86_64, glibc >= 2.35); math.h declares
-# them only under -ffast-math, so the C kernel declares them itself, const (with
-# -fno-math-errno they touch no memory): a loop mixing a call with a select, as our tanh
-# has, is then still vectorized.
-_VECTOR_MATH = {1: "acos acosh asin asinh atan atanh cbrt cos cosh erf erfc exp exp10 exp2 expm1 log log10 "
-                   "log1p log2 sin sinh tan tanh", 2: "atan2 hypot pow"}
+# glibc's libmvec has vector versions of some (x86_64, glibc >= 2.35): the vocabulary's rows
+# say which. math.h declares them only under -ffast-math, so the C kernel declares them itself,
+# const (with -fno-math-errno they touch no memory): a loop mixing a call with a select, as our
+# tanh has, is then still vectorized.
+_C_FUNCTIONS = c_library_functions()  # name -> (arity, has a vector version)
+_VECTOR_MATH = {arity: " ".join(sorted(n for n, (a, vector) in _C_FUNCTIONS.items() if vector and a == arity))
+                for arity in (1, 2)}
 _FLOAT_LITERAL = re.compile(r"(?<![\w.])((?:\d+\.\d*|\.\d+)(?:[eE][-+]?\d+)?|\d+[eE][-+]?\d+)(?![\w.])")
 
 
@@ -45,8 +47,7 @@ def element_code(composite: ps.Composite, dtype: str, names_in: list[str], names
     return composite.c_support_code_apply(node, name), body
 
 
-_LIBM = ("acos acosh asin asinh atan atan2 atanh cbrt ceil copysign cos cosh erf erfc exp exp10 exp2 expm1 fabs "
-         "floor fmax fmin fmod hypot lgamma log log10 log1p log2 pow round sin sinh sqrt tan tanh tgamma trunc").split()
+_LIBM = sorted(_C_FUNCTIONS)  # their double versions, made float ones (tanhf) in float32 code
 _LIBM_CALL = re.compile(rf"\b({'|'.join(_LIBM)})\s*\(")
 _TANH_CALL = re.compile(r"\b(tanhf?)\s*\(")  # the C kernel's tanh is eg_tanh (kernels/elemwise.c)
 

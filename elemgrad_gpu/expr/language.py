@@ -1,21 +1,15 @@
-"""The expression language's vocabulary: functions with their arity, constants, operators.
+"""The expression language's names: functions with their arity, constants, operators.
 
-Names only, no implementations, so that parsing a string never imports PyTensor;
-``elemgrad_gpu.functions`` holds the implementation of every name listed here.
+Names only, no implementations, so that parsing a string never imports PyTensor; all of
+it is derived from the rows of ``vocabulary.py``, whose builders ``graph/functions.py``
+resolves.
 """
 from __future__ import annotations
 
-import math
+from elemgrad_gpu.expr.vocabulary import BY_NAME, CONSTANTS, OPERATORS
 
-_NAMES_BY_ARITY = {
-    1: "sin cos tan arcsin arccos arctan sinh cosh tanh arcsinh arccosh arctanh exp exp2 "
-    "expm1 log log2 log10 log1p sqrt abs sign erf erfc erfinv gammaln digamma sigmoid softplus",
-    2: "arctan2 maximum minimum pow hypot polygamma",
-    3: "where clip",
-}
-ARITY: dict[str, int] = {name: arity for arity, names in _NAMES_BY_ARITY.items() for name in names.split()}
-CONSTANTS: dict[str, float] = {"pi": math.pi, "e": math.e}
-# Operators of the language, by the symbol a parsed tree records ("neg": unary minus;
-# "and": chained comparisons such as a < x < b).
-OPERATORS = ("+", "-", "*", "/", "**", "neg", "<", "<=", ">", ">=", "==", "!=", "and")
+ARITY: dict[str, int] = {name: row.arity for name, row in BY_NAME.items()}
+LITERALS: dict[str, tuple[int, ...]] = {name: row.literal for name, row in BY_NAME.items() if row.literal}
 MultiIndex = tuple[str, ...]  # the inputs a partial derivative is taken by, in order; () for the value
+
+__all__ = ["ARITY", "CONSTANTS", "LITERALS", "OPERATORS", "MultiIndex"]

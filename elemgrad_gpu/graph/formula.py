@@ -13,6 +13,7 @@ from pytensor.graph.basic import Constant, Variable
 from pytensor.graph.traversal import graph_inputs, io_toposort
 from pytensor.tensor.elemwise import Elemwise
 
+from elemgrad_gpu.expr.vocabulary import FUNCTIONS
 from elemgrad_gpu.graph.fuse import passes_first
 
 MAX_CHARS = 4000
@@ -22,8 +23,8 @@ _INFIX = {ps.Add: (" + ", SUM), ps.Mul: ("*", PRODUCT), ps.Sub: (" - ", SUM), ps
           ps.Pow: ("**", POWER), ps.GT: (" > ", COMPARISON), ps.GE: (" >= ", COMPARISON),
           ps.LT: (" < ", COMPARISON), ps.LE: (" <= ", COMPARISON), ps.EQ: (" == ", COMPARISON),
           ps.NEQ: (" != ", COMPARISON)}
-_NAMES = {ps.Abs: "abs", ps.Switch: "where", ps.Maximum: "maximum", ps.Minimum: "minimum", ps.Clip: "clip",
-          ps.Log1p: "log1p"}
+# scalar op class name -> the language's name, where the op's own name differs (the vocabulary's rows say)
+_NAMES = {op_class: row.name for row in FUNCTIONS for op_class in row.printed}
 _PASS = (ps.Identity, ps.Cast)
 
 
@@ -67,7 +68,7 @@ def _apply(op: ps.ScalarOp, args: list[tuple[str, int]]) -> tuple[str, int]:
         return _inline(op, args)
     if getattr(op, "n", None) is not None and type(op).__name__ == "PolyGamma":
         return (f"digamma({args[0][0]})" if op.n == 0 else f"polygamma({op.n}, {args[0][0]})"), ATOM
-    name = _NAMES.get(kind) or op.name or kind.__name__.lower()
+    name = _NAMES.get(kind.__name__) or op.name or kind.__name__.lower()
     return f"{name}({', '.join(text for text, _ in args)})", ATOM
 
 

@@ -1,8 +1,9 @@
 """The math functions of the expression language, usable in callables too.
 
 Each takes and returns symbolic PyTensor tensors (NumPy arrays and Python numbers are
-accepted as constants). ``IMPLEMENTATIONS`` maps each name of the language
-(``elemgrad_gpu.language``: functions and operators) to the function that builds it.
+accepted as constants). Each is the builder its row of ``elemgrad_gpu.expr.vocabulary``
+names (``pt.NAME``, ``special.NAME``, or a function defined here), and ``IMPLEMENTATIONS``
+maps each name of the language (functions and operators) to the function that builds it.
 
 Example:
     >>> import numpy as np, elemgrad_gpu as eg
@@ -13,25 +14,15 @@ Example:
 """
 from __future__ import annotations
 
-import math
+import sys
 from typing import Callable
 
 import pytensor.tensor as pt
 
-from elemgrad_gpu.expr.language import ARITY, OPERATORS
-from elemgrad_gpu.graph.special import digamma, erfinv, hypot, polygamma
+from elemgrad_gpu.expr.vocabulary import CONSTANTS, FUNCTIONS, OPERATORS
+from elemgrad_gpu.graph import special
 
-sin, cos, tan = pt.sin, pt.cos, pt.tan
-arcsin, arccos, arctan, arctan2 = pt.arcsin, pt.arccos, pt.arctan, pt.arctan2
-sinh, cosh, tanh = pt.sinh, pt.cosh, pt.tanh
-arcsinh, arccosh, arctanh = pt.arcsinh, pt.arccosh, pt.arctanh
-exp, exp2, expm1 = pt.exp, pt.exp2, pt.expm1
-log, log2, log10, log1p = pt.log, pt.log2, pt.log10, pt.log1p
-sqrt, abs, sign = pt.sqrt, pt.abs, pt.sign
-erf, erfc, gammaln = pt.erf, pt.erfc, pt.gammaln
-sigmoid, softplus = pt.sigmoid, pt.softplus
-maximum, minimum, clip = pt.maximum, pt.minimum, pt.clip
-pi, e = math.pi, math.e
+globals().update(CONSTANTS)  # pi, e
 
 
 def where(condition, a, b):
@@ -44,10 +35,18 @@ def pow(a, b):  # noqa: A001 - the expression language's name
     return pt.pow(a, b)
 
 
+def _resolve(builder: str) -> Callable:
+    """A row's builder: ``pt.NAME``, ``special.NAME`` or ``functions.NAME`` (defined above)."""
+    namespace, _, name = builder.partition(".")
+    return getattr({"pt": pt, "special": special, "functions": sys.modules[__name__]}[namespace], name)
+
+
+globals().update({row.name: _resolve(row.builder) for row in FUNCTIONS})
 _OPERATOR_IMPLEMENTATIONS = (pt.add, pt.sub, pt.mul, pt.true_div, pt.pow, pt.neg,
                              pt.lt, pt.le, pt.gt, pt.ge, pt.eq, pt.neq, pt.and_)
 IMPLEMENTATIONS: dict[str, Callable] = {
-    **{name: globals()[name] for name in ARITY}, **dict(zip(OPERATORS, _OPERATOR_IMPLEMENTATIONS, strict=True)),
+    **{row.name: globals()[row.name] for row in FUNCTIONS},
+    **dict(zip(OPERATORS, _OPERATOR_IMPLEMENTATIONS, strict=True)),
 }
 
-__all__ = sorted(ARITY) + ["pi", "e"]
+__all__ = sorted(row.name for row in FUNCTIONS) + sorted(CONSTANTS)

@@ -33,6 +33,7 @@ REFERENCE = {
     "digamma": ("digamma(x)", lambda x, y, z: sp.digamma(x)),
     "sigmoid": ("sigmoid(x)", lambda x, y, z: sp.expit(x)),
     "softplus": ("softplus(x)", lambda x, y, z: np.logaddexp(0, x)),
+    "log1mexp": ("log1mexp(-x)", lambda x, y, z: np.log(-np.expm1(-x))),
     "pow": ("pow(x, y)", lambda x, y, z: x**y),
     "polygamma": ("polygamma(1, x) + polygamma(0, y)", lambda x, y, z: sp.polygamma(1, x) + sp.digamma(y)),
     "where": ("where(x > 0.4, y, z)", lambda x, y, z: np.where(x > 0.4, y, z)),

@@ -1,0 +1,85 @@
+"""The vocabulary: one row per math function of the expression language.
+
+Everything that must agree about a function is derived from its row: the parser's
+vocabulary (``language.ARITY``), the callable functions (``graph/functions.py``), the
+C code generator's lists of C library functions (made float ones in float32 kernels,
+declared as vector functions where glibc's libmvec has them) and the formula printer's
+names (``graph/formula.py``). Adding a function is adding a row here (plus its tests and
+its line in docs/EXPRESSIONS.md); ``tests/expr/test_vocabulary.py`` walks every row.
+
+Data only: no PyTensor here. A row names how the function is built as a reference the
+graph side resolves: ``pt.NAME`` (``pytensor.tensor``), ``special.NAME``
+(``elemgrad_gpu.graph.special``) or ``functions.NAME`` (defined in ``graph/functions.py``).
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class Function:
+    """One math function of the language."""
+
+    name: str  # as written in expressions, and as ``eg.NAME``
+    arity: int
+    builder: str  # how it is built: "pt.tanh", "special.digamma", "functions.where"
+    libm: str | None = None  # the C library function its C code calls (double; float adds "f"); None: its own C
+    vector: bool = False  # glibc's libmvec has a vector version of ``libm`` (declared SIMD in the C kernel)
+    printed: tuple[str, ...] = ()  # PyTensor scalar op classes whose default printed name is not ``name``
+    literal: tuple[int, ...] = ()  # argument positions that must be non-negative integer literals
+
+    def c_name(self, dtype: str) -> str | None:
+        """The C library function called per element for ``dtype``: ``tanh``, ``tanhf``."""
+        return None if self.libm is None else self.libm + ("f" if dtype == "float32" else "")
+
+
+def _unary(names: str, builder: str = "pt", vector: bool = True, **libm: str) -> list[Function]:
+    """Rows of one-argument functions built as ``builder.NAME``, whose C function is ``libm.get(NAME, NAME)``."""
+    return [Function(name, 1, f"{builder}.{name}", libm.get(name, name), vector) for name in names.split()]
+
+
+FUNCTIONS: tuple[Function, ...] = (
+    *_unary("sin cos tan sinh cosh tanh exp exp2 expm1 log log2 log10 erf erfc"),
+    Function("log1p", 1, "pt.log1p", "log1p", vector=True, printed=("Log1p",)),
+    *_unary("arcsin arccos arctan arcsinh arccosh arctanh", arcsin="asin", arccos="acos", arctan="atan",
+            arcsinh="asinh", arccosh="acosh", arctanh="atanh"),
+    Function("sqrt", 1, "pt.sqrt", "sqrt"),  # vectorized by the compiler itself: no libmvec call
+    Function("abs", 1, "pt.abs", "fabs", printed=("Abs",)),
+    Function("sign", 1, "pt.sign"),
+    Function("erfinv", 1, "special.erfinv"),
+    Function("gammaln", 1, "pt.gammaln", "lgamma"),
+    Function("digamma", 1, "special.digamma"),
+    Function("sigmoid", 1, "pt.sigmoid"),
+    Function("softplus", 1, "pt.softplus"),
+    Function("arctan2", 2, "pt.arctan2", "atan2", vector=True),
+    Function("maximum", 2, "pt.maximum", printed=("Maximum",)),
+    Function("minimum", 2, "pt.minimum", printed=("Minimum",)),
+    Function("pow", 2, "functions.pow", "pow", vector=True),
+    Function("hypot", 2, "special.hypot", "hypot", vector=True),
+    Function("polygamma", 2, "special.polygamma", literal=(0,)),
+    Function("where", 3, "functions.where", printed=("Switch",)),
+    Function("clip", 3, "pt.clip", printed=("Clip",)),
+    Function("log1mexp", 1, "pt.log1mexp"),  # log(1 - exp(x)), x < 0: accurate near 0 and far below it
+)
+
+# C library functions that PyTensor's C code for operators, derivatives and rewrites may
+# call besides those of the rows: (name, arity, whether libmvec has a vector version).
+OTHER_C_FUNCTIONS: tuple[tuple[str, int, bool], ...] = (
+    ("cbrt", 1, True), ("exp10", 1, True), ("tgamma", 1, False), ("ceil", 1, False), ("floor", 1, False),
+    ("round", 1, False), ("trunc", 1, False), ("fmod", 2, False), ("fmax", 2, False), ("fmin", 2, False),
+    ("copysign", 2, False),
+)
+
+CONSTANTS: dict[str, float] = {"pi": math.pi, "e": math.e}
+# Operators of the language, by the symbol a parsed tree records ("neg": unary minus;
+# "and": chained comparisons such as a < x < b).
+OPERATORS = ("+", "-", "*", "/", "**", "neg", "<", "<=", ">", ">=", "==", "!=", "and")
+
+BY_NAME: dict[str, Function] = {f.name: f for f in FUNCTIONS}
+
+
+def c_library_functions() -> dict[str, tuple[int, bool]]:
+    """Every C library function generated C code may call: name -> (arity, vectorizes)."""
+    called = {f.libm: (f.arity, f.vector) for f in FUNCTIONS if f.libm}
+    return {**called, **{name: (arity, vector) for name, arity, vector in OTHER_C_FUNCTIONS}}
