@@ -2,7 +2,7 @@
 
 A case is one (function, order, dtype, n, tool); its group is one per (function, order,
 dtype, n), so medians compare within a group. The tools themselves are
-elemgrad_gpu.peers's, the same that `elemgrad bench` runs.
+elemgrad_gpu.bench.peers's, the same that `elemgrad bench` runs.
 
     from suite import CPU_SIZES, cases, problem, run_case
 """

@@ -383,7 +383,7 @@ def test_the_direct_loop_refuses_what_the_ufunc_must_convert():
     fn = eg.compile("x * 2", orders=0, device="cpu")
     x = np.linspace(0, 1, 1001)
     fn(x)
-    kernel = next(iter(fn._plans.values())).kernel
+    kernel = next(iter(fn._specializations.values())).kernel
     out, read_only = np.empty(1001), np.empty(1001)
     read_only.flags.writeable = False
     unaligned = np.zeros(1001 * 8 + 1, np.uint8)[1:].view(np.float64)

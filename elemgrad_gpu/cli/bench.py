@@ -3,7 +3,7 @@
 Each tool computes f and df/dx for x = linspace(-4, 4, n): elemgrad_gpu (device auto),
 NumPy with closed-form derivatives written by hand, PyTensor's grad(sum(y)) compiled
 with the C VM, and, where installed, JAX jit(vmap(value_and_grad)) and PyTorch eager
-autograd.grad(y.sum(), x) (the tools are in elemgrad_gpu.peers, shared with benchmarks/).
+autograd.grad(y.sum(), x) (the tools are in elemgrad_gpu.bench.peers, shared with benchmarks/).
 logpdf's mu and sigma are scalar inputs, passed to every tool at call time. A time is
 the median of --repeat calls after one warm-up; each tool's results are checked
 against elemgrad_gpu's.

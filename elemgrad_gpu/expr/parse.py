@@ -6,7 +6,7 @@ Expression strings are data, never code: nothing here evaluates or compiles them
 * numbers (int and float literals) and the constants ``pi`` and ``e``;
 * input names: identifiers not starting with an underscore, not function names;
 * ``+ - * / **`` and unary ``-`` / ``+``;
-* calls of the functions in ``elemgrad_gpu.language.ARITY`` by name, with exactly
+* calls of the functions in ``elemgrad_gpu.expr.language.ARITY`` by name, with exactly
   their number of positional arguments; ``polygamma``'s order is a non-negative
   integer literal;
 * comparisons ``< <= > >= == !=``, only as the condition of ``where(cond, a, b)``;
@@ -53,7 +53,7 @@ MAX_NODES = 20_000
 
 # A checked tree is a nested tuple: ("const", number, position), ("name", identifier),
 # ("int", n) (a raw Python int: polygamma's order) or ("apply", name, *arguments), where
-# name is a function or operator of ``elemgrad_gpu.language``.
+# name is a function or operator of ``elemgrad_gpu.expr.language``.
 Tree = tuple
 
 _BINARY = {ast.Add: "+", ast.Sub: "-", ast.Mult: "*", ast.Div: "/", ast.Pow: "**"}

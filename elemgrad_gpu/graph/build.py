@@ -5,7 +5,7 @@ a given dtype and ndim (PyTensor is imported then, not before: a stored plan nee
 trace). Python float literals in a callable become constants of the traced dtype, so a
 float32 trace stays float32.
 
-Strings are bounded by the parser's limits (``elemgrad_gpu.parse``). The graph a
+Strings are bounded by the parser's limits (``elemgrad_gpu.expr.parse``). The graph a
 callable builds is bounded after tracing, before anything else walks it:
 
 * ``MAX_GRAPH_DEPTH`` (100, as for strings): operations on the longest chain from an

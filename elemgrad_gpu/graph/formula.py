@@ -2,7 +2,7 @@
 
 ``formula(output, names)`` writes ``2*tanh(x)*(1 - tanh(x)**2)`` rather than PyTensor's
 ``(2.0 * Tanh(x) * (1.0 - Sqr(Tanh(x))))``. Printed formulas of elementwise graphs parse
-back with ``elemgrad_gpu.parse``. Operations outside the language print as their
+back with ``elemgrad_gpu.expr.parse``. Operations outside the language print as their
 PyTensor name. Very long formulas (high orders of shared subexpressions) are cut at
 ``MAX_CHARS`` characters.
 """

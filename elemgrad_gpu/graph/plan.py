@@ -1,13 +1,15 @@
 """Plan: what one call signature needs, traced, verified, differentiated and fused.
 
 ``make_plan`` runs the pipeline (build -> verify -> differentiate -> simplify -> fuse)
-for one dtype and ndim; it is the only place the call path imports PyTensor. A plan
-read back from the disk (``plan_store``) has the generated source but no graph.
+for one dtype and ndim; it is the only place the call path imports PyTensor. A Plan is
+frozen: what is made from it later (sources, kernel) is kept by its specialization
+(``runtime/specialization.py``). A plan read back from the disk (``plan_store``) has no
+graph until its specialization traces one.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Callable, Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Callable, Sequence
 
 from elemgrad_gpu.expr.language import MultiIndex
 
@@ -19,19 +21,16 @@ if TYPE_CHECKING:
 __all__ = ["MultiIndex", "Plan", "make_plan"]
 
 
-@dataclass
+@dataclass(frozen=True)
 class Plan:
-    """Everything compiled for one call signature."""
+    """What one call signature computes: traced, verified, differentiated and fused."""
 
-    descriptions: list[str]  # a readable formula per output
+    descriptions: tuple[str, ...]  # a readable formula per output
     outputs: int
     dtype: str
     fused: FusedGraph | None = None  # None for a plan read back from the disk
     prelude: Callable | None = None  # computes the aux inputs, when the graph has any
     hoisted: Hoisted | None = None  # the body split for calls with single-value inputs (hoist.py)
-    sources: dict[str, str] = field(default_factory=dict)  # generated source per backend name
-    backend: Any = None  # where the kernel runs: the device's backend, or the CPU's after a fallback
-    kernel: Callable | None = None
 
 
 def make_plan(source: Source, indices: Sequence[MultiIndex], dtype: str, ndim: int) -> Plan:
@@ -55,4 +54,4 @@ def make_plan(source: Source, indices: Sequence[MultiIndex], dtype: str, ndim: i
         mode = Mode(linker="cvm", optimizer="fast_run")
         prelude = pytensor.function(inputs, fused.aux, mode=mode, on_unused_input="ignore")
     descriptions = [formula(out, dict(zip(inputs, source.names))) for out in outputs]
-    return Plan(descriptions, len(outputs), dtype, fused, prelude)
+    return Plan(tuple(descriptions), len(outputs), dtype, fused, prelude)

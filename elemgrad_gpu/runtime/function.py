@@ -1,29 +1,30 @@
 """Run: ElementwiseFunction, the compiled object ``elemgrad_gpu.compile`` returns.
 
-Per dtype (and ndim for callables) it makes a plan once (``plan.py``: trace, verify,
-differentiate, fuse; or, for a string expression compiled before, the stored plan of
-``plan_store.py``) and compiles one kernel; a call binds and checks the arguments,
-broadcasts them and runs that kernel. What the checks decide is kept per signature of
-the arguments (``known_calls.py``), so a call like one made before only converts its
-numbers and runs the kernel.
+The call path flows forward: the function has one ``Specialization`` per dtype, ndim
+(callables only) and set of single-value inputs (``specialization.py``: the frozen plan
+of ``graph/plan.py`` or the stored one of ``plan_store.py``, its source, its kernel).
+A call's slow path binds and checks the arguments, picks the specialization and
+records the outcome as one ``Call`` (``known_calls.py``), which it runs and, where it
+can, turns into the ``KnownCall`` of the arguments' signature: the fast path of later
+calls like it, which only converts their numbers and runs the kernel.
 """
 from __future__ import annotations
 
+import dataclasses
 import math
 import threading
-import warnings
 from typing import TYPE_CHECKING, Any, Callable, Sequence
 
 import numpy as np
 
 from elemgrad_gpu import arrays, backends
-from elemgrad_gpu.runtime import known_calls
-from elemgrad_gpu.runtime import plan_store
 from elemgrad_gpu.config import setting
-from elemgrad_gpu.runtime.device import Device
 from elemgrad_gpu.errors import InputError, InputTypeError
-from elemgrad_gpu.runtime.known_calls import KnownCall, Number, outputs_of, signature
 from elemgrad_gpu.graph.plan import MultiIndex, Plan, make_plan
+from elemgrad_gpu.runtime import known_calls, plan_store
+from elemgrad_gpu.runtime.device import Device
+from elemgrad_gpu.runtime.known_calls import Call, KnownCall, signature
+from elemgrad_gpu.runtime.specialization import Specialization
 
 if TYPE_CHECKING:
     from elemgrad_gpu.graph.build import Source
@@ -43,9 +44,9 @@ class ElementwiseFunction:
         self._single = single
         self._device = device
         self._dtype = dtype
-        self._plans: dict[tuple[str, int], Plan] = {}
+        self._specializations: dict[tuple[str, int, tuple[int, ...]], Specialization] = {}
         self._calls: dict[tuple, KnownCall] = {}
-        self._lock = threading.RLock()  # a hoisted plan is made from its base plan, under the lock
+        self._lock = threading.RLock()  # a hoisted specialization is made from its base one, under the lock
 
     inputs = property(lambda self: self._source.names, doc="The input names, in call order.")
     device = property(lambda self: self._device.name, doc='Where the kernel runs ("cpu" or "cuda:N").')
@@ -55,13 +56,13 @@ class ElementwiseFunction:
     @property
     def expressions(self) -> tuple[str, ...]:
         """A readable formula for each requested output."""
-        return tuple(self._plan(self._default_dtype(), 1).descriptions)
+        return tuple(self._specialization(self._default_dtype(), 1).plan.descriptions)
 
     def source(self, backend: str = backends.HOST, dtype: str | None = None) -> str:
         """The generated source of the fused kernel (for 1-d inputs of ``dtype``) by ``backend``
         (a name of the backend registry: "c", "cuda")."""
-        plan = self._plan(_check_dtype(dtype) or self._default_dtype(), 1)
-        return self._generated(plan, backends.backend(backend))
+        specialization = self._specialization(_check_dtype(dtype) or self._default_dtype(), 1)
+        return specialization.source(backends.backend(backend))
 
     def __repr__(self) -> str:
         outputs = ", ".join("d" + "".join(f"/d{n}" for n in i) if i else "f" for i in self._indices)
@@ -73,11 +74,10 @@ class ElementwiseFunction:
         known = self._calls.get(key)
         if known is not None:
             return known(args, out)
-        values, backend, kernel, inputs, shape, outputs = self._arguments(args, out, kwargs)
-        finish = backend.finisher(values)
-        results = finish(kernel.run(inputs, shape, outputs))
+        call = self._checked(args, out, kwargs)
+        results = call.run()
         if key is not None and None not in key:
-            self._remember(key, values, backend, kernel, inputs, shape, out, outputs, finish)
+            self._remember(key, call, out)
         return results[0] if self._single else tuple(results)
 
     def bind(self, *args, out=None, **kwargs) -> BoundCall:
@@ -94,23 +94,24 @@ class ElementwiseFunction:
         through a copy as a call does). Do not resize or free the bound arrays while the
         bound call is in use (it keeps them alive).
         """
-        values, backend, kernel, inputs, shape, out = self._arguments(args, out, kwargs)
-        if out is None:
+        call = self._checked(args, out, kwargs)
+        if call.outputs is None:
             raise InputError("bind needs out=: the preallocated outputs that every call writes")
-        if len(inputs) != len(values):
+        if len(call.inputs) != len(call.values):
             raise InputError("this function computes extra inputs on the host at each call and cannot be bound; "
                              "call it directly")
-        for j in _converted_arrays(values, inputs):  # numbers are fixed at bind time
-            value, array = values[j], inputs[j]
-            given, wanted = _type_name(type(value)), _type_name(backend.array_type)
+        for j in call.converted_arrays():  # numbers are fixed at bind time
+            value, array = call.values[j], call.inputs[j]
+            given, wanted = _type_name(type(value)), _type_name(call.backend.array_type)
             raise InputTypeError(f"input {self.inputs[j]!r} cannot be bound: a {given} of "
                                  f"{getattr(value, 'dtype', '?')} is converted to a {wanted} of {array.dtype} "
                                  f"first, so later changes to it would not be seen; pass a {wanted} of "
                                  f"{array.dtype}, or call the function")
-        return BoundCall(kernel.bind(inputs, shape, out), out[0] if self._single else tuple(out))
+        launch = call.kernel.bind(call.inputs, call.shape, call.outputs)
+        return BoundCall(launch, call.outputs[0] if self._single else tuple(call.outputs))
 
-    def _arguments(self, args: tuple, out: Any, kwargs: dict) -> tuple:
-        """(values, backend, kernel, inputs, shape, out) of a call: bound, checked, cast; out checked."""
+    def _checked(self, args: tuple, out: Any, kwargs: dict) -> Call:
+        """The slow path: the arguments bound, checked, cast and on the device; out checked."""
         names = self._source.names
         if out is not None and "out" in names:  # an input called out wins
             kwargs["out"], out = out, None
@@ -118,114 +119,79 @@ class ElementwiseFunction:
         device = self._device.backend
         inputs, dtype = arrays.prepare(names, values, self._dtype, device.read, self._default_dtype)
         shape = arrays.broadcast_shape(names, inputs)
-        plan = self._plan(dtype, len(shape), _single_values(inputs, shape) if device.hoists else ())
-        backend, kernel = (plan.backend, plan.kernel) if plan.kernel is not None else self._kernel(plan)
-        if backend is not device:  # fell back to the CPU
+        specialization = self._specialization(dtype, len(shape),
+                                              _single_values(inputs, shape) if device.hoists else ())
+        backend, kernel = specialization.compiled(self._device)
+        if backend is not device:  # fell back to the host
             inputs = [device.to_host(a) if not isinstance(a, np.ndarray) else a for a in inputs]
         inputs = [backend.cast(a, dtype) for a in inputs]
-        if plan.prelude is not None:
-            extra = plan.prelude(*[np.broadcast_to(backend.to_host(a), shape) for a in inputs])
+        prelude = specialization.plan.prelude
+        if prelude is not None:
+            extra = prelude(*[np.broadcast_to(backend.to_host(a), shape) for a in inputs])
             inputs += [backend.cast(np.asarray(a), dtype) for a in extra]
         if out is not None:
             out = arrays.check_outputs(out, len(self._indices), shape, dtype, backend.array_type)
             backend.check_placement(out)
-        return values, backend, kernel, inputs, shape, out
+        return Call(values, backend, kernel, inputs, shape, out, backend.finisher(values))
 
-    def _remember(self, key: tuple, values: Sequence, backend, kernel, inputs: list,
-                  shape: tuple[int, ...], out: Any, outputs: list | None, finish: Callable[[list], list]) -> None:
-        """Keep what this call decided for later calls of the same signature, where that is all
-        they need: inputs used as given, or numbers (converted at each call), and no fallback."""
-        if backend is not self._device.backend or len(inputs) != len(values) or "out" in self.inputs:
+    def _remember(self, key: tuple, call: Call, out: Any) -> None:
+        """Keep the known call for later calls of the signature ``key``, where one can be kept:
+        not after a fallback, not for an input called out, not where floatX decides each call."""
+        if call.backend is not self._device.backend or "out" in self.inputs \
+                or self._dtype is None and all(type(v) in arrays.WEAK for v in call.values):
             return
-        if _converted_arrays(values, inputs) \
-                or self._dtype is None and all(type(v) in arrays.WEAK for v in values):  # floatX decides, each call
-            return
-        run = kernel.prepare(inputs, shape, outputs)
-        if run is None:
-            return
-        dtype = inputs[0].dtype.name
-        converted = [j for j, (value, array) in enumerate(zip(values, inputs)) if array is not value]  # numbers
-        numbers = tuple((j, Number(backend, self.inputs[j], dtype)) for j in converted)
-        if len(self._calls) >= known_calls.CALLS_KEPT:
-            self._calls.clear()
-        self._calls[key] = KnownCall(run, numbers, outputs_of(out, len(self._indices)), finish, self._single)
+        known = known_calls.remember(call, self.inputs, out, self._single)
+        if known is not None:
+            if len(self._calls) >= known_calls.CALLS_KEPT:
+                self._calls.clear()
+            self._calls[key] = known
 
     def _default_dtype(self) -> str:
         return self._dtype or setting("global", "floatX") or "float64"
 
-    def _kernel(self, plan: Plan):
-        """The backend and compiled kernel of ``plan``: this device's, or the CPU's after a fallback."""
-        if plan.kernel is None:
-            with self._lock:
-                if plan.kernel is None:
-                    plan.backend, plan.kernel = self._compile(plan)
-        return plan.backend, plan.kernel
-
-    def _compile(self, plan: Plan):
-        backend = self._device.backend
-        try:
-            kernel = backend.load(self._generated(plan, backend), plan.outputs, plan.dtype)
-        except Exception as error:  # noqa: BLE001 - any compile failure off the host falls back under "auto"
-            if backend.name == backends.HOST or not self._device.automatic:
-                raise
-            warnings.warn(f"elemgrad_gpu: running on the CPU instead of {self._device.name}: the {backend.name.upper()} "
-                          f"backend could not compile this function ({type(error).__name__}: {str(error)[:300]})",
-                          RuntimeWarning, stacklevel=4)
-            host = backends.backend(backends.HOST)
-            return host, host.load(self._generated(plan, host), plan.outputs, plan.dtype)
-        return backend, kernel
-
-    def _generated(self, plan: Plan, backend) -> str:
-        """``backend``'s source for ``plan``, generated once."""
-        if backend.name not in plan.sources:
-            plan.sources[backend.name] = backend.source(self._graph(plan), plan.descriptions, plan.hoisted)
-        return plan.sources[backend.name]
-
-    def _graph(self, plan: Plan):
-        """``plan``'s fused graph; a stored plan (strings only, traced at ndim 0) is traced for it."""
-        if plan.fused is None:
-            plan.fused = make_plan(self._source, self._indices, plan.dtype, 0).fused
-        return plan.fused
-
-    def _plan(self, dtype: str, ndim: int, scalars: tuple[int, ...] = ()) -> Plan:
-        """The plan for inputs of ``dtype`` and ``ndim``, of which ``scalars`` are single values."""
+    def _specialization(self, dtype: str, ndim: int, scalars: tuple[int, ...] = ()) -> Specialization:
+        """The specialization for inputs of ``dtype`` and ``ndim``, of which ``scalars`` are single values."""
         key = (dtype, 0 if self._source.is_string else ndim, scalars)
-        plan = self._plans.get(key)
-        if plan is None:
+        found = self._specializations.get(key)
+        if found is None:
             with self._lock:
-                plan = self._plans.get(key) or self._plans.setdefault(key, self._make_plan(*key))
-        return plan
+                found = self._specializations.get(key) or self._specializations.setdefault(key, self._make(*key))
+        return found
 
-    def _make_plan(self, dtype: str, ndim: int, scalars: tuple[int, ...]) -> Plan:
-        """A new plan: the stored one of a string expression, else traced or hoisted (and then stored)."""
-        stored = self._source.is_string
+    def _make(self, dtype: str, ndim: int, scalars: tuple[int, ...]) -> Specialization:
+        """A new specialization: the stored plan of a string expression, else traced or hoisted (and then stored)."""
+        stored, backend = self._source.is_string, self._device.backend
         if stored:
-            plan = plan_store.load(self._store_key(dtype, scalars), dtype, self._device.backend.name)
-            if plan is not None:
-                return plan
+            found = plan_store.load(self._store_key(dtype, scalars), dtype)
+            if found is not None:
+                plan, source = found
+                return Specialization(plan, self._tracer(dtype), {backend.name: source})
         if scalars:
-            plan = self._hoisted(self._plan(dtype, ndim), scalars)
+            made = self._hoisted(self._specialization(dtype, ndim), scalars)
         else:
-            plan = make_plan(self._source, self._indices, dtype, ndim)
-        if stored and plan.prelude is None:  # strings have no aux inputs; what has one cannot be stored
-            self._generated(plan, self._device.backend)
-            plan_store.save(self._store_key(dtype, scalars), plan, self._device.backend.name)
-        return plan
+            made = Specialization(make_plan(self._source, self._indices, dtype, ndim), self._tracer(dtype))
+        if stored and made.plan.prelude is None:  # strings have no aux inputs; what has one cannot be stored
+            plan_store.save(self._store_key(dtype, scalars), made.plan, made.source(backend))
+        return made
 
-    def _hoisted(self, base: Plan, scalars: tuple[int, ...]) -> Plan:
+    def _tracer(self, dtype: str) -> Callable[[], Plan]:
+        """How a stored plan (strings only, traced at ndim 0) gets its graph when one is needed."""
+        return lambda: make_plan(self._source, self._indices, dtype, 0)
+
+    def _hoisted(self, base: Specialization, scalars: tuple[int, ...]) -> Specialization:
         """``base`` with the work on the single-value inputs ``scalars`` done once per call
         (``hoist.py``); ``base`` itself when there is none, when it has aux inputs, or when
         the hoisted kernel would not compute exactly what ``base`` computes."""
         from elemgrad_gpu.graph.hoist import hoist  # imports PyTensor: only for a plan not stored yet
 
-        if base.prelude is not None:
+        if base.plan.prelude is not None:
             return base
-        hoisted = hoist(self._graph(base).composite, scalars)
+        hoisted = hoist(base.graph().composite, scalars)
         if hoisted is None:
             return base
-        plan = Plan(base.descriptions, base.outputs, base.dtype, base.fused, hoisted=hoisted)
+        made = Specialization(dataclasses.replace(base.plan, hoisted=hoisted), self._tracer(base.plan.dtype))
         backend = self._device.backend
-        return plan if backend.computes_alike(self._generated(base, backend), self._generated(plan, backend)) else base
+        return made if backend.computes_alike(base.source(backend), made.source(backend)) else base
 
     def _store_key(self, dtype: str, scalars: tuple[int, ...]) -> str:
         backend = self._device.backend
@@ -247,13 +213,6 @@ class ElementwiseFunction:
             raise InputError(f"missing input{'s' * (len(missing) > 1)} {', '.join(map(repr, missing))}; "
                              f"the inputs are {', '.join(names)}")
         return [values[name] for name in names]
-
-
-def _converted_arrays(values: Sequence, inputs: Sequence) -> list[int]:
-    """The positions of the arrays that a call converted (cast or copied): a later call
-    could not read them in place. Numbers are converted too, but they are not arrays."""
-    return [j for j, (value, array) in enumerate(zip(values, inputs))
-            if array is not value and not isinstance(value, arrays.NUMBERS)]
 
 
 def _single_values(inputs: Sequence, shape: tuple[int, ...]) -> tuple[int, ...]:

@@ -1,16 +1,22 @@
 """Run, again: a call like an earlier one skips the checks (``ElementwiseFunction.__call__``).
 
-A call's signature is what its checks depend on (``signature``). After one call of a
-signature succeeds, the function keeps a ``KnownCall`` for it: what the checks decided
-(the kernel, its launch for this layout, how ``out=`` is read, what is handed back), so
-a later call of that signature only makes its numbers arrays (``Number``) and runs.
+The slow path checks a call and records the outcome as one ``Call`` (the kernel, the
+arrays it reads, the outputs, how results are handed back), runs it, and hands it to
+``remember``. A call's signature is what its checks depend on (``signature``): after
+one call of a signature succeeds, the function keeps the ``KnownCall`` that ``remember``
+made of it (the kernel's launch for this layout, how ``out=`` is read, what is handed
+back), so a later call of that signature only makes its numbers arrays (``Number``) and
+runs: the fast path.
 """
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any, Callable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, Callable, Sequence
+
+from elemgrad_gpu import arrays
 
 if TYPE_CHECKING:
-    from elemgrad_gpu.backends import Prepared
+    from elemgrad_gpu.backends import Backend, Kernel, Prepared
 
 CALLS_KEPT = 64  # argument signatures remembered per function (see signature)
 NUMBERS_KEPT = 64  # values of a number input kept as arrays per signature (see Number)
@@ -32,6 +38,43 @@ def signature(backend, args: tuple, out: Any) -> tuple:
     if type(out) in (tuple, list):
         return (*map(sign, args), type(out), *map(sign, out))
     return (*map(sign, args), "out", sign(out))
+
+
+@dataclass(frozen=True)
+class Call:
+    """One call as the slow path's checks left it: ready to run, and to be remembered."""
+
+    values: Sequence  # the inputs as given, in input order
+    backend: Backend  # where the kernel runs: the device's, or the host's after a fallback
+    kernel: Kernel
+    inputs: list  # what the kernel reads: arrays of the call's dtype, on the device (and any aux inputs)
+    shape: tuple[int, ...]  # the broadcast shape
+    outputs: list | None  # the checked out=, or None for new arrays
+    finish: Callable[[list], list]  # the kernel's outputs -> the caller's results
+
+    def run(self) -> list:
+        return self.finish(self.kernel.run(self.inputs, self.shape, self.outputs))
+
+    def converted_arrays(self) -> list[int]:
+        """The positions of the arrays this call converted (cast or copied): a later call could
+        not read them in place. Numbers are converted too, but they are not arrays."""
+        return [j for j, (value, array) in enumerate(zip(self.values, self.inputs))
+                if array is not value and not isinstance(value, arrays.NUMBERS)]
+
+
+def remember(call: Call, names: Sequence[str], out: Any, single: bool) -> KnownCall | None:
+    """The KnownCall for later calls of ``call``'s signature, where all they need is what ``call``
+    decided: inputs used as given, or numbers (converted at each call). None otherwise."""
+    if len(call.inputs) != len(call.values) or call.converted_arrays():
+        return None
+    run = call.kernel.prepare(call.inputs, call.shape, call.outputs)
+    if run is None:
+        return None
+    dtype = call.inputs[0].dtype.name
+    converted = [j for j, (value, array) in enumerate(zip(call.values, call.inputs)) if array is not value]
+    numbers = tuple((j, Number(call.backend, names[j], dtype)) for j in converted)
+    count = len(call.outputs) if call.outputs is not None else 0
+    return KnownCall(run, numbers, outputs_of(out, count), call.finish, single)
 
 
 def outputs_of(out: Any, count: int) -> Callable[[Any], list | None]:

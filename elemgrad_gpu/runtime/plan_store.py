@@ -40,14 +40,15 @@ def key(text: str, indices: Sequence[MultiIndex], dtype: str, backend: str, scal
     return hashlib.sha256("\0".join(parts).encode()).hexdigest()[:32]
 
 
-def load(name: str, dtype: str, backend: str) -> Plan | None:
-    """The stored plan called ``name``, or None when there is none or it is damaged."""
+def load(name: str, dtype: str) -> tuple[Plan, str] | None:
+    """The stored plan called ``name`` and its source, or None when there is none or it is damaged."""
     path = ccompile.cache_dir("plans") / f"{name}.json"
     try:
         record = json.loads(path.read_text())
         body = record["body"]
         intact = record["sha256"] == _digest(body) and body["key"] == name
-        plan = Plan(list(body["descriptions"]), int(body["outputs"]), dtype, sources={backend: body["source"]})
+        plan = Plan(tuple(body["descriptions"]), int(body["outputs"]), dtype)
+        source = str(body["source"])
     except FileNotFoundError:
         return None
     except (OSError, ValueError, KeyError, TypeError):
@@ -55,12 +56,12 @@ def load(name: str, dtype: str, backend: str) -> Plan | None:
     if not intact:
         log.warning("elemgrad_gpu: stored plan %s is damaged; tracing the expression again", path.name)
         return None
-    return plan
+    return plan, source
 
 
-def save(name: str, plan: Plan, backend: str) -> None:
-    """Store ``plan`` (with its ``backend`` source) as ``name``, atomically; failures are ignored."""
-    body = {"key": name, "descriptions": plan.descriptions, "outputs": plan.outputs, "source": plan.sources[backend]}
+def save(name: str, plan: Plan, source: str) -> None:
+    """Store ``plan`` with its generated ``source`` as ``name``, atomically; failures are ignored."""
+    body = {"key": name, "descriptions": list(plan.descriptions), "outputs": plan.outputs, "source": source}
     import tempfile  # only when storing: a process that reads its plans back does not need it
 
     directory = ccompile.cache_dir("plans")

@@ -1,4 +1,4 @@
-"""elemgrad_gpu.peers: every peer the benchmarks time computes what the closed form says.
+"""elemgrad_gpu.bench.peers: every peer the benchmarks time computes what the closed form says.
 
 The benchmarks check their results too, but run only when named; here each installed
 CPU peer is checked at a few points, and the hand-written CUDA bodies of the CuPy

@@ -49,15 +49,15 @@ def test_the_split_puts_exactly_the_work_on_single_values_in_once():
 def test_the_kernel_for_single_value_parameters_takes_the_logarithm_once_per_call():
     fn = eg.compile(LOGPDF, wrt="x", orders=(0, 1), device="cpu")
     fn(np.linspace(-1, 1, 10), 0.5, 2.0)
-    plan = fn._plan("float64", 1, (1, 2))
+    plan = fn._specialization("float64", 1, (1, 2))
     if not ccompile._reports_vectorization():  # without GCC's report, nothing is hoisted (it could change bits)
-        assert plan is fn._plan("float64", 1)
+        assert plan is fn._specialization("float64", 1)
         return
-    source = fn._generated(plan, CBackend())
+    source = plan.source(CBackend())
     once = source[source.index("static inline void eg_once_element"):source.index("static void eg_once_vector")]
     each = source[source.index("static inline void eg_element"):source.index("enum { EG_BLOCK")]
     assert "log(" in once and "log(" not in each
-    assert fn._plan("float64", 1) is not plan and "#define EG_NHOIST 0" in fn.source()
+    assert fn._specialization("float64", 1) is not plan and "#define EG_NHOIST 0" in fn.source()
 
 
 @pytest.mark.parametrize("dtype", ["float64", "float32"])

@@ -1,4 +1,4 @@
-"""elemgrad_gpu.special: C-compiled polygamma, erfinv and hypot against mpmath and scipy.
+"""elemgrad_gpu.graph.special: C-compiled polygamma, erfinv and hypot against mpmath and scipy.
 
 Errors are |got - ref| / max(1, |ref|) against mpmath at 50 digits: at most 1e-12 in
 float64 and 1e-5 in float32. Every function here runs through PyTensor's C linker.

@@ -139,6 +139,11 @@ class CudaBackend:
     hoists = False  # every call runs the whole body per element (hoist.py is CPU-only so far)
     variant = ""  # the source depends on nothing but the plan
 
+    @staticmethod
+    def computes_alike(base: str, hoisted: str) -> bool:
+        """Never asked while ``hoists`` is False: no hoisted kernel is used on a GPU."""
+        return False
+
     def source(self, fused: FusedGraph, descriptions: list[str], hoisted: None = None) -> str:
         from elemgrad_gpu.backends import codegen
 
