@@ -8,8 +8,8 @@ names (``graph/formula.py``). Adding a function is adding a row here (plus its t
 its line in docs/EXPRESSIONS.md); ``tests/expr/test_vocabulary.py`` walks every row.
 
 Data only: no PyTensor here. A row names how the function is built as a reference the
-graph side resolves: ``pt.NAME`` (``pytensor.tensor``), ``special.NAME``
-(``elemgrad_gpu.graph.special``) or ``functions.NAME`` (defined in ``graph/functions.py``).
+graph side resolves: ``pt.NAME`` (``pytensor.tensor``) or ``MODULE.NAME`` for a module of
+``elemgrad_gpu/graph/`` (``special.digamma``; ``functions.where``, defined in ``graph/functions.py``).
 """
 from __future__ import annotations
 
@@ -23,7 +23,7 @@ class Function:
 
     name: str  # as written in expressions, and as ``eg.NAME``
     arity: int
-    builder: str  # how it is built: "pt.tanh", "special.digamma", "functions.where"
+    builder: str  # how it is built: "pt.tanh", or "MODULE.NAME" of graph/: "special.digamma", "functions.where"
     libm: str | None = None  # the C library function its C code calls (double; float adds "f"); None: its own C
     vector: bool = False  # glibc's libmvec has a vector version of ``libm`` (declared SIMD in the C kernel)
     printed: tuple[str, ...] = ()  # PyTensor scalar op classes whose default printed name is not ``name``

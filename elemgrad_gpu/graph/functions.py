@@ -15,12 +15,12 @@ Example:
 from __future__ import annotations
 
 import sys
+from importlib import import_module
 from typing import Callable
 
 import pytensor.tensor as pt
 
 from elemgrad_gpu.expr.vocabulary import CONSTANTS, FUNCTIONS, OPERATORS
-from elemgrad_gpu.graph import special
 
 globals().update(CONSTANTS)  # pi, e
 
@@ -36,9 +36,13 @@ def pow(a, b):  # noqa: A001 - the expression language's name
 
 
 def _resolve(builder: str) -> Callable:
-    """A row's builder: ``pt.NAME``, ``special.NAME`` or ``functions.NAME`` (defined above)."""
-    namespace, _, name = builder.partition(".")
-    return getattr({"pt": pt, "special": special, "functions": sys.modules[__name__]}[namespace], name)
+    """A row's builder: ``pt.NAME`` (pytensor.tensor), else ``MODULE.NAME`` of a module of graph/
+    (``functions.NAME``: defined above)."""
+    module, _, name = builder.partition(".")
+    if module == "pt":
+        return getattr(pt, name)
+    return getattr(sys.modules[__name__] if module == "functions" else import_module(f"elemgrad_gpu.graph.{module}"),
+                   name)
 
 
 globals().update({row.name: _resolve(row.builder) for row in FUNCTIONS})

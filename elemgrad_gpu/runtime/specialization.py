@@ -29,7 +29,7 @@ class Specialization:
         self.plan = plan
         self._trace = trace  # the plan traced afresh: the graph of a stored plan
         self._sources = dict(sources or {})
-        self._lock = threading.Lock()
+        self._lock = threading.RLock()  # compiling may trace a stored plan's graph, under the same lock
         self.backend: Backend | None = None  # where the kernel runs, once compiled
         self.kernel: Kernel | None = None
 
