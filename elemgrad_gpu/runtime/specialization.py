@@ -33,6 +33,11 @@ class Specialization:
         self.backend: Backend | None = None  # where the kernel runs, once compiled
         self.kernel: Kernel | None = None
 
+    @property
+    def sources(self) -> dict[str, str]:
+        """The sources generated so far, by backend name."""
+        return dict(self._sources)
+
     def graph(self) -> FusedGraph:
         """The fused graph; a stored plan (strings only) is traced for it, once."""
         if self.plan.fused is None:
