@@ -13,7 +13,8 @@ Expression strings are data, never code: nothing here evaluates or compiles them
   a chain ``a < b < c`` means ``(a < b) & (b < c)``.
 
 Everything else is refused with an ``ExpressionError`` that says why and points at
-the offending character; expressions are a single line. Resource limits keep parsing
+the offending character; expressions are a single line, without comments (a
+``#`` is refused: Python would drop the rest of the line silently). Resource limits keep parsing
 fast (milliseconds even for the longest text) and bounded:
 
 * ``MAX_LENGTH`` (100,000): characters in the text;
@@ -195,8 +196,8 @@ def _scan(text: str) -> None:
         token, position = match.group(1), match.start(1)
         is_operand = bool(match["operand"]) and not keyword.iskeyword(token)
         chain = chains[-1]
-        if token == "#":
-            return  # a comment
+        if token == "#":  # ast.parse would drop the rest of the line silently: 'x #+ y' would mean x
+            raise ExpressionError("'#' is not allowed: expressions have no comments", text, position)
         if token in ("(", "[", "{"):
             chains.append([0, 0, 0])
             if len(chains) > MAX_DEPTH + 1:

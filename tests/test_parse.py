@@ -91,8 +91,16 @@ def test_precedence_and_arithmetic(text, expected):
     np.testing.assert_allclose(result, [expected])
 
 
-def test_comments_and_spacing_are_ignored():
-    assert parse("\tsin( x )  # " + "-" * 300).names == ("x",)
+def test_spacing_is_ignored():
+    assert parse("\tsin( x )  ").names == ("x",)
+
+
+@pytest.mark.parametrize("text, position", [("x #+ y", 2), ("\tsin( x )  # " + "-" * 300, 11), ("x#", 1)])
+def test_a_comment_is_refused_where_it_starts(text, position):
+    """ast.parse drops a comment silently, so 'x #+ y' meant x: now refused, the caret at the '#'."""
+    with pytest.raises(ExpressionError, match="'#' is not allowed") as caught:
+        parse(text)
+    assert caught.value.position == position
 
 
 def test_names_in_order_of_first_appearance():
