@@ -70,6 +70,7 @@ class Terminated(BaseException):
 
 
 def _terminate(signum: int, frame) -> None:
+    signal.signal(signum, signal.SIG_IGN)  # a second one must not cut the cleanup short
     raise Terminated(signum)
 
 
@@ -218,12 +219,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     except Terminated as stop:
         print(f"elemgrad: stopped by {signal.Signals(stop.signum).name}", file=sys.stderr)
         return 128 + stop.signum
-    except MemoryError as error:  # DeviceMemoryError included: its message names the sizes
+    except (ElemgradError, OSError) as error:  # DeviceMemoryError included: its message names the sizes
+        print(f"elemgrad {args.command}: error: {error}", file=sys.stderr)
+        return 2
+    except MemoryError as error:
         detail = f": {error}" if str(error) else ""
         print(f"elemgrad {args.command}: error: out of memory{detail}", file=sys.stderr)
-        return 2
-    except (ElemgradError, OSError) as error:
-        print(f"elemgrad {args.command}: error: {error}", file=sys.stderr)
         return 2
 
 

@@ -98,7 +98,8 @@ def test_a_file_size_limit_is_one_line_of_error_not_sigxfsz(tmp_path, suffix):
 # SIGTERM
 
 
-def test_sigterm_mid_run_removes_the_staging_folder_and_exits_143(tmp_path):
+@pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGHUP], ids=["SIGTERM", "SIGHUP"])
+def test_sigterm_mid_run_removes_the_staging_folder_and_exits_143(tmp_path, signum):
     np.save(tmp_path / "in.npy", np.linspace(0, 1, 2_000_000))
     process = subprocess.Popen([*COMMAND, "eval", "sin(x)", "--input", "in.npy", "--output", "out.npy",
                                 "--device", "cpu", "--chunk", "100"], cwd=tmp_path, env=ENV,
@@ -108,12 +109,12 @@ def test_sigterm_mid_run_removes_the_staging_folder_and_exits_143(tmp_path):
         while not list(tmp_path.glob(".elemgrad-eval-*/out.npy")):  # mid-run: the results are being written
             assert process.poll() is None and time.monotonic() < deadline, process.communicate()
             time.sleep(0.05)
-        process.send_signal(signal.SIGTERM)
+        process.send_signal(signum)
         _, stderr = process.communicate(timeout=120)
     finally:
         process.kill()
-    assert process.returncode == 128 + signal.SIGTERM, stderr
-    assert "Traceback" not in stderr and "stopped by SIGTERM" in stderr
+    assert process.returncode == 128 + signum, stderr  # 143 for SIGTERM, 129 for SIGHUP
+    assert "Traceback" not in stderr and f"stopped by {signal.Signals(signum).name}" in stderr
     assert sorted(p.name for p in tmp_path.iterdir()) == ["in.npy"]
 
 
