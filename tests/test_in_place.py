@@ -36,7 +36,8 @@ def _exp_inputs(n: int, dtype: str) -> np.ndarray:
 CASES = {  # expression, extra numbers, inputs, NumPy's value and slope on a copy
     "log": ("log(x)", (), _log_inputs, lambda x: (np.log(x), 1 / x)),
     "exp": ("exp(x)", (), _exp_inputs, lambda x: (np.exp(x), np.exp(x))),
-    "log hoisted": ("log(x*a)", (2.0,), _log_inputs, lambda x: (np.log(x * x.dtype.type(2)), 1 / x)),
+    "log hoisted": ("log(x)*exp(a)", (1.0,), _log_inputs,  # exp(a) computed once per call (hoist.py)
+                    lambda x: (np.log(x) * np.exp(x.dtype.type(1)), np.exp(x.dtype.type(1)) / x)),
 }
 
 
@@ -83,6 +84,8 @@ def test_in_place_with_flags_raised_reads_the_inputs(case, dtype, n, place):
         for got, want in zip(out, expected):
             _check(got, want)
         assert kinds == expected_kinds, name
+    hoisted = [p for p in fn._plans.values() if "#define EG_NHOIST 0" not in p.sources.get("c", "#define EG_NHOIST 0")]
+    assert bool(hoisted) == (case == "log hoisted")  # the kernel that computes exp(a) once per call ran
 
 
 def test_in_place_under_errstate_raise_leaves_nothing_half_done():
