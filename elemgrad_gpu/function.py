@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any, Callable, Sequence
 
 import numpy as np
 
-from elemgrad_gpu import arrays, known_calls, plan_store
+from elemgrad_gpu import arrays, known_calls, masked, plan_store
 from elemgrad_gpu.backend_c import CBackend
 from elemgrad_gpu.config import setting
 from elemgrad_gpu.device import Device, backend as backend_named
@@ -71,6 +71,8 @@ class ElementwiseFunction:
         known = self._calls.get(key)
         if known is not None:
             return known(args, out)
+        if masked.given(args, kwargs, out):  # masked arrays have no signature: never known calls
+            return masked.call(self, self.inputs, self._single, args, kwargs, out)
         values, backend, kernel, inputs, shape, outputs = self._arguments(args, out, kwargs)
         finish = backend.finisher(values)
         results = finish(kernel(inputs, shape, outputs))
@@ -98,6 +100,7 @@ class ElementwiseFunction:
         if len(inputs) != len(values):
             raise InputError("this function computes extra inputs on the host at each call and cannot be bound; "
                              "call it directly")
+        masked.refuse_bound(self.inputs, values, out)
         for j in _converted_arrays(values, inputs):  # numbers are fixed at bind time
             value, array = values[j], inputs[j]
             given, wanted = _type_name(type(value)), _type_name(backend.array_type)
