@@ -33,6 +33,7 @@ from __future__ import annotations
 import ast
 import functools
 import keyword
+import math
 import re
 import sys
 import warnings
@@ -42,6 +43,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from elemgrad_gpu import fold
 from elemgrad_gpu.errors import ExpressionError, InputError, InputTypeError
 from elemgrad_gpu.language import ARITY, CONSTANTS
 
@@ -222,6 +224,7 @@ class _Checker:
         self.text, self.indent = text, indent
         self.names: dict[str, None] = {}
         self.count = 0
+        self.constants: dict[int, tuple[Tree, float]] = {}  # id -> (tree, float64 value) of constant parts
 
     def error(self, message: str, node: ast.AST) -> ExpressionError:
         return ExpressionError(message, self.text, self.position(node.col_offset))
@@ -252,12 +255,12 @@ class _Checker:
             if type(node.op) not in _BINARY:
                 raise self.operator_error(_REFUSED_OPERATOR[type(node.op)], node.left)
             left, right = self.check(node.left, depth + 1), self.check(node.right, depth + 1)
-            return ("apply", _BINARY[type(node.op)], left, right)
+            return self.fold(("apply", _BINARY[type(node.op)], left, right), node)
         if isinstance(node, ast.UnaryOp):
             if isinstance(node.op, (ast.Not, ast.Invert)):
                 raise self.error(_REFUSED_OPERATOR[type(node.op)], node)
             operand = self.check(node.operand, depth + 1)
-            return ("apply", "neg", operand) if isinstance(node.op, ast.USub) else operand
+            return self.fold(("apply", "neg", operand), node) if isinstance(node.op, ast.USub) else operand
         if isinstance(node, ast.Compare):
             return self.compare(node, depth, condition)
         if isinstance(node, ast.BoolOp):
@@ -314,7 +317,7 @@ class _Checker:
         trees = [self.check(argument, depth + 1, i == 0 and name == "where") for i, argument in enumerate(node.args)]
         if name == "polygamma":
             trees[0] = ("int", order.value)
-        return ("apply", name, *trees)
+        return self.fold(("apply", name, *trees), node)
 
     def compare(self, node: ast.Compare, depth: int, condition: bool) -> Tree:
         operands = [node.left, *node.comparators]
@@ -324,5 +327,27 @@ class _Checker:
         if not condition:
             raise self.operator_error(_COMPARISONS_ONLY_IN_WHERE, node.left)
         trees = [self.check(operand, depth + 1) for operand in operands]
-        tests = [("apply", _COMPARE[type(op)], a, b) for op, a, b in zip(node.ops, trees, trees[1:])]
-        return functools.reduce(lambda a, b: ("apply", "and", a, b), tests)
+        tests = [self.fold(("apply", _COMPARE[type(op)], a, b), node) for op, a, b in zip(node.ops, trees, trees[1:])]
+        return functools.reduce(lambda a, b: self.fold(("apply", "and", a, b), node), tests)
+
+    def constant(self, tree: Tree) -> float | None:
+        """The float64 value of ``tree`` if it reads no input, else None."""
+        if tree[0] in ("const", "int"):
+            return float(tree[1])
+        entry = self.constants.get(id(tree))
+        return None if entry is None else entry[1]
+
+    def fold(self, tree: Tree, node: ast.AST) -> Tree:
+        """``tree`` (an apply of ``node``), checked: a constant part must be a finite float64
+        number, as a literal must (``fold.py``)."""
+        arguments = [self.constant(argument) for argument in tree[2:]]
+        if None in arguments:
+            return tree
+        result = fold.value(tree[1], arguments)
+        if not math.isfinite(result):
+            part = self.text[self.position(node.col_offset):self.position(node.end_col_offset)]
+            raise self.error(f"the constant part {part!r} is {result} in float64: a constant must be a finite "
+                             f"number, as a literal must; write a finite value (inf and nan cannot be written)",
+                             node)
+        self.constants[id(tree)] = (tree, result)  # the tree is kept, so its id stays its own
+        return tree
