@@ -223,6 +223,7 @@ class _Checker:
     def __init__(self, text: str, indent: int):
         self.text, self.indent = text, indent
         self.names: dict[str, None] = {}
+        self.spellings: dict[str, str] = {}  # a name as Python reads it -> as first written
         self.count = 0
         self.constants: dict[int, tuple[Tree, float]] = {}  # id -> (tree, float64 value) of constant parts
 
@@ -290,6 +291,10 @@ class _Checker:
             raise self.error(f"{name} is a function: call it, e.g. {example}", node)
         if name.startswith("_"):
             raise self.error(f"names starting with an underscore are not allowed ({name!r}): rename the input", node)
+        # Python reads the name normalized (NFKC: the micro sign as mu); the input keeps the
+        # spelling of its first appearance, and a keyword of either spelling names it (names.py).
+        written = self.text[self.position(node.col_offset):self.position(node.end_col_offset)]
+        name = self.spellings.setdefault(name, written if written.isidentifier() else name)
         self.names.setdefault(name)
         return ("name", name)
 
