@@ -242,7 +242,7 @@ class ElementwiseFunction:
             if name not in names:
                 raise InputError(f"unknown input {name!r}: the inputs are {', '.join(names)}")
             if name in values:
-                how = "by position and by keyword" if names.index(name) < len(args) else "twice, spelled two ways"
+                how = "both by position and by keyword" if names.index(name) < len(args) else "twice, spelled two ways"
                 raise InputError(f"input {name!r} given {how}")
             values[name] = value
         missing = [n for n in names if n not in values]

@@ -10,7 +10,9 @@ Expression strings are data, never code: nothing here evaluates or compiles them
   their number of positional arguments; ``polygamma``'s order is a non-negative
   integer literal;
 * comparisons ``< <= > >= == !=``, only as the condition of ``where(cond, a, b)``;
-  a chain ``a < b < c`` means ``(a < b) & (b < c)``.
+  a chain ``a < b < c`` means ``(a < b) & (b < c)``;
+* a part that reads no input must be a finite float64 number, as a literal must
+  (``fold.py``): ``10**400``, ``exp(1000)``, ``1/0`` and ``0/0`` are refused.
 
 Everything else is refused with an ``ExpressionError`` that says why and points at
 the offending character; expressions are a single line. Resource limits keep parsing
