@@ -122,6 +122,8 @@ class Expression:
     text: str
     names: tuple[str, ...]
     _tree: Tree = field(repr=False, compare=False)
+    # (text, position, float64 value) of each constant part that is an operation, innermost first
+    _constants: tuple[tuple[str, int, float], ...] = field(default=(), repr=False, compare=False)
 
     def __str__(self) -> str:
         return self.text
@@ -132,12 +134,21 @@ class Expression:
         Every number and constant becomes a 0-d constant of ``dtype``, so a float32
         build stays float32.
         """
+        self._check_constants(dtype)
         missing = [name for name in self.names if name not in env]
         if missing:
             raise InputError(f"the expression {self.text!r} needs the inputs {', '.join(missing)}: pass them in env")
         from elemgrad_gpu.functions import IMPLEMENTATIONS  # PyTensor: only once something is built
 
         return self._build(self._tree, env, dtype, IMPLEMENTATIONS)
+
+    def _check_constants(self, dtype: str) -> None:
+        """Refuse a constant part that does not fit in ``dtype`` (float32), as a literal is refused."""
+        largest = float(np.finfo(dtype).max)
+        for part, position, value in self._constants:
+            if abs(value) > largest:
+                raise ExpressionError(f"the constant part {part!r} is {value:.6g}, which does not fit in {dtype}",
+                                      self.text, position)
 
     def _build(self, tree: Tree, env: Mapping[str, TensorVariable], dtype: str,
                implementations: Mapping[str, Callable]) -> TensorVariable:
@@ -179,7 +190,7 @@ def parse(text: str) -> Expression:
         raise ExpressionError(f"the expression is nested more than {MAX_DEPTH} levels deep", text, 0) from None
     checker = _Checker(text, indent)
     tree = checker.check(body, 1)
-    return Expression(text, tuple(checker.names), tree)
+    return Expression(text, tuple(checker.names), tree, tuple(checker.parts))
 
 
 def _scan(text: str) -> None:
@@ -228,6 +239,7 @@ class _Checker:
         self.spellings: dict[str, str] = {}  # a name as Python reads it -> as first written
         self.count = 0
         self.constants: dict[int, tuple[Tree, float]] = {}  # id -> (tree, float64 value) of constant parts
+        self.parts: list[tuple[str, int, float]] = []  # (text, position, value) of those parts, innermost first
 
     def error(self, message: str, node: ast.AST) -> ExpressionError:
         return ExpressionError(message, self.text, self.position(node.col_offset))
@@ -346,10 +358,20 @@ class _Checker:
 
     def fold(self, tree: Tree, node: ast.AST) -> Tree:
         """``tree`` (an apply of ``node``), checked: a constant part must be a finite float64
-        number, as a literal must (``fold.py``)."""
+        number, as a literal must (``fold.py``); kept for ``Expression.build``'s check in float32."""
         arguments = [self.constant(argument) for argument in tree[2:]]
         if None in arguments:
             return tree
+        result = fold.value(tree[1], arguments)
+        start = self.position(node.col_offset)
+        part = self.text[start:self.position(node.end_col_offset)]
+        if not math.isfinite(result):
+            raise self.error(f"the constant part {part!r} is {result} in float64: a constant must be a finite "
+                             f"number, as a literal must; write a finite value (inf and nan cannot be written)",
+                             node)
+        self.constants[id(tree)] = (tree, result)  # the tree is kept, so its id stays its own
+        self.parts.append((part, start, result))
+        return tree
         result = fold.value(tree[1], arguments)
         if not math.isfinite(result):
             part = self.text[self.position(node.col_offset):self.position(node.end_col_offset)]
@@ -357,4 +379,7 @@ class _Checker:
                              f"number, as a literal must; write a finite value (inf and nan cannot be written)",
                              node)
         self.constants[id(tree)] = (tree, result)  # the tree is kept, so its id stays its own
+        if tree[1] not in _COMPARISONS:
+            self.parts.append((part_text := self.text[self.position(node.col_offset):self.position(node.end_col_offset)],
+                               self.position(node.col_offset), result))
         return tree

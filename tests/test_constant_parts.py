@@ -59,3 +59,15 @@ ACCEPTED = [  # finite constants, including those whose parts are extreme
 def test_finite_constant_parts_compile_and_compute_as_numpy(text, reference):
     x = np.linspace(-2, 2, 9)
     np.testing.assert_allclose(eg.compile(text, orders=0, device="cpu")(x), reference(x), rtol=1e-14, atol=1e-300)
+
+
+@pytest.mark.parametrize("text, position, part", [("x*exp(100)", 2, "exp(100)"), ("x + 10**39", 4, "10**39"),
+                                                  ("x*(1e30*1e10)", 3, "1e30*1e10")])
+def test_a_constant_part_that_does_not_fit_in_float32_is_refused_in_float32_as_a_literal_is(text, position, part):
+    with pytest.raises(ExpressionError, match=re.escape(f"the constant part {part!r} is ") + ".*does not fit in "
+                                              "float32") as info:
+        eg.compile(text, orders=0, device="cpu", dtype="float32")
+    assert info.value.position == position
+    x = np.linspace(-1, 1, 5)
+    want = {"x*exp(100)": x * np.exp(100), "x + 10**39": x + 1e39, "x*(1e30*1e10)": x * 1e40}[text]
+    np.testing.assert_allclose(eg.compile(text, orders=0, device="cpu")(x), want, rtol=1e-15)
