@@ -372,14 +372,3 @@ class _Checker:
         self.constants[id(tree)] = (tree, result)  # the tree is kept, so its id stays its own
         self.parts.append((part, start, result))
         return tree
-        result = fold.value(tree[1], arguments)
-        if not math.isfinite(result):
-            part = self.text[self.position(node.col_offset):self.position(node.end_col_offset)]
-            raise self.error(f"the constant part {part!r} is {result} in float64: a constant must be a finite "
-                             f"number, as a literal must; write a finite value (inf and nan cannot be written)",
-                             node)
-        self.constants[id(tree)] = (tree, result)  # the tree is kept, so its id stays its own
-        if tree[1] not in _COMPARISONS:
-            self.parts.append((part_text := self.text[self.position(node.col_offset):self.position(node.end_col_offset)],
-                               self.position(node.col_offset), result))
-        return tree
