@@ -8,6 +8,7 @@ from elemgrad_gpu.build import make_source
 from elemgrad_gpu.device import select_device
 from elemgrad_gpu.errors import InputError, InputTypeError
 from elemgrad_gpu.function import ElementwiseFunction, _check_dtype
+from elemgrad_gpu.names import resolve
 from elemgrad_gpu.plan import MultiIndex
 
 if TYPE_CHECKING:
@@ -63,7 +64,7 @@ def _parse_wrt(wrt, names: tuple[str, ...], is_string: bool) -> tuple[str, ...]:
             return ("x",)
         raise InputError(f"the expression has inputs {', '.join(names)}: say which to differentiate by "
                          f"with wrt=, e.g. wrt={names[0]!r}")
-    wrt = (wrt,) if isinstance(wrt, str) else tuple(wrt)
+    wrt = tuple(resolve(name, names) for name in ((wrt,) if isinstance(wrt, str) else wrt))
     _check_names(wrt, names, "wrt")
     if len(set(wrt)) != len(wrt):
         raise InputError(f"wrt names an input twice: {wrt}")
@@ -93,7 +94,7 @@ def _from_orders(orders, wrt: tuple[str, ...]) -> tuple[list[MultiIndex], bool]:
 def _parse_derivatives(derivatives, names: tuple[str, ...]) -> list[MultiIndex]:
     if isinstance(derivatives, str):
         raise InputTypeError("derivatives must be a sequence of tuples of input names, e.g. [(), ('x',)]")
-    indices = [(d,) if isinstance(d, str) else tuple(d) for d in derivatives]
+    indices = [tuple(resolve(name, names) for name in ((d,) if isinstance(d, str) else d)) for d in derivatives]
     if not indices:
         raise InputError("derivatives is empty: ask for at least one, () being the value")
     for index in indices:

@@ -23,6 +23,7 @@ from pytensor.raise_op import CheckAndRaise
 from pytensor.scalar.math import Sigmoid, Softplus
 from pytensor.tensor.basic import Alloc, ScalarFromTensor, TensorFromScalar
 from pytensor.tensor.elemwise import DimShuffle, Elemwise
+from pytensor.tensor.type import TensorType
 from pytensor.tensor.shape import SpecifyShape
 from pytensor.tensor.variable import TensorVariable
 
@@ -43,7 +44,10 @@ class FusedGraph:
 
     def fgraph(self) -> FunctionGraph:
         """The fused graph: inputs and aux -> a single Elemwise{Composite} -> outputs."""
-        tensors = [t.type() for t in self.inputs + self.aux]
+        # Of the composite's own scalar types (aux leaves are of dtype, an aux value may not be):
+        # other types would make PyTensor rebuild the composite's shared graph (codegen.element_code).
+        tensors = [TensorType(s.dtype, shape=t.type.shape)() for t, s in
+                   zip(self.inputs + self.aux, self.composite.inputs_type)]
         outputs = Elemwise(self.composite)(*tensors, return_list=True)
         return FunctionGraph(tensors, outputs, clone=False)
 
