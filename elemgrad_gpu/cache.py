@@ -70,7 +70,7 @@ def forget() -> None:
         _roots.clear()
 
 
-def wanted_root() -> Path:
+def wanted_root() -> Path | None:
     """The configured root: [elemgrad] cache_dir, else $XDG_CACHE_HOME or ~/.cache, /elemgrad_gpu."""
     value = setting("elemgrad", "cache_dir")
     if value:
@@ -81,8 +81,8 @@ def wanted_root() -> Path:
                               f"directory); give an absolute path") from None
     try:
         return Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "elemgrad_gpu"
-    except RuntimeError:  # no home directory: only the fallback is left
-        return Path("/nonexistent-home/.cache/elemgrad_gpu")
+    except RuntimeError:  # no home directory: None, and only the fallback is left
+        return None
 
 
 def _is_directory(path: Path) -> bool:
@@ -92,9 +92,11 @@ def _is_directory(path: Path) -> bool:
         return False
 
 
-def _choose(wanted: Path) -> Path:
+def _choose(wanted: Path | None) -> Path:
     """``wanted`` when it can be used, else a private fallback, with a warning."""
     try:
+        if wanted is None:
+            raise UnsafeEntry("there is no home directory")
         _prepare(wanted)
         return wanted
     except OSError as error:

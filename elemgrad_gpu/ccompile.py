@@ -162,7 +162,7 @@ def _load_or_build(source: str, name: str) -> ModuleType:
         try:
             log.debug("loading cached kernel %s", path.name)
             return _import(name, descriptor, path)
-        except ImportError as error:
+        except (ImportError, OSError) as error:
             warnings.warn(f"elemgrad_gpu: the cached kernel {path.name} is authentic but cannot be loaded ({error}); "
                           f"rebuilding it", RuntimeWarning, stacklevel=4)
         finally:
@@ -170,8 +170,8 @@ def _load_or_build(source: str, name: str) -> ModuleType:
     descriptor = _build(source, name, path)
     try:
         return _import(name, descriptor, path)
-    except ImportError as error:
-        raise CompileError(f"the kernel just compiled cannot be loaded (a bug: please report it): {error}") from None
+    except (ImportError, OSError) as error:
+        raise CompileError(f"the kernel just compiled ({path}) cannot be loaded: {error}") from None
     finally:
         os.close(descriptor)
 
