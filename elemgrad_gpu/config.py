@@ -32,7 +32,8 @@ def _choice(*allowed: str) -> Callable[[str], bool]:
 KEYS: dict[tuple[str, str], tuple[str, Callable[[str], bool]]] = {
     ("global", "device"): ("auto, cpu, cuda or cuda:N", lambda v: bool(DEVICE_PATTERN.fullmatch(v))),
     ("global", "floatx"): ("float32 or float64", _choice("float32", "float64")),
-    ("elemgrad", "cache_dir"): ("a directory for compiled kernels", bool),
+    ("elemgrad", "cache_dir"): ("a directory for compiled kernels (a leading ~user must name a user of this machine)",
+                                lambda v: bool(v) and not os.path.expanduser(v).startswith("~")),
     ("elemgrad", "cc"): ("the C compiler command", bool),
     ("elemgrad", "nvrtc_options"): ("extra NVRTC options, separated by spaces", lambda v: True),
     ("elemgrad", "cuda_threads"): ("CUDA threads per block: 32, 64, 128, 256, 512 or 1024",
