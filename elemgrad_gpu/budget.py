@@ -1,0 +1,181 @@
+"""Budget: bounded memory and time to build, differentiate and simplify a graph.
+
+Three guards keep every accepted input from taking minutes or gigabytes to compile:
+
+* ``no_stack_traces()``: PyTensor records where each variable was made (``tag.trace``)
+  and its rewrites concatenate the traces of the variables they replace, so each
+  nested ``where`` doubled them (16 levels took 1.4 GB). Within this context PyTensor
+  records none (``traceback__limit=0``): memory grows with the graph only.
+* ``max_derivative_nodes`` (``[elemgrad]`` key; default ``MAX_DERIVATIVE_NODES``): the
+  operations of the graphs being compiled, counted after each order of
+  differentiation and, while PyTensor simplifies them, after every change.
+* ``max_compile_seconds`` (``[elemgrad]`` key; default ``MAX_COMPILE_SECONDS``): the
+  time differentiating and simplifying may take, checked at the same points.
+
+Past either budget, compiling stops with an ``ExpressionError`` that names the budget,
+what was reached and what to do. A simplification is stopped from inside PyTensor's
+rewriter by ``_OverBudget``, a ``BaseException``: its rewriters catch every
+``Exception`` a rewrite raises (to log it and go on), not this one.
+"""
+from __future__ import annotations
+
+import time
+from contextlib import contextmanager
+from typing import TYPE_CHECKING, Iterator, Sequence
+
+from elemgrad_gpu.config import setting
+from elemgrad_gpu.errors import ExpressionError
+
+if TYPE_CHECKING:
+    from pytensor.graph.basic import Variable
+
+MAX_DERIVATIVE_NODES = 6_000
+MAX_COMPILE_SECONDS = 4.0
+_ADVICE = ("ask for a lower order or fewer derivatives, simplify the expression, or raise the budget "
+           "with the [elemgrad] key {key} (THEANORC or THEANO_FLAGS=elemgrad__{key}=...)")
+
+
+@contextmanager
+def no_stack_traces() -> Iterator[None]:
+    """PyTensor records no creation stack trace on the variables made within."""
+    import pytensor
+
+    with pytensor.config.change_flags(traceback__limit=0):
+        yield
+
+
+class _OverBudget(BaseException):
+    """Stops a PyTensor rewrite from inside (see the module docstring); carries our error."""
+
+    def __init__(self, error: ExpressionError):
+        super().__init__(str(error))
+        self.error = error
+
+
+class Budget:
+    """The node and time budget of one compile, started when it is made."""
+
+    def __init__(self) -> None:
+        self.max_nodes = int(setting("elemgrad", "max_derivative_nodes") or MAX_DERIVATIVE_NODES)
+        self.max_seconds = float(setting("elemgrad", "max_compile_seconds") or MAX_COMPILE_SECONDS)
+        self.deadline = time.monotonic() + self.max_seconds
+        self._made: dict[tuple[str, ...], tuple[int, float]] = {}  # derivative -> (operations, seconds)
+
+    def record(self, index: tuple[str, ...], derivative: Variable, seconds: float) -> None:
+        """Note the size of the derivative ``index`` and how long its gradient took."""
+        self._made[index] = (count_operations([derivative], 10 * self.max_nodes), seconds)
+
+    def expect(self, index: tuple[str, ...]) -> None:
+        """Refuse the derivative ``index`` before PyTensor makes it (one gradient is not
+        interrupted) when the growth of the orders before it says it would pass the budget:
+        each order multiplies the operations, and the gradient's time, by about as much
+        as the order before did."""
+        parent, grandparent = self._made.get(index[:-1]), self._made.get(index[:-2])
+        if len(index) < 2 or parent is None or grandparent is None:
+            return
+        growth = parent[0] / max(grandparent[0], 1)
+        nodes, seconds = int(parent[0] * growth), 1.5 * parent[1] * growth  # time grows faster
+        stage = f"the derivative graph of order {len(index)}"
+        if nodes > self.max_nodes:
+            raise ExpressionError(
+                f"{stage} would have about {nodes:,} operations (order {len(index) - 1} has {parent[0]:,}), over "
+                f"the budget of {self.max_nodes:,} (max_derivative_nodes): " + _ADVICE.format(key="max_derivative_nodes"))
+        if time.monotonic() + seconds > self.deadline:
+            raise ExpressionError(
+                f"{stage} would take about {seconds:.1f} s more to build (order {len(index) - 1} took {parent[1]:.1f} s), "
+                f"past the budget of {self.max_seconds:g} s (max_compile_seconds): "
+                + _ADVICE.format(key="max_compile_seconds"))
+
+    def check_graph(self, outputs: Sequence[Variable], stage: str) -> None:
+        """Refuse when the graphs of ``outputs`` have too many operations or time is up."""
+        nodes = count_operations(outputs, self.max_nodes)
+        self.check(nodes, stage)
+
+    def check(self, nodes: int, stage: str) -> None:
+        if nodes > self.max_nodes:
+            raise ExpressionError(
+                f"{stage} has more than {self.max_nodes:,} operations, over the budget of "
+                f"{self.max_nodes:,} (max_derivative_nodes): " + _ADVICE.format(key="max_derivative_nodes"))
+        if time.monotonic() > self.deadline:
+            raise ExpressionError(
+                f"{stage} took more than {self.max_seconds:g} s to build, over the budget of "
+                f"{self.max_seconds:g} s (max_compile_seconds): " + _ADVICE.format(key="max_compile_seconds"))
+
+    def feature(self, stage: str):
+        """A FunctionGraph feature that stops a rewrite of the graph past the budget."""
+        from pytensor.graph.features import Feature
+
+        budget = self
+
+        class Guard(Feature):
+            def on_import(self, fgraph, node, reason):
+                self._check(fgraph)
+
+            def on_change_input(self, fgraph, node, i, var, new_var, reason=None):
+                self._check(fgraph)
+
+            @staticmethod
+            def _check(fgraph) -> None:
+                try:
+                    budget.check(len(fgraph.apply_nodes), stage)
+                except ExpressionError as error:
+                    raise _OverBudget(error) from None
+
+        return Guard()
+
+
+def count_operations(outputs: Sequence[Variable], limit: int) -> int:
+    """The distinct operations computing ``outputs``, counted up to ``limit + 1`` (then it stops)."""
+    seen = set()
+    stack = [v.owner for v in outputs if v.owner is not None]
+    while stack and len(seen) <= limit:
+        node = stack.pop()
+        if node in seen:
+            continue
+        seen.add(node)
+        stack.extend(v.owner for v in node.inputs if v.owner is not None and v.owner not in seen)
+    return len(seen)
+
+
+def over_budget(error: BaseException) -> ExpressionError | None:
+    """Our error, when ``error`` stopped a rewrite for the budget."""
+    return error.error if isinstance(error, _OverBudget) else None
+
+
+def check_polygamma_orders(y: Variable, indices: Sequence[tuple[str, ...]]) -> None:
+    """Refuse, before differentiating, derivatives that would need polygamma of an order past
+    ``special.MAX_ORDER``: each derivative of ``polygamma(n, x)`` is ``polygamma(n + 1, x)``."""
+    from elemgrad_gpu.special import MAX_ORDER
+
+    written = max(_polygamma_orders(y), default=None)
+    derivative = max((len(index) for index in indices), default=0)
+    if written is not None and written + derivative > MAX_ORDER:
+        raise ExpressionError(
+            f"the function has polygamma({written}, .); its derivative of order {derivative} is "
+            f"polygamma({written + derivative}, .), past the largest order supported, {MAX_ORDER}: ask for "
+            f"derivatives of order at most {max(MAX_ORDER - written, 0)}")
+
+
+def _polygamma_orders(y: Variable) -> Iterator[int]:
+    """The orders n of the polygamma(n, .) operations in y's graph (digamma: 0, trigamma: 1)."""
+    from pytensor.graph.traversal import ancestors
+    from pytensor.scalar.math import Psi, TriGamma
+    from pytensor.scalar.math import PolyGamma as PyTensorPolyGamma
+    from pytensor.tensor.elemwise import Elemwise
+
+    from elemgrad_gpu.special import PolyGamma, _order
+
+    for variable in ancestors([y]):
+        node = variable.owner
+        if node is None or not isinstance(node.op, Elemwise):
+            continue
+        op = node.op.scalar_op
+        if isinstance(op, PolyGamma):
+            yield op.n
+        elif isinstance(op, Psi | TriGamma):
+            yield int(isinstance(op, TriGamma))
+        elif isinstance(op, PyTensorPolyGamma):
+            try:
+                yield _order(node.inputs[0])
+            except ValueError:
+                continue
