@@ -142,40 +142,53 @@ def over_budget(error: BaseException) -> ExpressionError | None:
     return error.error if isinstance(error, _OverBudget) else None
 
 
-def check_polygamma_orders(y: Variable, indices: Sequence[tuple[str, ...]]) -> None:
+def check_polygamma_orders(y: Variable, inputs: dict[str, Variable], indices: Sequence[tuple[str, ...]]) -> None:
     """Refuse, before differentiating, derivatives that would need polygamma of an order past
-    ``special.MAX_ORDER``: each derivative of ``polygamma(n, x)`` is ``polygamma(n + 1, x)``."""
+    ``special.MAX_ORDER``: differentiating ``polygamma(n, u)`` by an input ``u`` depends on
+    gives ``polygamma(n + 1, u)``, so a derivative of order k in those inputs reaches n + k."""
     from elemgrad_gpu.special import MAX_ORDER
 
-    written = max(_polygamma_orders(y), default=None)
-    derivative = max((len(index) for index in indices), default=0)
-    if written is not None and written + derivative > MAX_ORDER:
-        raise ExpressionError(
-            f"the function has polygamma({written}, .); its derivative of order {derivative} is "
-            f"polygamma({written + derivative}, .), past the largest order supported, {MAX_ORDER}: ask for "
-            f"derivatives of order at most {max(MAX_ORDER - written, 0)}")
+    for n, depends in _polygammas(y, inputs):
+        k = max((sum(name in depends for name in index) for index in indices), default=0)
+        if n + k > MAX_ORDER:
+            raise ExpressionError(
+                f"the function has polygamma({n}, .) of {', '.join(sorted(depends))}; its derivative of order {k} "
+                f"is polygamma({n + k}, .), past the largest order supported, {MAX_ORDER}: ask for derivatives of "
+                f"order at most {max(MAX_ORDER - n, 0)} in {', '.join(sorted(depends))}")
 
 
-def _polygamma_orders(y: Variable) -> Iterator[int]:
-    """The orders n of the polygamma(n, .) operations in y's graph (digamma: 0, trigamma: 1)."""
-    from pytensor.graph.traversal import ancestors
-    from pytensor.scalar.math import Psi, TriGamma
-    from pytensor.scalar.math import PolyGamma as PyTensorPolyGamma
+def _polygammas(y: Variable, inputs: dict[str, Variable]) -> Iterator[tuple[int, frozenset[str]]]:
+    """(n, the input names its argument depends on) of each polygamma(n, .) in y's graph
+    (digamma: n = 0, trigamma: 1), in one pass over the graph in order."""
+    from pytensor.graph.traversal import io_toposort
     from pytensor.tensor.elemwise import Elemwise
+
+    depends: dict[Variable, frozenset[str]] = {v: frozenset((name,)) for name, v in inputs.items()}
+    none: frozenset[str] = frozenset()
+    for node in io_toposort(list(inputs.values()), [y]):
+        used = none.union(*(depends.get(v, none) for v in node.inputs))
+        for out in node.outputs:
+            depends[out] = used
+        n = _polygamma_order(node) if isinstance(node.op, Elemwise) else None
+        if n is not None and used:
+            yield n, depends.get(node.inputs[-1], none)
+
+
+def _polygamma_order(node) -> int | None:
+    """n for an elementwise polygamma(n, .) (ours or PyTensor's, of constant order), else None."""
+    from pytensor.scalar.math import PolyGamma as PyTensorPolyGamma
+    from pytensor.scalar.math import Psi, TriGamma
 
     from elemgrad_gpu.special import PolyGamma, _order
 
-    for variable in ancestors([y]):
-        node = variable.owner
-        if node is None or not isinstance(node.op, Elemwise):
-            continue
-        op = node.op.scalar_op
-        if isinstance(op, PolyGamma):
-            yield op.n
-        elif isinstance(op, Psi | TriGamma):
-            yield int(isinstance(op, TriGamma))
-        elif isinstance(op, PyTensorPolyGamma):
-            try:
-                yield _order(node.inputs[0])
-            except ValueError:
-                continue
+    op = node.op.scalar_op
+    if isinstance(op, PolyGamma):
+        return op.n
+    if isinstance(op, Psi | TriGamma):
+        return int(isinstance(op, TriGamma))
+    if isinstance(op, PyTensorPolyGamma):
+        try:
+            return _order(node.inputs[0])
+        except ValueError:
+            return None
+    return None

@@ -57,7 +57,7 @@ def _make_plan(source: Source, indices: Sequence[MultiIndex], dtype: str, ndim: 
     env = dict(zip(source.names, inputs))
     for name in dict.fromkeys(n for index in indices for n in index):
         verify_elementwise([y], env[name], x_name=name, what="f")
-    check_polygamma_orders(y, indices)
+    check_polygamma_orders(y, env, indices)
     budget = Budget()
     outputs = simplify(partial_derivatives(y, env, indices, budget), budget)
     fused = fuse(inputs, outputs, dtype)
