@@ -7,8 +7,9 @@ Three guards keep every accepted input from taking minutes or gigabytes to compi
   nested ``where`` doubled them (16 levels took 1.4 GB). Within this context PyTensor
   records none (``traceback__limit=0``): memory grows with the graph only.
 * ``max_derivative_nodes`` (``[elemgrad]`` key; default ``MAX_DERIVATIVE_NODES``): the
-  operations of the graphs being compiled, counted after each order of
-  differentiation and, while PyTensor simplifies them, after every change.
+  operations of the graphs being compiled beyond those of the function itself,
+  predicted before each order of differentiation, counted after it and, while PyTensor
+  simplifies them, after every change.
 * ``max_compile_seconds`` (``[elemgrad]`` key; default ``MAX_COMPILE_SECONDS``): the
   time differentiating and simplifying may take, checked at the same points.
 
@@ -60,10 +61,14 @@ class Budget:
         self.max_seconds = float(setting("elemgrad", "max_compile_seconds") or MAX_COMPILE_SECONDS)
         self.deadline = time.monotonic() + self.max_seconds
         self._made: dict[tuple[str, ...], tuple[int, float]] = {}  # derivative -> (operations, seconds)
+        self.base = 0  # the operations of the function itself, allowed beyond max_nodes
 
     def record(self, index: tuple[str, ...], derivative: Variable, seconds: float) -> None:
-        """Note the size of the derivative ``index`` and how long its gradient took."""
-        self._made[index] = (count_operations([derivative], 10 * self.max_nodes), seconds)
+        """Note the size of the derivative ``index`` and how long its gradient took; the
+        function itself (``index`` ``()``) is allowed on top of the budget."""
+        self._made[index] = (count_operations([derivative], max(10 * self.max_nodes, 10 ** 5)), seconds)
+        if not index:
+            self.base = self._made[index][0]
 
     def expect(self, index: tuple[str, ...]) -> None:
         """Refuse the derivative ``index`` before PyTensor makes it (one gradient is not
@@ -76,26 +81,27 @@ class Budget:
         growth = parent[0] / max(grandparent[0], 1)
         nodes, seconds = int(parent[0] * growth), 1.5 * parent[1] * growth  # time grows faster
         stage = f"the derivative graph of order {len(index)}"
-        if nodes > self.max_nodes:
+        if nodes > self.max_nodes + self.base:
             raise ExpressionError(
                 f"{stage} would have about {nodes:,} operations (order {len(index) - 1} has {parent[0]:,}), over "
-                f"the budget of {self.max_nodes:,} (max_derivative_nodes): " + _ADVICE.format(key="max_derivative_nodes"))
+                f"the budget of {self.max_nodes:,} (max_derivative_nodes): "
+                + _ADVICE.format(key="max_derivative_nodes"))
         if time.monotonic() + seconds > self.deadline:
             raise ExpressionError(
-                f"{stage} would take about {seconds:.1f} s more to build (order {len(index) - 1} took {parent[1]:.1f} s), "
-                f"past the budget of {self.max_seconds:g} s (max_compile_seconds): "
+                f"{stage} would take about {seconds:.1f} s more to build (order {len(index) - 1} took "
+                f"{parent[1]:.1f} s), past the budget of {self.max_seconds:g} s (max_compile_seconds): "
                 + _ADVICE.format(key="max_compile_seconds"))
 
     def check_graph(self, outputs: Sequence[Variable], stage: str) -> None:
         """Refuse when the graphs of ``outputs`` have too many operations or time is up."""
-        nodes = count_operations(outputs, self.max_nodes)
-        self.check(nodes, stage)
+        self.check(count_operations(outputs, self.max_nodes + self.base), stage)
 
     def check(self, nodes: int, stage: str) -> None:
-        if nodes > self.max_nodes:
+        if nodes > self.max_nodes + self.base:
+            beyond = f" beyond the {self.base:,} of the function itself" if self.base else ""
             raise ExpressionError(
-                f"{stage} has more than {self.max_nodes:,} operations, over the budget of "
-                f"{self.max_nodes:,} (max_derivative_nodes): " + _ADVICE.format(key="max_derivative_nodes"))
+                f"{stage} has more than {self.max_nodes + self.base:,} operations, over the budget of "
+                f"{self.max_nodes:,} (max_derivative_nodes){beyond}: " + _ADVICE.format(key="max_derivative_nodes"))
         if time.monotonic() > self.deadline:
             raise ExpressionError(
                 f"{stage} took more than {self.max_seconds:g} s to build, over the budget of "

@@ -7,7 +7,8 @@ multi-index is taken in input order and shared prefixes are differentiated once.
 
 PyTensor's gradient recurses along the chains of the graph it differentiates, and each
 order makes that graph deeper; past Python's recursion limit this raises an
-``ExpressionError`` that says so, not a RecursionError from inside PyTensor.
+``ExpressionError`` that says so, not a RecursionError from inside PyTensor. The graphs'
+size and the time they take are bounded by the compile's budget (``budget.py``).
 """
 from __future__ import annotations
 
@@ -36,14 +37,13 @@ def partial_derivatives(y: TensorVariable, inputs: dict[str, TensorVariable],
     def derivative(index: MultiIndex) -> TensorVariable:
         if index not in done:
             parent = derivative(index[:-1])
-            if budget is None:
-                done[index] = _grad(parent, inputs[index[-1]], index)
-                return done[index]
-            budget.expect(index)
+            if budget is not None:
+                budget.expect(index)  # refuses an order predicted to be past the budget
             start = time.monotonic()
             done[index] = _grad(parent, inputs[index[-1]], index)
-            budget.record(index, done[index], time.monotonic() - start)
-            budget.check_graph(list(done.values()), f"the derivative graph of order {len(index)}")
+            if budget is not None:
+                budget.record(index, done[index], time.monotonic() - start)
+                budget.check_graph(list(done.values()), f"the derivative graph of order {len(index)}")
         return done[index]
 
     if budget is not None:
