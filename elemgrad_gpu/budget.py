@@ -4,8 +4,9 @@ Three guards keep every accepted input from taking minutes or gigabytes to compi
 
 * ``no_stack_traces()``: PyTensor records where each variable was made (``tag.trace``)
   and its rewrites concatenate the traces of the variables they replace, so each
-  nested ``where`` doubled them (16 levels took 1.4 GB). Within this context PyTensor
-  records none (``traceback__limit=0``): memory grows with the graph only.
+  nested ``where`` doubled them: memory grew exponentially with the nesting. Within
+  this context PyTensor records none (``traceback__limit=0``): memory grows with the
+  graph only.
 * ``max_derivative_nodes`` (``[elemgrad]`` key; default ``MAX_DERIVATIVE_NODES``): the
   operations of the graphs being compiled beyond those of the function itself,
   predicted before each order of differentiation, counted after it and, while PyTensor
