@@ -51,9 +51,26 @@ def compile(f: Callable | str, *, wrt: str | Sequence[str] | None = None,  # noq
         indices, single = _parse_derivatives(derivatives, source.names), False
     else:
         indices, single = _from_orders(orders, _parse_wrt(wrt, source.names, source.is_string))
-    function = ElementwiseFunction(source, indices, single, select_device(device), _check_dtype(dtype))
+    chosen = select_device(device)
+    _check_kernel_arguments(source.names, indices, chosen)
+    function = ElementwiseFunction(source, indices, single, chosen, _check_dtype(dtype))
     function.expressions  # trace, verify and fuse now: errors surface at compile time
     return function
+
+
+def _check_kernel_arguments(names: tuple[str, ...], indices: list[MultiIndex], device) -> None:
+    """Refuse at once, before differentiating, a CPU kernel with more inputs and outputs
+    than a NumPy ufunc, which runs it, can take (the kernel may need extra inputs too:
+    those are counted once it is fused)."""
+    from elemgrad_gpu.backend_c import MAX_ARGUMENTS
+
+    count = len(names) + len(indices)
+    if device.backend.name == "c" and count > MAX_ARGUMENTS:
+        raise InputError(
+            f"this kernel would have {count} inputs and outputs ({len(names)} inputs, {len(indices)} derivatives "
+            f"asked for); NumPy's ufuncs, which run it on the CPU, take at most {MAX_ARGUMENTS}: ask for fewer "
+            f"derivatives per compile (split them over several compile(..., derivatives=[...]) calls) or fewer "
+            f"orders or inputs in wrt")
 
 
 def _parse_wrt(wrt, names: tuple[str, ...], is_string: bool) -> tuple[str, ...]:

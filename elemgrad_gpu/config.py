@@ -40,7 +40,18 @@ KEYS: dict[tuple[str, str], tuple[str, Callable[[str], bool]]] = {
                                    _choice(*(str(2 ** k) for k in range(5, 11)))),
     ("elemgrad", "cuda_blocks_per_sm"): ("the most CUDA blocks per SM, a whole number (0: no cap)",
                                          lambda v: v.isdigit() and int(v) <= 2 ** 16),
+    ("elemgrad", "max_derivative_nodes"): ("the most operations of the derivative graphs, a whole number >= 1",
+                                           lambda v: v.isdigit() and int(v) >= 1),
+    ("elemgrad", "max_compile_seconds"): ("the most seconds to differentiate and simplify, a number > 0",
+                                          lambda v: _positive_number(v)),
 }
+
+
+def _positive_number(value: str) -> bool:
+    try:
+        return 0 < float(value) < float("inf")
+    except ValueError:
+        return False
 
 
 class ConfigError(ElemgradError, ValueError):

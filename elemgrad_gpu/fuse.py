@@ -27,6 +27,7 @@ from pytensor.tensor.type import TensorType
 from pytensor.tensor.shape import SpecifyShape
 from pytensor.tensor.variable import TensorVariable
 
+from elemgrad_gpu.budget import Budget, over_budget
 from elemgrad_gpu.special import branch_free_softplus, overflow_free_sigmoid, use_accurate_special_functions
 
 # Operations that only broadcast, check or pass on their first input inside the loop.
@@ -52,12 +53,26 @@ class FusedGraph:
         return FunctionGraph(tensors, outputs, clone=False)
 
 
-def simplify(outputs: list[TensorVariable]) -> list[TensorVariable]:
-    """PyTensor's FAST_RUN simplifications, with our accurate special functions."""
+def simplify(outputs: list[TensorVariable], budget: Budget | None = None) -> list[TensorVariable]:
+    """PyTensor's FAST_RUN simplifications, with our accurate special functions.
+
+    With a ``budget`` (``budget.py``), a simplification that grows the graph past its
+    node budget, or runs past its time, stops with an ``ExpressionError``.
+    """
     outputs = use_accurate_special_functions(outputs)
+    fgraph = FunctionGraph(outputs=outputs, clone=False, copy_inputs=False)
+    if budget is not None:
+        fgraph.attach_feature(budget.feature("the simplified derivative graph"))
     with warnings.catch_warnings():  # constant folding may probe for a BLAS we never use
         warnings.filterwarnings("ignore", message="PyTensor could not link to a BLAS")
-        return list(rewrite_graph(outputs, include=("fast_run",), exclude=("inplace", "fusion"), clone=False))
+        try:
+            rewrite_graph(fgraph, include=("fast_run",), exclude=("inplace", "fusion"))
+        except BaseException as error:  # noqa: B036 - only the budget's stop is turned into our error
+            ours = over_budget(error)
+            if ours is None:
+                raise
+            raise ours from None
+    return list(fgraph.outputs)
 
 
 def fuse(inputs: list[TensorVariable], outputs: list[TensorVariable], dtype: str) -> FusedGraph:

@@ -7,10 +7,11 @@ Expression strings are data, never code: nothing here evaluates or compiles them
 * input names: identifiers not starting with an underscore, not function names;
 * ``+ - * / **`` and unary ``-`` / ``+``;
 * calls of the functions in ``elemgrad_gpu.language.ARITY`` by name, with exactly
-  their number of positional arguments; ``polygamma``'s order is a non-negative
-  integer literal;
+  their number of positional arguments; ``polygamma``'s order is an integer literal
+  from 0 to ``MAX_POLYGAMMA_ORDER`` (40);
 * comparisons ``< <= > >= == !=``, only as the condition of ``where(cond, a, b)``;
-  a chain ``a < b < c`` means ``(a < b) & (b < c)``;
+  a chain ``a < b < c`` means ``(a < b) & (b < c)``: a chain of n operands counts as
+  n - 1 levels of nesting and 2n - 3 operations toward the limits below;
 * a part that reads no input must be a finite float64 number, as a literal must
   (``fold.py``): ``10**400``, ``exp(1000)``, ``1/0`` and ``0/0`` are refused.
 
@@ -58,6 +59,7 @@ if TYPE_CHECKING:
 MAX_LENGTH = 100_000
 MAX_DEPTH = 100
 MAX_NODES = 20_000
+MAX_POLYGAMMA_ORDER = 40  # elemgrad_gpu.special.MAX_ORDER (not imported: it imports PyTensor)
 
 # A checked tree is a nested tuple: ("const", number, position), ("name", identifier),
 # ("int", n) (a raw Python int: polygamma's order) or ("apply", name, *arguments), where
@@ -334,6 +336,10 @@ class _Checker:
         if name == "polygamma" and not (isinstance(order, ast.Constant) and type(order.value) is int):
             message = "polygamma's order (first argument) must be a non-negative integer literal, e.g. polygamma(1, x)"
             raise self.error(message, order)
+        if name == "polygamma" and order.value > MAX_POLYGAMMA_ORDER:
+            raise self.error(f"polygamma's order is at most {MAX_POLYGAMMA_ORDER} (and that of its derivatives: "
+                             f"polygamma(n, x) differentiated k times is polygamma(n + k, x)), not {order.value}",
+                             order)
         trees = [self.check(argument, depth + 1, i == 0 and name == "where") for i, argument in enumerate(node.args)]
         if name == "polygamma":
             trees[0] = ("int", order.value)
@@ -346,7 +352,14 @@ class _Checker:
                 raise self.operator_error(_REFUSED_OPERATOR[type(op)], left)
         if not condition:
             raise self.operator_error(_COMPARISONS_ONLY_IN_WHERE, node.left)
-        trees = [self.check(operand, depth + 1) for operand in operands]
+        # a chain of n operands is n - 1 comparisons joined by n - 2 'and's, a tree n - 1 deep
+        self.count += 2 * (len(operands) - 2)
+        if depth + len(operands) - 1 > MAX_DEPTH or self.count > MAX_NODES:
+            raise self.error(f"the comparison chain of {len(operands)} operands is too long: a chain of n "
+                             f"operands is n - 1 comparisons joined by 'and', and an expression may be nested at "
+                             f"most {MAX_DEPTH} levels deep and have at most {MAX_NODES} parts; split the chain "
+                             f"into nested where() calls", node)
+        trees = [self.check(operand, depth + len(operands) - 1) for operand in operands]
         tests = [self.fold(("apply", _COMPARE[type(op)], a, b), node) for op, a, b in zip(node.ops, trees, trees[1:])]
         return functools.reduce(lambda a, b: self.fold(("apply", "and", a, b), node), tests)
 

@@ -33,10 +33,21 @@ class Plan:
 
 
 def make_plan(source: Source, indices: Sequence[MultiIndex], dtype: str, ndim: int) -> Plan:
-    """Trace ``source`` at ``dtype``/``ndim``, verify it, differentiate by ``indices`` and fuse."""
+    """Trace ``source`` at ``dtype``/``ndim``, verify it, differentiate by ``indices`` and fuse.
+
+    Within the node and time budget of ``budget.py``, with no stack traces recorded.
+    """
+    from elemgrad_gpu.budget import no_stack_traces
+
+    with no_stack_traces():
+        return _make_plan(source, indices, dtype, ndim)
+
+
+def _make_plan(source: Source, indices: Sequence[MultiIndex], dtype: str, ndim: int) -> Plan:
     import pytensor
     from pytensor.compile.mode import Mode
 
+    from elemgrad_gpu.budget import Budget, check_polygamma_orders
     from elemgrad_gpu.differentiate import partial_derivatives
     from elemgrad_gpu.formula import formula
     from elemgrad_gpu.fuse import fuse, simplify
@@ -46,7 +57,9 @@ def make_plan(source: Source, indices: Sequence[MultiIndex], dtype: str, ndim: i
     env = dict(zip(source.names, inputs))
     for name in dict.fromkeys(n for index in indices for n in index):
         verify_elementwise([y], env[name], x_name=name, what="f")
-    outputs = simplify(partial_derivatives(y, env, indices))
+    check_polygamma_orders(y, env, indices)
+    budget = Budget()
+    outputs = simplify(partial_derivatives(y, env, indices, budget), budget)
     fused = fuse(inputs, outputs, dtype)
     prelude = None
     if fused.aux:
