@@ -72,6 +72,7 @@ def _taylor_plan(inputs, y, indices: Sequence[MultiIndex], input_names: Sequence
         return None, None
     symbolic = [index for i, index in enumerate(indices) if i not in taylor]
     env = dict(zip(input_names, inputs))
+    f = formula(y, names)  # as traced, before simplification
     *outputs, value = simplify(partial_derivatives(y, env, symbolic) + [y])
     body = fuse_scalars(inputs, outputs + [value], dtype)
     orders: dict[str, int] = {}
@@ -83,7 +84,6 @@ def _taylor_plan(inputs, y, indices: Sequence[MultiIndex], input_names: Sequence
     except NoTaylorRule:
         return None, None
     results, descriptions, done = [], [], iter(zip(body.results, outputs))
-    f = formula(value, names)
     for index in indices:
         if uses_taylor(index):
             results.append(series[index[0]][len(index)])

@@ -48,18 +48,44 @@ def taylor_derivatives(body: ScalarBody, output: int, variable: int, order: int)
     for leaf in body.leaves:
         series[leaf] = arithmetic.constant(leaf)
     series[body.leaves[variable]] = [body.leaves[variable], 1.0] + [0.0] * (order - 1)
-    for node in io_toposort(body.leaves, [y]):
+    _propagate(arithmetic, io_toposort(body.leaves, [y]), series)
+    result = series.get(y) or arithmetic.constant(y)
+    return [arithmetic.var(arithmetic.mul(result[k], float(math.factorial(k)))) for k in range(order + 1)]
+
+
+def _propagate(arithmetic: Arithmetic, nodes, series: dict[Variable, Series]) -> None:
+    """Add the series of every output of ``nodes`` (in order) to ``series``."""
+    for node in nodes:
         operands = [series.get(v) or arithmetic.constant(_value(v)) for v in node.inputs]
         if all(_is_constant(s) for s in operands):
             for out in node.outputs:
                 series[out] = arithmetic.constant(out)
             continue
-        rule = _rule(node.op)
-        outputs = rule(arithmetic, node, operands)
-        for out, coefficients in zip(node.outputs, [outputs] if len(node.outputs) == 1 else outputs):
+        outputs = _rule(node.op)(arithmetic, node, operands)
+        if not isinstance(node.op, ps.Composite):
+            outputs = [outputs]
+        for out, coefficients in zip(node.outputs, outputs):
             series[out] = [out] + list(coefficients[1:])
-    result = series.get(y) or arithmetic.constant(y)
-    return [arithmetic.var(arithmetic.mul(result[k], float(math.factorial(k)))) for k in range(order + 1)]
+
+
+def _composite(a: Arithmetic, node, s) -> list[Series]:
+    """A Composite (PyTensor's rewrites make some: x**3 for one): its inner graph, inlined.
+
+    The inner graph is cloned over the operands' values and propagated node by node;
+    the caller replaces each output's value by the Composite's own.
+    """
+    inner = node.op.fgraph
+    operands = [a.var(operand[0]) for operand in s]
+    inlined: dict[Variable, Variable] = dict(zip(inner.inputs, operands))
+    nodes = []
+    for inner_node in inner.toposort():  # a frozen graph: rebuilt node by node over the operands
+        new = inner_node.op.make_node(*[inlined.get(v, v) for v in inner_node.inputs])
+        inlined.update(zip(inner_node.outputs, new.outputs))
+        nodes.append(new)
+    series: dict[Variable, Series] = dict(zip(operands, [list(operand) for operand in s]))
+    _propagate(a, nodes, series)
+    outputs = [inlined.get(out, out) for out in inner.outputs]
+    return [series.get(out) or a.constant(_value(out)) for out in outputs]
 
 
 def _value(v: Variable):
@@ -367,7 +393,7 @@ RULES: dict[type, Callable] = {
     psm.Erfcinv: _erfinv_like(-_SQRT_PI / 2), special.Hypot: _hypot,
     psm.GammaLn: _polygamma_rule(lambda op, j: j - 1), special.PolyGamma: _polygamma_rule(lambda op, j: op.n + j),
     ps.Abs: _abs, ps.Switch: _switch, ps.Maximum: _extremum, ps.Minimum: _extremum, ps.Clip: _clip,
-    ps.Identity: _first, ps.Cast: _cast, ps.Second: _second,
+    ps.Composite: _composite, ps.Identity: _first, ps.Cast: _cast, ps.Second: _second,
     ps.Sign: _zero, ps.LogicalComparison: _zero, ps.BinaryBitOp: _zero, ps.Invert: _zero,
     ps.Floor: _zero, ps.Ceil: _zero, ps.Trunc: _zero, ps.RoundHalfToEven: _zero, ps.RoundHalfAwayFromZero: _zero,
 }
