@@ -270,7 +270,7 @@ TAYLOR_CASES = [("sigmoid(x)", (-3.0, -0.4, 0.0, 1.7)), ("hypot(x, 1)", (-2.5, 0
 @pytest.mark.parametrize("text, points", TAYLOR_CASES, ids=[c[0] for c in TAYLOR_CASES])
 def test_taylor_mode_orders_0_to_8_match_the_cpu(cp, text, points, dtype):
     """Orders 3..8 by Taylor mode (elemgrad_gpu/taylor.py) in the CUDA kernel, against the CPU's,
-    scaled as tests/test_taylor.py scales its tolerance with the order."""
+    within the dtype's tolerance times 4 per order above 4 (rounding grows with the order)."""
     x = np.array(points * 40, dtype=dtype)
     gpu = eg.compile(text, orders=tuple(range(9)), device="cuda")(x)
     cpu = eg.compile(text, orders=tuple(range(9)), device="cpu")(x)

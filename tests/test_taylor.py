@@ -20,8 +20,12 @@ TOLERANCE = {"float64": 1e-12, "float32": 1e-5}
 
 
 def tolerance(dtype: str, order: int) -> float:
-    """test_reference.py's tolerance to order 4; x4 per order above (more rounding per coefficient)."""
-    return TOLERANCE[dtype] * 4.0 ** max(0, order - 4)
+    """test_reference.py's tolerance to order 6; wider at 7 and 8, where the recurrences' rounding
+    grows with the magnitude of the intermediate coefficients (worst seen: float64 order 8 at
+    3.7e-12 and float32 order 8 at 8.5e-4, both arctan2(x, 0.7) near 0; float32 order 7 at 1.4e-5,
+    tanh(x)**2)."""
+    scale = {7: 4.0, 8: 16.0 if dtype == "float64" else 256.0}.get(order, 1.0)
+    return TOLERANCE[dtype] * scale
 
 
 def references(expr: sp.Expr, points, orders=ORDERS) -> dict[int, np.ndarray]:
