@@ -1,7 +1,9 @@
 """Plan: what one call signature needs, traced, verified, differentiated and fused.
 
 ``make_plan`` runs the pipeline (build -> verify -> differentiate -> simplify -> fuse)
-for one dtype and ndim; it is the only place the call path imports PyTensor. A plan
+for one dtype and ndim; it is the only place the call path imports PyTensor. Derivatives
+of order 3 and up in one variable come from Taylor mode (``taylor.py``) instead, unless an
+operation of f has no Taylor rule. A plan
 read back from the disk (``plan_store``) has the generated source but no graph.
 """
 from __future__ import annotations
