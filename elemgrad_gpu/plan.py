@@ -3,8 +3,8 @@
 ``make_plan`` runs the pipeline (build -> verify -> differentiate -> simplify -> fuse)
 for one dtype and ndim; it is the only place the call path imports PyTensor. Derivatives
 of order 3 and up in one variable come from Taylor mode (``taylor.py``) instead, unless an
-operation of f has no Taylor rule. A plan
-read back from the disk (``plan_store``) has the generated source but no graph.
+operation of f has no Taylor rule. A plan read back from the disk (``plan_store``) has the
+generated source but no graph.
 """
 from __future__ import annotations
 
