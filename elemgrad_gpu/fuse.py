@@ -77,6 +77,30 @@ def simplify(outputs: list[TensorVariable], budget: Budget | None = None) -> lis
 
 def fuse(inputs: list[TensorVariable], outputs: list[TensorVariable], dtype: str) -> FusedGraph:
     """Fuse ``outputs`` (simplified graphs over ``inputs``) into one scalar Composite."""
+    return fuse_scalars(inputs, outputs, dtype).fused()
+
+
+@dataclass
+class ScalarBody:
+    """The loop body before it becomes a Composite: its leaves and one scalar per output.
+
+    Taylor mode (``taylor.py``) adds outputs computed from these scalars before fusing.
+    """
+
+    leaves: list[ps.ScalarVariable]  # one per input, then one per aux value
+    results: list[ps.ScalarVariable]
+    inputs: list[TensorVariable]
+    aux: list[TensorVariable]
+    dtype: str
+
+    def fused(self, results: list[ps.ScalarVariable] | None = None) -> FusedGraph:
+        """One Composite of ``results`` (by default the fused outputs) over the leaves."""
+        outputs = [_as_result(r, self.dtype) for r in (self.results if results is None else results)]
+        return FusedGraph(ps.Composite(self.leaves, outputs), list(self.inputs), self.aux, self.dtype)
+
+
+def fuse_scalars(inputs: list[TensorVariable], outputs: list[TensorVariable], dtype: str) -> ScalarBody:
+    """The scalar graph of ``outputs`` (simplified graphs over ``inputs``): one scalar each."""
     leaves = [ps.get_scalar_type(dtype)() for _ in inputs]
     scalars: dict[Variable, ps.ScalarVariable] = dict(zip(inputs, leaves))
     aux: list[TensorVariable] = []
@@ -109,8 +133,7 @@ def fuse(inputs: list[TensorVariable], outputs: list[TensorVariable], dtype: str
         else:
             scalars[v] = scalars[operands[0]]
     aux_leaves = [scalars[v] for v in aux]
-    results = [_as_result(scalars[out], dtype) for out in outputs]
-    return FusedGraph(ps.Composite(leaves + aux_leaves, results), list(inputs), aux, dtype)
+    return ScalarBody(leaves + aux_leaves, [scalars[out] for out in outputs], list(inputs), aux, dtype)
 
 
 def passes_first(op) -> bool:

@@ -50,8 +50,9 @@ enum { EG_NIN = ${n_in}, EG_NOUT = ${n_out} };
 
 /* One element: inputs v0, v1, ..., then the hoisted values h0, h1, ..., by value;
  * outputs through r0, r1, ... (scalars, not arrays, so that the block loop below
- * vectorizes). */
-static inline void eg_element(${element_params})
+ * vectorizes). Always inlined: a large body (Taylor mode's high orders) passes GCC's
+ * inlining limit, and the block loop around a call is not vectorized. */
+__attribute__((always_inline)) static inline void eg_element(${element_params})
 {
 ${body}
 }

@@ -299,3 +299,19 @@ def test_masked_host_inputs_give_masked_results(cp):
     assert_close(slope.data, 2 / x.data, "float64")
     with pytest.raises(eg.InputTypeError, match=r"input 'x' is a masked array \(numpy.ma\) but input 'mu' is a GPU"):
         fn(x, cp.asarray([1.0, 2.0, 3.0]))
+TAYLOR_CASES = [("sigmoid(x)", (-3.0, -0.4, 0.0, 1.7)), ("hypot(x, 1)", (-2.5, 0.0, 0.6, 3.1)),
+                ("arccosh(x)", (1.05, 1.6, 4.0)), ("erfinv(x)", (-0.95, -0.3, 0.0, 0.7)),
+                ("tanh(tanh(x))", (-2.0, -0.3, 0.0, 0.9, 3.0))]
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+@pytest.mark.parametrize("text, points", TAYLOR_CASES, ids=[c[0] for c in TAYLOR_CASES])
+def test_taylor_mode_orders_0_to_8_match_the_cpu(cp, text, points, dtype):
+    """Orders 3..8 by Taylor mode (elemgrad_gpu/taylor.py) in the CUDA kernel, against the CPU's,
+    within the dtype's tolerance times 4 per order above 4 (rounding grows with the order)."""
+    x = np.array(points * 40, dtype=dtype)
+    gpu = eg.compile(text, orders=tuple(range(9)), device="cuda")(x)
+    cpu = eg.compile(text, orders=tuple(range(9)), device="cpu")(x)
+    for order, (g, c) in enumerate(zip(gpu, cpu)):
+        error = np.abs(g.astype(np.float64) - c) / np.maximum(1.0, np.abs(c.astype(np.float64)))
+        assert np.all(error <= TOLERANCE[dtype] * 4.0 ** max(0, order - 4)), f"order {order}: {error.max():.3g}"
