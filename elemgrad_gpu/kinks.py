@@ -107,16 +107,24 @@ def pow(x, y) -> pt.TensorVariable:  # noqa: A001 - the expression language's na
 
 
 _REPLACEMENTS = {ps.Maximum: maximum, ps.Minimum: minimum, ps.Clip: clip, ps.Pow: pow}
+_RESTORED = {SelectMaximum: pt.maximum, SelectMinimum: pt.minimum, ZeroSafePow: pt.pow}
 
 
-@node_rewriter([Elemwise])
-def _kink_convention(fgraph, node):
-    """PyTensor's maximum, minimum, clip and pow replaced by ours (exact types only)."""
-    build = _REPLACEMENTS.get(type(node.op.scalar_op))
-    if build is None:
-        return None
-    out = build(*node.inputs)
-    return [out if out.dtype == node.outputs[0].dtype else pt.cast(out, node.outputs[0].dtype)]
+def _replacer(replacements: dict):
+    @node_rewriter([Elemwise])
+    def replace(fgraph, node):
+        build = replacements.get(type(node.op.scalar_op))  # exact types only
+        if build is None:
+            return None
+        out = build(*node.inputs)
+        return [out if out.dtype == node.outputs[0].dtype else pt.cast(out, node.outputs[0].dtype)]
+    return replace
+
+
+def _rewritten(outputs: list[Variable], replacements: dict) -> list[Variable]:
+    fgraph = FunctionGraph(outputs=list(outputs), clone=True, copy_inputs=False)
+    in2out(_replacer(replacements)).rewrite(fgraph)
+    return list(fgraph.outputs)
 
 
 def use_kink_conventions(outputs: list[Variable]) -> list[Variable]:
@@ -125,6 +133,14 @@ def use_kink_conventions(outputs: list[Variable]) -> list[Variable]:
     Apply it before differentiating. The given graphs are not modified: the result is a
     copy over the same inputs.
     """
-    fgraph = FunctionGraph(outputs=list(outputs), clone=True, copy_inputs=False)
-    in2out(_kink_convention).rewrite(fgraph)
-    return list(fgraph.outputs)
+    return _rewritten(outputs, _REPLACEMENTS)
+
+
+def restore_pytensor_ops(outputs: list[Variable]) -> list[Variable]:
+    """``outputs`` (differentiated) with our maximum, minimum and pow back as PyTensor's.
+
+    They compute the same values; PyTensor's simplifications recognise only its own ops
+    (``x**2`` becomes ``x*x``, ``x**1`` becomes ``x``), so apply it after differentiating
+    and before simplifying. ``clip`` stays ``minimum(maximum())``, NumPy's values.
+    """
+    return _rewritten(outputs, _RESTORED)

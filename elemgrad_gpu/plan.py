@@ -40,7 +40,7 @@ def make_plan(source: Source, indices: Sequence[MultiIndex], dtype: str, ndim: i
     from elemgrad_gpu.differentiate import partial_derivatives
     from elemgrad_gpu.formula import formula
     from elemgrad_gpu.fuse import fuse, simplify
-    from elemgrad_gpu.kinks import use_kink_conventions
+    from elemgrad_gpu.kinks import restore_pytensor_ops, use_kink_conventions
     from elemgrad_gpu.verify import verify_elementwise
 
     inputs, y = source.trace(dtype, ndim)
@@ -48,7 +48,7 @@ def make_plan(source: Source, indices: Sequence[MultiIndex], dtype: str, ndim: i
     env = dict(zip(source.names, inputs))
     for name in dict.fromkeys(n for index in indices for n in index):
         verify_elementwise([y], env[name], x_name=name, what="f")
-    outputs = simplify(partial_derivatives(y, env, indices))
+    outputs = simplify(restore_pytensor_ops(partial_derivatives(y, env, indices)))
     fused = fuse(inputs, outputs, dtype)
     prelude = None
     if fused.aux:

@@ -7,12 +7,15 @@ EXPRESSIONS.md, "Removable singularities"). So ``sinc`` and ``exprel`` are
 far enough that its first four derivatives keep float64 precision up to ``R``), above it
 the closed form, whose first four derivatives lose less than 1e-13 there (measured in
 tests/test_removable.py). The closed form is evaluated at an argument moved away from 0
-below ``R`` (the "double where"), so no branch and no derivative of it is ever NaN.
+below ``R``, and the polynomial at 0 above it (``Guard``), so no branch, and no
+derivative of one, overflows, divides by zero or raises a floating-point flag.
 
 ``xlogy(x, y)`` and ``xlog1py(x, y)`` are 0 where ``x == 0`` (unless ``y`` is NaN), as in
-SciPy; they are scalar ops whose derivatives in ``y`` are built from ``xdivy(x, y)``
-(0 where ``x == 0``, else ``x / y``, TensorFlow's), so at ``x == 0`` every derivative in
-``y`` is 0, also at ``y == 0``, and the derivative in ``x`` is ``log(y)`` (``log1p(y)``).
+SciPy. They are scalar ops whose k-th derivatives in ``y`` are ``x / y**k`` up to a
+factor, computed by an op that is 0 where ``x == 0`` (TensorFlow's ``xdivy`` for k = 1)
+and whose own derivative in ``y`` is the op of order k + 1: at ``x == 0`` every
+derivative in ``y`` is 0, also at ``y == 0``, and the derivative in ``x`` is ``log(y)``
+(``log1p(y)``), -inf at ``y == 0``.
 """
 from __future__ import annotations
 
@@ -166,7 +169,11 @@ class XOverPower(_ZeroWhereXIsZero):
         return "{x}" + " / {y}" * self.k  # k divisions: no overflow of y**k before x divides
 
     def impl(self, x, y):
-        return 0.0 * y if x == 0 and not np.isnan(y) else x / y ** self.k
+        if x == 0 and not np.isnan(y):
+            return 0.0
+        for _ in range(self.k):
+            x = x / y
+        return x
 
     def pullback(self, inputs, outputs, gout):
         (x, y), (gz,) = inputs, gout
