@@ -20,7 +20,9 @@ then moves the multiplications of the chain rule inside the switch, as it does f
 PyTensor gave ``0 * 0**-1 = NaN`` at x = 0), so ``x**arange(3)`` has slopes 0, 1, 0 at 0.
 
 ``use_kink_conventions`` replaces PyTensor's ops by these in a traced graph, before it
-is differentiated (callables may use ``pt.maximum`` directly).
+is differentiated (callables may use ``pt.maximum`` directly); ``restore_pytensor_ops``
+puts PyTensor's back in the derivatives, whose values they compute alike, so that its
+simplifications (``x**2`` to ``x*x``) still apply.
 """
 from __future__ import annotations
 
