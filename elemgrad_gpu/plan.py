@@ -53,9 +53,11 @@ def _make_plan(source: Source, indices: Sequence[MultiIndex], dtype: str, ndim: 
     from elemgrad_gpu.differentiate import partial_derivatives
     from elemgrad_gpu.formula import formula
     from elemgrad_gpu.fuse import fuse, simplify
+    from elemgrad_gpu.kinks import restore_pytensor_ops, use_kink_conventions
     from elemgrad_gpu.verify import verify_elementwise
 
     inputs, y = source.trace(dtype, ndim)
+    (y,) = use_kink_conventions([y])  # maximum, minimum, clip, pow: derivatives by selection
     env = dict(zip(source.names, inputs))
     for name in dict.fromkeys(n for index in indices for n in index):
         verify_elementwise([y], env[name], x_name=name, what="f")
@@ -64,7 +66,7 @@ def _make_plan(source: Source, indices: Sequence[MultiIndex], dtype: str, ndim: 
     fused, descriptions = _taylor_plan(inputs, y, indices, source.names, dtype, names)
     if fused is None:  # no derivative of Taylor mode, or an operation without a rule
         budget = Budget()
-        outputs = simplify(partial_derivatives(y, env, indices, budget), budget)
+        outputs = simplify(restore_pytensor_ops(partial_derivatives(y, env, indices, budget)), budget)
         fused = fuse(inputs, outputs, dtype)
         descriptions = [formula(out, names) for out in outputs]
     prelude = None
@@ -81,6 +83,7 @@ def _taylor_plan(inputs, y, indices: Sequence[MultiIndex], input_names: Sequence
     from elemgrad_gpu.differentiate import partial_derivatives
     from elemgrad_gpu.formula import formula
     from elemgrad_gpu.fuse import fuse_scalars, simplify
+    from elemgrad_gpu.kinks import restore_pytensor_ops
     from elemgrad_gpu.taylor import NoTaylorRule, taylor_derivatives, uses_taylor
 
     taylor = [i for i, index in enumerate(indices) if uses_taylor(index)]
@@ -90,7 +93,9 @@ def _taylor_plan(inputs, y, indices: Sequence[MultiIndex], input_names: Sequence
     env = dict(zip(input_names, inputs))
     f = formula(y, names)  # as traced, before simplification
     budget = Budget()  # orders 1 and 2 stay symbolic, within the budget
-    *outputs, value = simplify(partial_derivatives(y, env, symbolic, budget) + [y], budget)
+    # the kink ops go back to PyTensor's for the Taylor walk: its rules for maximum, minimum
+    # and clip select the coefficients of the chosen argument, as the kink rule does
+    *outputs, value = simplify(restore_pytensor_ops(partial_derivatives(y, env, symbolic, budget) + [y]), budget)
     body = fuse_scalars(inputs, outputs + [value], dtype)
     orders: dict[str, int] = {}
     for i in taylor:

@@ -364,9 +364,12 @@ def _switch(a: Arithmetic, node, s) -> Series:
 
 
 def _extremum(a: Arithmetic, node, s) -> Series:
-    """maximum/minimum: the first operand's coefficients where the value equals it (PyTensor's rule)."""
+    """maximum/minimum: the chosen operand's coefficients, the mean of both at a tie (the kink
+    rule of kinks.py); the other operand contributes nothing, NaN and inf included."""
     first = a.call(ps.eq, node.outputs[0], s[0][0])
-    return [None] + [a.select(first, s[0][k], s[1][k]) for k in range(1, a.order + 1)]
+    tie = a.call(ps.and_, first, a.call(ps.eq, node.outputs[0], s[1][0]))
+    return [None] + [a.select(tie, a.mul(0.5, a.add(s[0][k], s[1][k])), a.select(first, s[0][k], s[1][k]))
+                     for k in range(1, a.order + 1)]
 
 
 def _clip(a: Arithmetic, node, s) -> Series:
