@@ -30,7 +30,8 @@ if TYPE_CHECKING:
     from elemgrad_gpu.hoist import Hoisted
 
 Prepared = Callable[[list, Any], list]  # (inputs, outputs or None) -> outputs, for one layout of arguments
-MAX_ARGUMENTS = 64  # NumPy's limit on a ufunc's inputs plus outputs (NPY_MAXARGS)
+# NumPy's limit on a ufunc's inputs plus outputs (NPY_MAXARGS): 64 since NumPy 2.0, 32 before.
+MAX_ARGUMENTS = 64 if int(np.__version__.split(".")[0]) >= 2 else 32
 # Outputs of 64 KiB to 32 MiB in all come from one allocation (_one_block); beyond 32 MiB,
 # glibc's largest threshold for serving memory from its heap, it maps fresh pages anyway.
 ONE_BLOCK_MIN, ONE_BLOCK_MAX = 1 << 16, 1 << 25

@@ -8,8 +8,12 @@ under the problem); no traceback reaches the user for a mistake of theirs.
 from __future__ import annotations
 
 import argparse
+import contextlib
+import decimal
+import signal
 import sys
-from typing import Sequence
+import threading
+from typing import Iterator, Sequence
 
 import elemgrad_gpu as eg
 from elemgrad_gpu.errors import ElemgradError
@@ -44,10 +48,47 @@ def param(text: str) -> tuple[str, float]:
 
 
 def positive(text: str) -> int:
-    """A positive integer: an argparse type."""
-    if not text.isdigit() or int(text) < 1:
-        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}")
-    return int(text)
+    """A positive integer, written out or as a power of ten such as 1e6: an argparse type."""
+    try:
+        number = decimal.Decimal(text.strip().replace("_", ""))
+        if number.is_finite() and number >= 1 and number == number.to_integral_value():
+            return int(number)
+    except decimal.InvalidOperation:
+        pass
+    raise argparse.ArgumentTypeError(f"expected a positive integer such as 1000 or 1e6, got {text!r}")
+
+
+class Terminated(BaseException):
+    """SIGTERM or SIGHUP arrived: raised in the main thread so that cleanup runs as for Ctrl-C.
+
+    A BaseException, like KeyboardInterrupt, so that no ``except Exception`` on the way swallows it.
+    """
+
+    def __init__(self, signum: int):
+        super().__init__(signum)
+        self.signum = signum
+
+
+def _terminate(signum: int, frame) -> None:
+    signal.signal(signum, signal.SIG_IGN)  # a second one must not cut the cleanup short
+    raise Terminated(signum)
+
+
+@contextlib.contextmanager
+def _signals() -> Iterator[None]:
+    """While a command runs: SIGTERM and SIGHUP raise Terminated (staging files are removed on the way
+    out, as for Ctrl-C), and SIGXFSZ is ignored so that a file size limit (ulimit -f) is an OSError
+    (EFBIG, "File too large") instead of a silent death. The previous handlers come back after."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    wanted = {signal.SIGTERM: _terminate, signal.SIGHUP: _terminate, signal.SIGXFSZ: signal.SIG_IGN}
+    previous = {number: signal.signal(number, handler) for number, handler in wanted.items()}
+    try:
+        yield
+    finally:
+        for number, handler in previous.items():
+            signal.signal(number, handler)
 
 
 def multi_indices(words: Sequence[str]) -> list[tuple[str, ...]]:
@@ -170,12 +211,20 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.command is None:
         args = parser.parse_args(["demo"])
     try:
-        return args.run(args)
+        with _signals():
+            return args.run(args)
     except KeyboardInterrupt:
         print("elemgrad: interrupted", file=sys.stderr)
         return 130
-    except (ElemgradError, OSError) as error:
+    except Terminated as stop:
+        print(f"elemgrad: stopped by {signal.Signals(stop.signum).name}", file=sys.stderr)
+        return 128 + stop.signum
+    except (ElemgradError, OSError) as error:  # DeviceMemoryError included: its message names the sizes
         print(f"elemgrad {args.command}: error: {error}", file=sys.stderr)
+        return 2
+    except MemoryError as error:
+        detail = f": {error}" if str(error) else ""
+        print(f"elemgrad {args.command}: error: out of memory{detail}", file=sys.stderr)
         return 2
 
 

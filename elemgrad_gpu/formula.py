@@ -25,6 +25,8 @@ _INFIX = {ps.Add: (" + ", SUM), ps.Mul: ("*", PRODUCT), ps.Sub: (" - ", SUM), ps
 _NAMES = {ps.Abs: "abs", ps.Switch: "where", ps.Maximum: "maximum", ps.Minimum: "minimum", ps.Clip: "clip",
           ps.Log1p: "log1p"}
 _PASS = (ps.Identity, ps.Cast)
+# Subclasses that compute as their base (kinks.py: other derivatives) print as it.
+_BASES = (ps.Pow, ps.Maximum, ps.Minimum)
 
 
 def _number(value) -> str:
@@ -38,7 +40,7 @@ def _wrap(piece: tuple[str, int], level: int) -> str:
 
 
 def _apply(op: ps.ScalarOp, args: list[tuple[str, int]]) -> tuple[str, int]:
-    kind = type(op)
+    kind = next((base for base in _BASES if isinstance(op, base)), type(op))
     if kind is ps.Mul:
         negative = ("-1", UNARY) in args
         args = _powers([a for a in args if a not in (("1", ATOM), ("-1", UNARY))]) or [("1", ATOM)]

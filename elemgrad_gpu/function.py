@@ -16,12 +16,13 @@ from typing import TYPE_CHECKING, Any, Callable, Sequence
 
 import numpy as np
 
-from elemgrad_gpu import arrays, known_calls, plan_store
+from elemgrad_gpu import arrays, known_calls, masked, plan_store
 from elemgrad_gpu.backend_c import CBackend
 from elemgrad_gpu.config import setting
 from elemgrad_gpu.device import Device, backend as backend_named
 from elemgrad_gpu.errors import InputError, InputTypeError
 from elemgrad_gpu.known_calls import KnownCall, Number, outputs_of, signature
+from elemgrad_gpu.names import resolve
 from elemgrad_gpu.plan import MultiIndex, Plan, make_plan
 
 if TYPE_CHECKING:
@@ -65,12 +66,19 @@ class ElementwiseFunction:
         outputs = ", ".join("d" + "".join(f"/d{n}" for n in i) if i else "f" for i in self._indices)
         return f"<ElementwiseFunction ({', '.join(self.inputs)}) -> ({outputs}) on {self.device}>"
 
-    def __call__(self, *args, out=None, **kwargs):
-        """Value and derivatives at the given inputs (``out=``: preallocated outputs)."""
+    def __call__(self, /, *args, **kwargs):
+        """Value and derivatives at the given inputs (``out=``: preallocated outputs).
+
+        ``self`` is positional-only, so an input named self can be passed by keyword
+        (no input is named out: ``build.make_source`` refuses that name).
+        """
+        out = kwargs.pop("out", None) if kwargs else None
         key = None if kwargs else signature(self._device.backend, args, out)
         known = self._calls.get(key)
         if known is not None:
             return known(args, out)
+        if masked.given(args, kwargs, out):  # masked arrays have no signature: never known calls
+            return masked.call(self, self.inputs, self._single, args, kwargs, out)
         values, backend, kernel, inputs, shape, outputs = self._arguments(args, out, kwargs)
         finish = backend.finisher(values)
         results = finish(kernel(inputs, shape, outputs))
@@ -78,7 +86,7 @@ class ElementwiseFunction:
             self._remember(key, values, backend, kernel, inputs, shape, out, outputs, finish)
         return results[0] if self._single else tuple(results)
 
-    def bind(self, *args, out=None, **kwargs) -> BoundCall:
+    def bind(self, /, *args, **kwargs) -> BoundCall:
         """The call on these arrays, made once, for loops that reuse the same buffers.
 
         ``step = fn.bind(x, mu, out=(y, dy))``; then each ``step()`` recomputes y and dy
@@ -92,12 +100,13 @@ class ElementwiseFunction:
         through a copy as a call does). Do not resize or free the bound arrays while the
         bound call is in use (it keeps them alive).
         """
-        values, backend, kernel, inputs, shape, out = self._arguments(args, out, kwargs)
+        values, backend, kernel, inputs, shape, out = self._arguments(args, kwargs.pop("out", None), kwargs)
         if out is None:
             raise InputError("bind needs out=: the preallocated outputs that every call writes")
         if len(inputs) != len(values):
             raise InputError("this function computes extra inputs on the host at each call and cannot be bound; "
                              "call it directly")
+        masked.refuse_bound(self.inputs, values, out)
         for j in _converted_arrays(values, inputs):  # numbers are fixed at bind time
             value, array = values[j], inputs[j]
             given, wanted = _type_name(type(value)), _type_name(backend.array_type)
@@ -110,8 +119,6 @@ class ElementwiseFunction:
     def _arguments(self, args: tuple, out: Any, kwargs: dict) -> tuple:
         """(values, backend, kernel, inputs, shape, out) of a call: bound, checked, cast; out checked."""
         names = self._source.names
-        if out is not None and "out" in names:  # an input called out wins
-            kwargs["out"], out = out, None
         values = args if not kwargs and len(args) == len(names) else self._bind(args, kwargs)
         device = self._device.backend
         inputs, dtype = arrays.prepare(names, values, self._dtype, device.read, self._default_dtype)
@@ -133,7 +140,7 @@ class ElementwiseFunction:
                   shape: tuple[int, ...], out: Any, outputs: list | None, finish: Callable[[list], list]) -> None:
         """Keep what this call decided for later calls of the same signature, where that is all
         they need: inputs used as given, or numbers (converted at each call), and no fallback."""
-        if backend is not self._device.backend or len(inputs) != len(values) or "out" in self.inputs:
+        if backend is not self._device.backend or len(inputs) != len(values):
             return
         if _converted_arrays(values, inputs) \
                 or self._dtype is None and all(type(v) in arrays.WEAK for v in values):  # floatX decides, each call
@@ -233,11 +240,13 @@ class ElementwiseFunction:
         if len(args) > len(names):
             raise InputError(f"got {len(args)} positional inputs but the function has {len(names)}: {', '.join(names)}")
         values = dict(zip(names, args))
-        for name, value in kwargs.items():
+        for given, value in kwargs.items():
+            name = resolve(given, names)  # the micro sign names the input mu, and back (names.py)
             if name not in names:
                 raise InputError(f"unknown input {name!r}: the inputs are {', '.join(names)}")
             if name in values:
-                raise InputError(f"input {name!r} given both by position and by keyword")
+                how = "both by position and by keyword" if names.index(name) < len(args) else "twice, spelled two ways"
+                raise InputError(f"input {name!r} given {how}")
             values[name] = value
         missing = [n for n in names if n not in values]
         if missing:

@@ -18,7 +18,9 @@ from typing import Callable
 
 import pytensor.tensor as pt
 
+from elemgrad_gpu.kinks import clip, maximum, minimum, pow  # noqa: A004 - derivatives by selection
 from elemgrad_gpu.language import ARITY, OPERATORS
+from elemgrad_gpu.removable import exprel, sinc, xlog1py, xlogy
 from elemgrad_gpu.special import digamma, erfinv, hypot, polygamma
 
 sin, cos, tan = pt.sin, pt.cos, pt.tan
@@ -30,7 +32,6 @@ log, log2, log10, log1p = pt.log, pt.log2, pt.log10, pt.log1p
 sqrt, abs, sign = pt.sqrt, pt.abs, pt.sign
 erf, erfc, gammaln = pt.erf, pt.erfc, pt.gammaln
 sigmoid, softplus = pt.sigmoid, pt.softplus
-maximum, minimum, clip = pt.maximum, pt.minimum, pt.clip
 pi, e = math.pi, math.e
 
 
@@ -39,12 +40,7 @@ def where(condition, a, b):
     return pt.where(condition, a, b)
 
 
-def pow(a, b):  # noqa: A001 - the expression language's name
-    """``a ** b`` elementwise."""
-    return pt.pow(a, b)
-
-
-_OPERATOR_IMPLEMENTATIONS = (pt.add, pt.sub, pt.mul, pt.true_div, pt.pow, pt.neg,
+_OPERATOR_IMPLEMENTATIONS = (pt.add, pt.sub, pt.mul, pt.true_div, pow, pt.neg,
                              pt.lt, pt.le, pt.gt, pt.ge, pt.eq, pt.neq, pt.and_)
 IMPLEMENTATIONS: dict[str, Callable] = {
     **{name: globals()[name] for name in ARITY}, **dict(zip(OPERATORS, _OPERATOR_IMPLEMENTATIONS, strict=True)),

@@ -9,8 +9,9 @@ import math
 
 _NAMES_BY_ARITY = {
     1: "sin cos tan arcsin arccos arctan sinh cosh tanh arcsinh arccosh arctanh exp exp2 "
-    "expm1 log log2 log10 log1p sqrt abs sign erf erfc erfinv gammaln digamma sigmoid softplus",
-    2: "arctan2 maximum minimum pow hypot polygamma",
+    "expm1 log log2 log10 log1p sqrt abs sign erf erfc erfinv gammaln digamma sigmoid softplus "
+    "sinc exprel",
+    2: "arctan2 maximum minimum pow hypot polygamma xlogy xlog1py",
     3: "where clip",
 }
 ARITY: dict[str, int] = {name: arity for arity, names in _NAMES_BY_ARITY.items() for name in names.split()}

@@ -36,6 +36,7 @@ from pytensor.scalar.math import Psi, Sigmoid, Softplus, TriGamma
 from pytensor.tensor.elemwise import Elemwise
 from pytensor.tensor.exceptions import NotScalarConstantError
 
+from elemgrad_gpu.errors import ExpressionError
 from elemgrad_gpu.kernels_dir import kernel_path
 
 MAX_ORDER = 40
@@ -92,7 +93,7 @@ class PolyGamma(_SpecialOp, UnaryScalarOp):
 
     def __init__(self, n: int):
         if isinstance(n, bool) or not isinstance(n, int | np.integer) or not 0 <= n <= MAX_ORDER:
-            raise ValueError(f"polygamma's order must be an integer in [0, {MAX_ORDER}], got {n!r}")
+            raise ExpressionError(f"polygamma's order must be an integer in [0, {MAX_ORDER}], got {n!r}")
         super().__init__(name=f"polygamma{n}")
         self.n = int(n)
 
