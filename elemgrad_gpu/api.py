@@ -8,6 +8,7 @@ from elemgrad_gpu.graph.build import make_source
 from elemgrad_gpu.runtime.device import select_device
 from elemgrad_gpu.errors import InputError, InputTypeError
 from elemgrad_gpu.runtime.function import ElementwiseFunction, _check_dtype
+from elemgrad_gpu.expr.names import resolve
 from elemgrad_gpu.graph.plan import MultiIndex
 
 if TYPE_CHECKING:
@@ -50,7 +51,9 @@ def compile(f: Callable | str, *, wrt: str | Sequence[str] | None = None,  # noq
         indices, single = _parse_derivatives(derivatives, source.names), False
     else:
         indices, single = _from_orders(orders, _parse_wrt(wrt, source.names, source.is_string))
-    function = ElementwiseFunction(source, indices, single, select_device(device), _check_dtype(dtype))
+    chosen = select_device(device)
+    chosen.backend.check_arguments(len(source.names), len(indices))  # at once, before differentiating
+    function = ElementwiseFunction(source, indices, single, chosen, _check_dtype(dtype))
     function.expressions  # trace, verify and fuse now: errors surface at compile time
     return function
 
@@ -63,7 +66,7 @@ def _parse_wrt(wrt, names: tuple[str, ...], is_string: bool) -> tuple[str, ...]:
             return ("x",)
         raise InputError(f"the expression has inputs {', '.join(names)}: say which to differentiate by "
                          f"with wrt=, e.g. wrt={names[0]!r}")
-    wrt = (wrt,) if isinstance(wrt, str) else tuple(wrt)
+    wrt = tuple(resolve(name, names) for name in ((wrt,) if isinstance(wrt, str) else wrt))
     _check_names(wrt, names, "wrt")
     if len(set(wrt)) != len(wrt):
         raise InputError(f"wrt names an input twice: {wrt}")
@@ -93,7 +96,7 @@ def _from_orders(orders, wrt: tuple[str, ...]) -> tuple[list[MultiIndex], bool]:
 def _parse_derivatives(derivatives, names: tuple[str, ...]) -> list[MultiIndex]:
     if isinstance(derivatives, str):
         raise InputTypeError("derivatives must be a sequence of tuples of input names, e.g. [(), ('x',)]")
-    indices = [(d,) if isinstance(d, str) else tuple(d) for d in derivatives]
+    indices = [tuple(resolve(name, names) for name in ((d,) if isinstance(d, str) else d)) for d in derivatives]
     if not indices:
         raise InputError("derivatives is empty: ask for at least one, () being the value")
     for index in indices:

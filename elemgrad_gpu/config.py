@@ -32,14 +32,26 @@ def _choice(*allowed: str) -> Callable[[str], bool]:
 KEYS: dict[tuple[str, str], tuple[str | Callable[[], str], Callable[[str], bool]]] = {
     ("global", "device"): (lambda: backends.device_spellings().replace("'", ""), backends.is_device_name),
     ("global", "floatx"): ("float32 or float64", _choice("float32", "float64")),
-    ("elemgrad", "cache_dir"): ("a directory for compiled kernels", bool),
+    ("elemgrad", "cache_dir"): ("a directory for compiled kernels (a leading ~user must name a user of this machine)",
+                                lambda v: bool(v) and not os.path.expanduser(v).startswith("~")),
     ("elemgrad", "cc"): ("the C compiler command", bool),
     ("elemgrad", "nvrtc_options"): ("extra NVRTC options, separated by spaces", lambda v: True),
     ("elemgrad", "cuda_threads"): ("CUDA threads per block: 32, 64, 128, 256, 512 or 1024",
                                    _choice(*(str(2 ** k) for k in range(5, 11)))),
     ("elemgrad", "cuda_blocks_per_sm"): ("the most CUDA blocks per SM, a whole number (0: no cap)",
                                          lambda v: v.isdigit() and int(v) <= 2 ** 16),
+    ("elemgrad", "max_derivative_nodes"): ("the most operations of the derivative graphs, a whole number >= 1",
+                                           lambda v: v.isdigit() and int(v) >= 1),
+    ("elemgrad", "max_compile_seconds"): ("the most seconds to differentiate and simplify, a number > 0",
+                                          lambda v: _positive_number(v)),
 }
+
+
+def _positive_number(value: str) -> bool:
+    try:
+        return 0 < float(value) < float("inf")
+    except ValueError:
+        return False
 
 
 def setting(section: str, key: str) -> str | None:

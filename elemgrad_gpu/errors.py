@@ -96,3 +96,9 @@ class DeviceMemoryError(ElemgradError, MemoryError):
     the failed call had allocated are released and CuPy's cached blocks freed; the
     call's copies of host inputs are released with the error.
     """
+
+
+class UnsafeEntry(OSError):
+    """A cache file or directory that must not be used: a symbolic link, not a regular
+    file (a FIFO, a device), larger than its cap, or not private to this user. Internal to
+    the cache (``cache.py``): such an entry is rebuilt or skipped, never shown to the caller."""

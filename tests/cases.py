@@ -30,4 +30,8 @@ CASES = [
     ("hypot(x, 1.5)", sp.sqrt(x ** 2 + sp.Rational(9, 4)), WIDE),
     ("arctan2(x, 0.7)", sp.atan2(x, sp.Rational(7, 10)), WIDE),
     ("exp(-x**2/2) / sqrt(2*pi)", sp.exp(-x ** 2 / 2) / sp.sqrt(2 * sp.pi), WIDE),
+    ("sinc(x)", sp.sin(sp.pi * x) / (sp.pi * x), WIDE), ("exprel(x)", (sp.exp(x) - 1) / x, WIDE + (-3.5, 9.0)),
+    ("xlogy(x, 1.5)", x * sp.log(sp.Rational(3, 2)), WIDE), ("xlogy(0.5, x)", sp.log(x) / 2, POSITIVE),
+    ("xlog1py(x, 0.5)", x * sp.log(sp.Rational(3, 2)), WIDE), ("xlog1py(0.7, x)", sp.Rational(7, 10) * sp.log(1 + x),
+                                                               (-0.6, -0.1, 0.4, 3.0)),
 ]

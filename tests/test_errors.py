@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 import elemgrad_gpu as eg
-from elemgrad_gpu import errors
+from elemgrad_gpu import cache, errors
 from elemgrad_gpu.backends.c import compile as ccompile
 
 
@@ -38,10 +38,10 @@ def test_machine_failures_are_compile_errors_but_not_bugs():
 @pytest.fixture
 def fresh_cache(tmp_path, monkeypatch):
     monkeypatch.setenv("THEANO_FLAGS", f"elemgrad__cache_dir={tmp_path}")
-    ccompile._writable.cache_clear()
+    cache.forget()
     ccompile._version.cache_clear()
     yield tmp_path
-    ccompile._writable.cache_clear()
+    cache.forget()
     ccompile._version.cache_clear()
 
 

@@ -90,7 +90,6 @@ def test_nothing_in_the_library_imports_the_cli_or_the_benchmark_harness():
     assert users <= {"elemgrad_gpu.cli.bench"}, users
 
 
-@pytest.mark.xfail(strict=True, reason="runtime/plan_store.py uses the C backend's cache_dir until the one cache store")
 def test_only_the_backends_folder_imports_a_backend():
     for name in (m for m in MODULES if not under(m, "backends")):
         bad = {m for m in GRAPH[name] if m.startswith("elemgrad_gpu.backends.")}
@@ -102,7 +101,6 @@ def test_no_import_points_up_a_layer():
     assert not upward
 
 
-@pytest.mark.xfail(strict=True, reason="cli/main.py and its subcommands, until cli/common.py")
 def test_no_import_cycles():
     cycles, state = [], {}
 

@@ -46,6 +46,9 @@ class Backend(Protocol):
     array_type: type  # the arrays its kernels read and write
     variant: str  # what, besides the plan, shapes its source on this machine (part of a stored plan's key)
 
+    def check_arguments(self, inputs: int, outputs: int) -> None:
+        """Refuse, before anything is traced, a function of more inputs and outputs than its kernels can take."""
+
     def source(self, fused: FusedGraph, descriptions: list[str], hoisted: Hoisted | None = None) -> str: ...
 
     def computes_alike(self, base: str, hoisted: str) -> bool:

@@ -38,10 +38,14 @@ def _read(name: str) -> str:
     return (_TEMPLATES[name] / name).read_text()
 
 
-def element_code(composite: ps.Composite, dtype: str, names_in: list[str], names_out: list[str],
+def element_code(composite: ps.Composite, names_in: list[str], names_out: list[str],
                  name: str = "eg") -> tuple[str, str]:
     """(support code of this node, body) computing ``names_out`` from ``names_in`` for one element."""
-    node = composite.make_node(*[ps.get_scalar_type(dtype)() for _ in composite.inputs])
+    # The node takes the composite's own input types (a hoisted value may be a bool): given
+    # other types, Composite.make_node rebuilds its graph, and PyTensor's rebuild then reassigns
+    # the inputs of the globally shared (interned) nodes of that graph, breaking every later
+    # Composite with the same nodes in this process.
+    node = composite.make_node(*[t() for t in composite.inputs_type])
     # Only integer division fails, and every value in the loop is floating point.
     body = composite.c_code(node, name, names_in, names_out, {"fail": "return;"})
     return composite.c_support_code_apply(node, name), body
@@ -66,7 +70,7 @@ def _fields(fused: FusedGraph, descriptions: list[str], names_in: list[str], nam
             body: ps.Composite | None = None) -> dict:
     """The template's fields for the per-element ``body`` (the fused Composite unless given:
     a hoisted kernel's ``each``, whose operations are the fused ones' too)."""
-    support, code = element_code(body or fused.composite, fused.dtype, names_in, names_out)
+    support, code = element_code(body or fused.composite, names_in, names_out)
     return dict(
         outputs_comment="\n".join(f" *   output {m} = {text}" for m, text in enumerate(descriptions)),
         support_code="\n".join([fused.composite.c_support_code(), support]),
@@ -125,7 +129,7 @@ def c_source(fused: FusedGraph, descriptions: list[str], vector_math: bool = Fal
 def _once_fields(hoisted: Hoisted, dtype: str, ctype: str) -> dict:
     """The template's fields for ``eg_once_element``: the body computing the hoisted values."""
     count, n_once = len(hoisted.once.outputs), len(hoisted.scalars)
-    support, body = element_code(hoisted.once, dtype, [f"u{s}" for s in range(n_once)],
+    support, body = element_code(hoisted.once, [f"u{s}" for s in range(n_once)],
                                  [f"(*h{t})" for t in range(count)], name="eg_once")
     return dict(
         n_once=n_once,

@@ -25,13 +25,15 @@ import numpy as np
 from tqdm import tqdm
 
 from elemgrad_gpu import backends
-from elemgrad_gpu.cli.main import positive, subcommand
-from elemgrad_gpu.cli.plot import figure_path, new_figure, save
-from elemgrad_gpu.runtime.device import select_device
 from elemgrad_gpu.bench.peers import (FUNCTIONS, MU, SIGMA, Call, agreement, as_numpy, elemgrad_tool, jax_tool,
                                       numpy_tool, pytensor_tool, torch_tool)
+from elemgrad_gpu.cli.common import positive, subcommand
+from elemgrad_gpu.errors import UsageError
+from elemgrad_gpu.cli.plot import figure_path, new_figure, save
+from elemgrad_gpu.runtime.device import select_device
 
 RTOL = {"float64": 1e-6, "float32": 1e-4}
+ARRAYS = 16  # arrays of n values alive at once, at most: x, two tools' results, a peer's temporaries
 PEERS = {"jax": ("jax", jax_tool), "pytorch": ("torch", torch_tool)}  # tool: (module, builder)
 
 
@@ -54,7 +56,8 @@ def register(subparsers) -> None:
                         help="tanh2: tanh(x)**2; softplus; gelu (tanh form); logpdf: Gaussian log-density "
                         f"with scalar inputs mu = {MU}, sigma = {SIGMA} (default: all)")
     parser.add_argument("--sizes", nargs="+", type=positive, default=[1_000, 100_000, 1_000_000], metavar="N",
-                        help="numbers of points (default: 1000 100000 1000000)")
+                        help="numbers of points, such as 1000 or 1e6 (default: 1000 100000 1000000); each "
+                        f"must leave room for {ARRAYS} arrays of N values in the memory available")
     parser.add_argument("--dtype", choices=tuple(RTOL), default="float64", help="(default: float64)")
     parser.add_argument("--repeat", type=positive, default=20, metavar="R",
                         help="timed calls per measurement, after one warm-up (default: 20)")
@@ -68,6 +71,7 @@ def run(args: argparse.Namespace) -> int:
     """Measure every function, size and tool; print the table (and draw it with -o)."""
     path = args.output and figure_path(args.output)
     functions, sizes = list(dict.fromkeys(args.functions)), sorted(set(args.sizes))
+    _check_memory(sizes[-1], np.dtype(args.dtype))
     builders = {"elemgrad_gpu": elemgrad_tool, "numpy": numpy_tool, "pytensor": pytensor_tool}
     print(_header(args.dtype, args.repeat))
     for tool, (module, builder) in PEERS.items():
@@ -100,6 +104,33 @@ def run(args: argparse.Namespace) -> int:
     if mismatches:
         print(f"{mismatches} result(s) disagree with elemgrad_gpu's", file=sys.stderr)
     return 1 if mismatches else 0
+
+
+def _check_memory(n: int, dtype: np.dtype) -> None:
+    """Refuse a size whose arrays would not fit in the memory available now (a MemoryError, or worse
+    the machine swapping, half-way through the run)."""
+    available = available_memory()
+    needed = ARRAYS * n * dtype.itemsize
+    if available is not None and needed > available:
+        largest = available // (ARRAYS * dtype.itemsize)
+        raise UsageError(f"--sizes {n:,} needs about {needed / 2**30:,.1f} GiB ({ARRAYS} arrays of {n:,} {dtype.name} "
+                         f"values), but {available / 2**30:,.1f} GiB of memory is available: give sizes up to "
+                         f"{largest:,}")
+
+
+def available_memory() -> int | None:
+    """Bytes of memory available now: MemAvailable of /proc/meminfo, else the physical memory, else None."""
+    try:
+        with open("/proc/meminfo") as meminfo:
+            for line in meminfo:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) * 1024
+    except (OSError, ValueError, IndexError):
+        pass
+    try:
+        return os.sysconf("SC_PHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+    except (AttributeError, ValueError, OSError):
+        return None
 
 
 def measure(call: Call, repeat: int) -> tuple[float, list[np.ndarray]]:

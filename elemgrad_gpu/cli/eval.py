@@ -4,12 +4,18 @@ The work goes in chunks of rows (the first axis of the results), so memory stays
 bounded whatever the file's size: .npy inputs are memory-mapped, CSV is streamed, and
 .npy/.npz results are filled chunk by chunk in memory-mapped files. Output files appear
 whole or not at all: everything is written in a staging folder beside the output,
-moved into place with ``os.replace`` at the end, and the folder removed in any case.
+moved into place with ``os.replace`` at the end, and the folder removed in any case
+(an error, Ctrl-C, SIGTERM). The space of each memory-mapped result is reserved
+(``posix_fallocate``) before it is mapped: on a full disk the command ends with one
+line of error, not a SIGBUS when a page of the map finds no block to go to.
 """
 from __future__ import annotations
 
 import argparse
+import contextlib
 import csv
+import errno
+import io
 import itertools
 import os
 import shutil
@@ -23,8 +29,8 @@ from typing import Callable, Iterator, Protocol, Sequence
 import numpy as np
 from tqdm import tqdm
 
-from elemgrad_gpu.cli.main import (UsageError, add_derivative_options, compile_from, output_names, param, positive,
-                                   subcommand)
+from elemgrad_gpu.cli.common import add_derivative_options, compile_from, output_names, param, positive, subcommand
+from elemgrad_gpu.errors import UsageError
 
 CHUNK = 2 ** 20
 FORMATS = (".npy", ".npz", ".csv")
@@ -81,6 +87,10 @@ def run(args: argparse.Namespace) -> int:
         sink: Sink = write(args.output, staging, table, keys) if write else Summary(names, table.shape)
         _evaluate(fn, params, table, sink, args.chunk)
         sink.finish()
+    except OSError as error:
+        if error.filename is None and error.errno in (errno.ENOSPC, errno.EDQUOT, errno.EFBIG):
+            raise OSError(f"--output {args.output}: {error.strerror}") from None  # name the file
+        raise
     finally:
         if staging:
             shutil.rmtree(staging, ignore_errors=True)
@@ -136,6 +146,8 @@ def _staging(output: str, input_path: str) -> str:
     folder = os.path.dirname(os.path.abspath(output))
     if not os.path.isdir(folder):
         raise UsageError(f"--output {output}: the folder {folder} does not exist")
+    if os.path.isdir(output):
+        raise UsageError(f"--output {output} is a folder: give a file name")
     if os.path.exists(output) and os.path.samefile(output, input_path):
         raise UsageError(f"--output {output} is the input file: choose another name")
     return tempfile.mkdtemp(prefix=".elemgrad-eval-", dir=folder)
@@ -158,6 +170,30 @@ def _load(path: str, **options):
         return np.load(path, **options)
     except (ValueError, EOFError, zipfile.BadZipFile) as error:
         raise UsageError(f"cannot read {path}: {error}") from None
+
+
+def _check_members(path: str) -> None:
+    """Refuse a .npz whose members' headers claim more data than the members hold (a damaged or
+    hostile file), before NumPy allocates what a header claims: 10^11 elements are 745 GiB."""
+    try:
+        with zipfile.ZipFile(path) as archive:
+            for info in archive.infolist():
+                if not info.filename.endswith(".npy"):
+                    continue
+                with archive.open(info) as member:
+                    version = np.lib.format.read_magic(member)
+                    read_header = (np.lib.format.read_array_header_1_0 if version == (1, 0)
+                                   else np.lib.format.read_array_header_2_0)
+                    shape, _, dtype = read_header(member)
+                    needed = member.tell() + int(np.prod(shape, dtype=object)) * dtype.itemsize
+                if needed > info.file_size and not dtype.hasobject:  # objects: np.load refuses them
+                    break
+            else:
+                return
+    except (ValueError, EOFError, zipfile.BadZipFile) as error:
+        raise UsageError(f"cannot read {path}: {error}") from None
+    raise UsageError(f"cannot read {path}: its array {info.filename[:-4]!r} claims shape {shape} "
+                     f"({needed:,} bytes) but holds {info.file_size:,} bytes: the file is damaged")
 
 
 def _arrays(arrays: dict[str, np.ndarray]) -> Table:
@@ -186,17 +222,22 @@ def read_npy(path: str, free: list[str]) -> Table:
 
 
 def read_npz(path: str, free: list[str]) -> Table:
-    """A .npz file: one array per input, by name, each loaded whole."""
+    """A .npz file: one array per input, by name, each loaded whole (after checking its header)."""
+    _check_members(path)
     with _load(path) as archive:
         try:
             return _arrays({name: archive[name] for name in archive.files})
         except (ValueError, EOFError, zipfile.BadZipFile) as error:
             raise UsageError(f"cannot read {path}: {error}") from None
+        except MemoryError:
+            raise UsageError(f"{path} does not fit in memory (a .npz is loaded whole): "
+                             "save the inputs as .npy (memory-mapped) or .csv (streamed)") from None
 
 
 def read_csv(path: str, free: list[str]) -> Table:
-    """A CSV file: a header row of input names, then one row per point (blank lines skipped), streamed."""
-    with open(path, newline="") as handle:
+    """A CSV file, UTF-8 (a byte order mark is allowed): a header row of input names, then one row per
+    point (blank lines skipped), streamed."""
+    with _csv_errors(path), open(path, newline="", encoding="utf-8-sig") as handle:
         reader = csv.reader(handle)
         header = [name.strip() for name in next(reader, [])]
         if not header:
@@ -205,13 +246,26 @@ def read_csv(path: str, free: list[str]) -> Table:
         rows = sum(1 for row in reader if row)
 
     def blocks(indices: list[Index]) -> Iterator[dict[str, np.ndarray]]:
-        with open(path, newline="") as handle:
+        with _csv_errors(path), open(path, newline="", encoding="utf-8-sig") as handle:
             reader = (row for row in itertools.islice(csv.reader(handle), 1, None) if row)
             for index in indices:
                 values = _floats(list(itertools.islice(reader, index.stop - index.start)), header, path, index.start)
                 yield dict(zip(header, values.T))
 
     return Table(header, (rows,), blocks)
+
+
+@contextlib.contextmanager
+def _csv_errors(path: str) -> Iterator[None]:
+    """A file that is not UTF-8 text, or that the csv module cannot split (a field over its limit of
+    128 KiB, a NUL byte), as a UsageError naming the file."""
+    try:
+        yield
+    except UnicodeDecodeError as error:
+        raise UsageError(f"{path} is not UTF-8 text (it holds the byte {error.object[error.start]:#04x}): "
+                         "save it as UTF-8 CSV") from None
+    except csv.Error as error:
+        raise UsageError(f"{path} is not a CSV file of numbers: {error}") from None
 
 
 def _floats(rows: list[list[str]], header: list[str], path: str, first: int) -> np.ndarray:
@@ -284,7 +338,52 @@ class ArrayFile:
         raise NotImplementedError
 
     def _memmap(self, name: str, dtype: np.dtype, shape: tuple[int, ...]) -> np.ndarray:
-        return np.lib.format.open_memmap(os.path.join(self.staging, name), mode="w+", dtype=dtype, shape=shape)
+        """A new .npy file in the staging folder, its space reserved on disk, then memory-mapped."""
+        path = os.path.join(self.staging, name)
+        header = _npy_header(dtype, shape)
+        size = len(header) + int(np.prod(shape, dtype=object)) * np.dtype(dtype).itemsize
+        try:
+            with open(path, "wb") as handle:
+                handle.write(header)
+                handle.flush()
+                reserve(handle.fileno(), len(header), size)
+        except OSError as error:
+            if error.errno == errno.EFBIG:
+                raise OSError(f"--output {self.path}: the results ({size:,} bytes) are over this process's "
+                              f"file size limit (ulimit -f): {error.strerror}") from None
+            free = shutil.disk_usage(self.staging).free
+            raise OSError(f"--output {self.path}: no room for the results ({size:,} bytes; {free:,} bytes "
+                          f"free in {os.path.dirname(self.staging)}): {error.strerror}") from None
+        return np.lib.format.open_memmap(path, mode="r+")
+
+
+def _npy_header(dtype: np.dtype, shape: tuple[int, ...]) -> bytes:
+    """The header of a .npy file of ``dtype`` and ``shape`` (format 1.0, as np.save writes)."""
+    header = io.BytesIO()
+    fields = np.lib.format.header_data_from_array_1_0(np.empty((0,), dtype)) | {"shape": tuple(shape)}
+    np.lib.format.write_array_header_1_0(header, fields)
+    return header.getvalue()
+
+
+def reserve(descriptor: int, start: int, end: int) -> None:
+    """Give bytes ``start`` to ``end`` of the file real blocks, so that writing them through a memory
+    map cannot fail (a write through a map that meets a full disk is a SIGBUS, which kills the process).
+
+    ``posix_fallocate`` (ENOSPC, or EFBIG past ``ulimit -f``, as an OSError); where the system or
+    the file system has none, zeros are written there, which fail the same way.
+    """
+    try:
+        os.posix_fallocate(descriptor, start, end - start)
+        return
+    except AttributeError:  # no posix_fallocate (macOS, Windows)
+        pass
+    except OSError as error:
+        if error.errno not in (errno.EOPNOTSUPP, errno.EINVAL, errno.ENOSYS):
+            raise
+    block = bytes(2 ** 20)
+    os.lseek(descriptor, start, os.SEEK_SET)
+    for offset in range(start, end, len(block)):
+        os.write(descriptor, block[:end - offset])
 
 
 class NpyFile(ArrayFile):

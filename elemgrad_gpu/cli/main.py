@@ -8,83 +8,49 @@ under the problem); no traceback reaches the user for a mistake of theirs.
 from __future__ import annotations
 
 import argparse
+import contextlib
+import signal
 import sys
-from typing import Sequence
+import threading
+from typing import Iterator, Sequence
 
 import elemgrad_gpu as eg
 from elemgrad_gpu import backends
-from elemgrad_gpu.errors import ElemgradError, UsageError
+from elemgrad_gpu.cli.common import Parser, add_derivative_options, compile_from, output_names, subcommand
+from elemgrad_gpu.errors import ElemgradError
 
 
-class Parser(argparse.ArgumentParser):
-    """argparse, but usage errors print one line (no usage block) and exit 2."""
+class Terminated(BaseException):
+    """SIGTERM or SIGHUP arrived: raised in the main thread so that cleanup runs as for Ctrl-C.
 
-    def error(self, message: str):
-        self.exit(2, f"{self.prog}: error: {message}\n")
+    A BaseException, like KeyboardInterrupt, so that no ``except Exception`` on the way swallows it.
+    """
 
-
-def subcommand(subparsers, name: str, summary: str, example: str) -> argparse.ArgumentParser:
-    """A subcommand's parser, its help ending with a runnable example."""
-    return subparsers.add_parser(name, help=summary, description=summary,
-                                 epilog=f"example:\n  {example}", formatter_class=argparse.RawDescriptionHelpFormatter)
+    def __init__(self, signum: int):
+        super().__init__(signum)
+        self.signum = signum
 
 
-def param(text: str) -> tuple[str, float]:
-    """``"mu=0.3"`` -> ``("mu", 0.3)``: the argparse type of --param."""
-    name, _, value = text.partition("=")
+def _terminate(signum: int, frame) -> None:
+    signal.signal(signum, signal.SIG_IGN)  # a second one must not cut the cleanup short
+    raise Terminated(signum)
+
+
+@contextlib.contextmanager
+def _signals() -> Iterator[None]:
+    """While a command runs: SIGTERM and SIGHUP raise Terminated (staging files are removed on the way
+    out, as for Ctrl-C), and SIGXFSZ is ignored so that a file size limit (ulimit -f) is an OSError
+    (EFBIG, "File too large") instead of a silent death. The previous handlers come back after."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    wanted = {signal.SIGTERM: _terminate, signal.SIGHUP: _terminate, signal.SIGXFSZ: signal.SIG_IGN}
+    previous = {number: signal.signal(number, handler) for number, handler in wanted.items()}
     try:
-        if not name.strip().isidentifier():
-            raise ValueError(text)
-        return name.strip(), float(value)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected NAME=NUMBER such as mu=0.3, got {text!r}") from None
-
-
-def positive(text: str) -> int:
-    """A positive integer: an argparse type."""
-    if not text.isdigit() or int(text) < 1:
-        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}")
-    return int(text)
-
-
-def multi_indices(words: Sequence[str]) -> list[tuple[str, ...]]:
-    """``["f", "x", "x,mu"]`` -> ``[(), ("x",), ("x", "mu")]`` (``f`` or ``()`` is the value)."""
-    return [() if word in ("f", "()") else tuple(n.strip() for n in word.split(",") if n.strip()) for word in words]
-
-
-def add_derivative_options(parser: argparse.ArgumentParser, default_orders: Sequence[int] = (0, 1)) -> None:
-    """--wrt, --order/--orders and --derivatives, shared by derive, eval, kernel and plot."""
-    parser.add_argument("--wrt", help="input(s) to differentiate by, comma-separated (default: x, or the only input)")
-    group = parser.add_mutually_exclusive_group()
-    group.add_argument("--order", "--orders", dest="orders", type=int, nargs="+", metavar="K",
-                       help=f"derivative order(s); 0 is the value (default: {' '.join(map(str, default_orders))})")
-    group.add_argument("--derivatives", nargs="+", metavar="INDEX",
-                       help="multi-indices: f for the value, x for df/dx, x,mu for d2f/dx dmu")
-    parser.set_defaults(orders=list(default_orders))
-
-
-def compile_from(args: argparse.Namespace, **options) -> eg.ElementwiseFunction:
-    """``eg.compile`` for the expression and derivative options of a command line."""
-    wrt = tuple(args.wrt.split(",")) if args.wrt else None
-    try:
-        if args.derivatives:
-            return eg.compile(args.expression, derivatives=multi_indices(args.derivatives), **options)
-        return eg.compile(args.expression, wrt=wrt, orders=tuple(args.orders), **options)
-    except eg.InputError as error:  # the library's advice, in the command line's words
-        raise UsageError(str(error).replace("wrt=,", "--wrt,").replace("wrt=", "--wrt ")) from None
-
-
-def output_names(fn: eg.ElementwiseFunction) -> list[str]:
-    """A name per output: f, df/dx, d2f/dx2, d2f/dx dmu ..."""
-    names = []
-    for index in fn.derivatives:
-        if not index:
-            names.append("f")
-            continue
-        counts = {n: index.count(n) for n in dict.fromkeys(index)}
-        denominator = " ".join(f"d{n}{k if k > 1 else ''}" for n, k in counts.items())
-        names.append(f"d{len(index) if len(index) > 1 else ''}f/{denominator}")
-    return names
+        yield
+    finally:
+        for number, handler in previous.items():
+            signal.signal(number, handler)
 
 
 def _run_derive(args: argparse.Namespace) -> int:
@@ -169,12 +135,20 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.command is None:
         args = parser.parse_args(["demo"])
     try:
-        return args.run(args)
+        with _signals():
+            return args.run(args)
     except KeyboardInterrupt:
         print("elemgrad: interrupted", file=sys.stderr)
         return 130
-    except (ElemgradError, OSError) as error:
+    except Terminated as stop:
+        print(f"elemgrad: stopped by {signal.Signals(stop.signum).name}", file=sys.stderr)
+        return 128 + stop.signum
+    except (ElemgradError, OSError) as error:  # DeviceMemoryError included: its message names the sizes
         print(f"elemgrad {args.command}: error: {error}", file=sys.stderr)
+        return 2
+    except MemoryError as error:
+        detail = f": {error}" if str(error) else ""
+        print(f"elemgrad {args.command}: error: out of memory{detail}", file=sys.stderr)
         return 2
 
 

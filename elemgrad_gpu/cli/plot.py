@@ -9,18 +9,21 @@ import argparse
 import importlib.util
 import os
 import tempfile
+import warnings
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 import numpy as np
 
 from elemgrad_gpu import backends
-from elemgrad_gpu.cli.main import UsageError, add_derivative_options, compile_from, output_names, param, subcommand
+from elemgrad_gpu.cli.common import add_derivative_options, compile_from, output_names, param, positive, subcommand
+from elemgrad_gpu.errors import UsageError
 
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
 
 FORMATS = (".png", ".svg", ".pdf")
+MAX_POINTS = 100_000  # a figure 1200 pixels wide shows no more; 10^8 would take minutes and gigabytes
 NO_MATPLOTLIB = "matplotlib is needed for plots: pip install 'elemgrad_gpu[plot]'"
 
 
@@ -36,7 +39,8 @@ def register(subparsers) -> None:
     add_derivative_options(parser, default_orders=(0, 1, 2))
     parser.add_argument("--param", type=param, action="append", default=[], metavar="NAME=VALUE",
                         help="the value of an input other than the x axis, e.g. mu=0.3 (repeatable)")
-    parser.add_argument("--points", type=int, default=1000, metavar="N", help="points on the x axis (default: 1000)")
+    parser.add_argument("--points", type=positive, default=1000, metavar="N",
+                        help=f"points on the x axis, 2 to {MAX_POINTS:,} (default: 1000)")
     parser.add_argument("-o", "--output", required=True, metavar="FILE", help="the figure: .png, .svg or .pdf")
     parser.set_defaults(run=run)
 
@@ -45,8 +49,10 @@ def run(args: argparse.Namespace) -> int:
     """Evaluate f and its derivatives at --points points of --range and draw them."""
     path = figure_path(args.output)
     (low, high), params = args.range, dict(args.param)
-    if not low < high or args.points < 2:
-        raise UsageError("--range A B needs A < B, and --points at least 2")
+    if not (low < high and np.isfinite(low) and np.isfinite(high) and np.isfinite(high - low)):
+        raise UsageError(f"--range A B needs finite A < B (and B - A finite), got {low:g} {high:g}")
+    if not 2 <= args.points <= MAX_POINTS:
+        raise UsageError(f"--points must be from 2 to {MAX_POINTS:,}, got {args.points:,}")
     if len(params) < len(args.param):
         raise UsageError("an input is given more than once by --param")
     fn = compile_from(args, device=backends.host_device())
@@ -62,10 +68,14 @@ def run(args: argparse.Namespace) -> int:
     x = np.linspace(low, high, args.points)
     figure = new_figure(figsize=(8, 5))
     ax = figure.subplots()
-    for name, y in zip(output_names(fn), fn(**{axis: x}, **params)):
-        ax.plot(x, y, label=name)
+    with np.errstate(all="ignore"):  # overflow to inf is expected at the ends of a range: drawn as gaps
+        results = fn(**{axis: x}, **params)
+    for name, y in zip(output_names(fn), results):
+        ax.plot(x, np.where(np.isfinite(y), y, np.nan), label=name)  # inf breaks the ticks; NaN is a gap
     given = ", ".join(f"{n} = {v:g}" for n, v in params.items())
-    ax.set(title=args.expression + (f"   ({given})" if given else ""), xlabel=axis)
+    # parse_math=False: the user's text is shown as written, never read as mathtext (the text $\foo{$ would raise)
+    ax.set_title(args.expression + (f"   ({given})" if given else ""), parse_math=False)
+    ax.set_xlabel(axis, parse_math=False)
     ax.legend()
     ax.grid(True, alpha=0.4)
     save(figure, path)
@@ -90,6 +100,8 @@ def figure_path(text: str) -> Path:
     path = Path(text)
     if path.suffix.lower() not in FORMATS:
         raise UsageError(f"cannot write a figure to {text!r}: use a .png, .svg or .pdf file name")
+    if path.is_dir():
+        raise UsageError(f"cannot write {text!r}: it is a folder")
     if not path.parent.is_dir():
         raise UsageError(f"cannot write {text!r}: there is no folder {str(path.parent)!r}")
     if importlib.util.find_spec("matplotlib") is None:
@@ -111,7 +123,12 @@ def save(figure: Figure, path: Path) -> None:
     handle, temporary = tempfile.mkstemp(prefix=f".{path.name}.", suffix=path.suffix, dir=path.parent)
     try:
         with os.fdopen(handle, "wb") as file:
-            figure.savefig(file, format=path.suffix[1:].lower(), dpi=150)
+            try:
+                with warnings.catch_warnings():  # matplotlib's overflow warnings precede its error
+                    warnings.simplefilter("ignore", RuntimeWarning)
+                    figure.savefig(file, format=path.suffix[1:].lower(), dpi=150)
+            except (ValueError, OverflowError) as error:  # e.g. values near the float64 limit: no ticks
+                raise UsageError(f"matplotlib cannot draw this figure ({error}): try a narrower --range") from None
         umask = os.umask(0)
         os.umask(umask)
         os.chmod(temporary, 0o666 & ~umask)  # mkstemp's 0600 would make the figure private

@@ -7,13 +7,17 @@ Expression strings are data, never code: nothing here evaluates or compiles them
 * input names: identifiers not starting with an underscore, not function names;
 * ``+ - * / **`` and unary ``-`` / ``+``;
 * calls of the functions in ``elemgrad_gpu.expr.language.ARITY`` by name, with exactly
-  their number of positional arguments; ``polygamma``'s order is a non-negative
-  integer literal;
+  their number of positional arguments; ``polygamma``'s order is an integer literal
+  from 0 to ``MAX_POLYGAMMA_ORDER`` (40);
 * comparisons ``< <= > >= == !=``, only as the condition of ``where(cond, a, b)``;
-  a chain ``a < b < c`` means ``(a < b) & (b < c)``.
+  a chain ``a < b < c`` means ``(a < b) & (b < c)``: a chain of n operands counts as
+  n - 1 levels of nesting and 2n - 3 operations toward the limits below;
+* a part that reads no input must be a finite float64 number, as a literal must
+  (``fold.py``): ``10**400``, ``exp(1000)``, ``1/0`` and ``0/0`` are refused.
 
 Everything else is refused with an ``ExpressionError`` that says why and points at
-the offending character; expressions are a single line. Resource limits keep parsing
+the offending character; expressions are a single line, without comments (a
+``#`` is refused: Python would drop the rest of the line silently). Resource limits keep parsing
 fast (milliseconds even for the longest text) and bounded:
 
 * ``MAX_LENGTH`` (100,000): characters in the text;
@@ -33,6 +37,7 @@ from __future__ import annotations
 import ast
 import functools
 import keyword
+import math
 import re
 import sys
 import warnings
@@ -42,6 +47,7 @@ from typing import Any, Callable
 
 import numpy as np
 
+from elemgrad_gpu.expr import fold
 from elemgrad_gpu.errors import ExpressionError, InputError, InputTypeError
 from elemgrad_gpu.expr.language import ARITY, CONSTANTS
 
@@ -50,6 +56,7 @@ TensorVariable = Any  # what the implementations build: pytensor's, named but no
 MAX_LENGTH = 100_000
 MAX_DEPTH = 100
 MAX_NODES = 20_000
+MAX_POLYGAMMA_ORDER = 40  # elemgrad_gpu.special.MAX_ORDER (not imported: it imports PyTensor)
 
 # A checked tree is a nested tuple: ("const", number, position), ("name", identifier),
 # ("int", n) (a raw Python int: polygamma's order) or ("apply", name, *arguments), where
@@ -115,6 +122,8 @@ class Expression:
     text: str
     names: tuple[str, ...]
     _tree: Tree = field(repr=False, compare=False)
+    # (text, position, float64 value) of each constant part that is an operation, innermost first
+    _constants: tuple[tuple[str, int, float], ...] = field(default=(), repr=False, compare=False)
 
     def __str__(self) -> str:
         return self.text
@@ -128,10 +137,19 @@ class Expression:
         Every number and constant becomes a 0-d constant of ``dtype``, so a float32
         build stays float32.
         """
+        self._check_constants(dtype)
         missing = [name for name in self.names if name not in env]
         if missing:
             raise InputError(f"the expression {self.text!r} needs the inputs {', '.join(missing)}: pass them in env")
         return self._build(self._tree, env, dtype, implementations)
+
+    def _check_constants(self, dtype: str) -> None:
+        """Refuse a constant part that does not fit in ``dtype`` (float32), as a literal is refused."""
+        largest = float(np.finfo(dtype).max)
+        for part, position, value in self._constants:
+            if abs(value) > largest:
+                raise ExpressionError(f"the constant part {part!r} is {value:.6g}, which does not fit in {dtype}",
+                                      self.text, position)
 
     def _build(self, tree: Tree, env: Mapping[str, TensorVariable], dtype: str,
                implementations: Mapping[str, Callable]) -> TensorVariable:
@@ -173,7 +191,7 @@ def parse(text: str) -> Expression:
         raise ExpressionError(f"the expression is nested more than {MAX_DEPTH} levels deep", text, 0) from None
     checker = _Checker(text, indent)
     tree = checker.check(body, 1)
-    return Expression(text, tuple(checker.names), tree)
+    return Expression(text, tuple(checker.names), tree, tuple(checker.parts))
 
 
 def _scan(text: str) -> None:
@@ -193,8 +211,8 @@ def _scan(text: str) -> None:
         token, position = match.group(1), match.start(1)
         is_operand = bool(match["operand"]) and not keyword.iskeyword(token)
         chain = chains[-1]
-        if token == "#":
-            return  # a comment
+        if token == "#":  # ast.parse would drop the rest of the line silently: 'x #+ y' would mean x
+            raise ExpressionError("'#' is not allowed: expressions have no comments", text, position)
         if token in ("(", "[", "{"):
             chains.append([0, 0, 0])
             if len(chains) > MAX_DEPTH + 1:
@@ -219,7 +237,10 @@ class _Checker:
     def __init__(self, text: str, indent: int):
         self.text, self.indent = text, indent
         self.names: dict[str, None] = {}
+        self.spellings: dict[str, str] = {}  # a name as Python reads it -> as first written
         self.count = 0
+        self.constants: dict[int, tuple[Tree, float]] = {}  # id -> (tree, float64 value) of constant parts
+        self.parts: list[tuple[str, int, float]] = []  # (text, position, value) of those parts, innermost first
 
     def error(self, message: str, node: ast.AST) -> ExpressionError:
         return ExpressionError(message, self.text, self.position(node.col_offset))
@@ -250,12 +271,12 @@ class _Checker:
             if type(node.op) not in _BINARY:
                 raise self.operator_error(_REFUSED_OPERATOR[type(node.op)], node.left)
             left, right = self.check(node.left, depth + 1), self.check(node.right, depth + 1)
-            return ("apply", _BINARY[type(node.op)], left, right)
+            return self.fold(("apply", _BINARY[type(node.op)], left, right), node)
         if isinstance(node, ast.UnaryOp):
             if isinstance(node.op, (ast.Not, ast.Invert)):
                 raise self.error(_REFUSED_OPERATOR[type(node.op)], node)
             operand = self.check(node.operand, depth + 1)
-            return ("apply", "neg", operand) if isinstance(node.op, ast.USub) else operand
+            return self.fold(("apply", "neg", operand), node) if isinstance(node.op, ast.USub) else operand
         if isinstance(node, ast.Compare):
             return self.compare(node, depth, condition)
         if isinstance(node, ast.BoolOp):
@@ -285,6 +306,10 @@ class _Checker:
             raise self.error(f"{name} is a function: call it, e.g. {example}", node)
         if name.startswith("_"):
             raise self.error(f"names starting with an underscore are not allowed ({name!r}): rename the input", node)
+        # Python reads the name normalized (NFKC: the micro sign as mu); the input keeps the
+        # spelling of its first appearance, and a keyword of either spelling names it (names.py).
+        written = self.text[self.position(node.col_offset):self.position(node.end_col_offset)]
+        name = self.spellings.setdefault(name, written if written.isidentifier() else name)
         self.names.setdefault(name)
         return ("name", name)
 
@@ -309,10 +334,14 @@ class _Checker:
         if name == "polygamma" and not (isinstance(order, ast.Constant) and type(order.value) is int):
             message = "polygamma's order (first argument) must be a non-negative integer literal, e.g. polygamma(1, x)"
             raise self.error(message, order)
+        if name == "polygamma" and order.value > MAX_POLYGAMMA_ORDER:
+            raise self.error(f"polygamma's order is at most {MAX_POLYGAMMA_ORDER} (and that of its derivatives: "
+                             f"polygamma(n, x) differentiated k times is polygamma(n + k, x)), not {order.value}",
+                             order)
         trees = [self.check(argument, depth + 1, i == 0 and name == "where") for i, argument in enumerate(node.args)]
         if name == "polygamma":
             trees[0] = ("int", order.value)
-        return ("apply", name, *trees)
+        return self.fold(("apply", name, *trees), node)
 
     def compare(self, node: ast.Compare, depth: int, condition: bool) -> Tree:
         operands = [node.left, *node.comparators]
@@ -321,6 +350,37 @@ class _Checker:
                 raise self.operator_error(_REFUSED_OPERATOR[type(op)], left)
         if not condition:
             raise self.operator_error(_COMPARISONS_ONLY_IN_WHERE, node.left)
-        trees = [self.check(operand, depth + 1) for operand in operands]
-        tests = [("apply", _COMPARE[type(op)], a, b) for op, a, b in zip(node.ops, trees, trees[1:])]
-        return functools.reduce(lambda a, b: ("apply", "and", a, b), tests)
+        # a chain of n operands is n - 1 comparisons joined by n - 2 'and's, a tree n - 1 deep
+        self.count += 2 * (len(operands) - 2)
+        if depth + len(operands) - 1 > MAX_DEPTH or self.count > MAX_NODES:
+            raise self.error(f"the comparison chain of {len(operands)} operands is too long: a chain of n "
+                             f"operands is n - 1 comparisons joined by 'and', and an expression may be nested at "
+                             f"most {MAX_DEPTH} levels deep and have at most {MAX_NODES} parts; split the chain "
+                             f"into nested where() calls", node)
+        trees = [self.check(operand, depth + len(operands) - 1) for operand in operands]
+        tests = [self.fold(("apply", _COMPARE[type(op)], a, b), node) for op, a, b in zip(node.ops, trees, trees[1:])]
+        return functools.reduce(lambda a, b: self.fold(("apply", "and", a, b), node), tests)
+
+    def constant(self, tree: Tree) -> float | None:
+        """The float64 value of ``tree`` if it reads no input, else None."""
+        if tree[0] in ("const", "int"):
+            return float(tree[1])
+        entry = self.constants.get(id(tree))
+        return None if entry is None else entry[1]
+
+    def fold(self, tree: Tree, node: ast.AST) -> Tree:
+        """``tree`` (an apply of ``node``), checked: a constant part must be a finite float64
+        number, as a literal must (``fold.py``); kept for ``Expression.build``'s check in float32."""
+        arguments = [self.constant(argument) for argument in tree[2:]]
+        if None in arguments:
+            return tree
+        result = fold.value(tree[1], arguments)
+        start = self.position(node.col_offset)
+        part = self.text[start:self.position(node.end_col_offset)]
+        if not math.isfinite(result):
+            raise self.error(f"the constant part {part!r} is {result} in float64: a constant must be a finite "
+                             f"number, as a literal must; write a finite value (inf and nan cannot be written)",
+                             node)
+        self.constants[id(tree)] = (tree, result)  # the tree is kept, so its id stays its own
+        self.parts.append((part, start, result))
+        return tree

@@ -53,13 +53,17 @@ FUNCTIONS: tuple[Function, ...] = (
     Function("sigmoid", 1, "pt.sigmoid"),
     Function("softplus", 1, "pt.softplus"),
     Function("arctan2", 2, "pt.arctan2", "atan2", vector=True),
-    Function("maximum", 2, "pt.maximum", printed=("Maximum",)),
-    Function("minimum", 2, "pt.minimum", printed=("Minimum",)),
-    Function("pow", 2, "functions.pow", "pow", vector=True),
+    Function("maximum", 2, "kinks.maximum", printed=("Maximum",)),  # kinks: derivatives by selection
+    Function("minimum", 2, "kinks.minimum", printed=("Minimum",)),
+    Function("pow", 2, "kinks.pow", "pow", vector=True),
     Function("hypot", 2, "special.hypot", "hypot", vector=True),
     Function("polygamma", 2, "special.polygamma", literal=(0,)),
     Function("where", 3, "functions.where", printed=("Switch",)),
-    Function("clip", 3, "pt.clip", printed=("Clip",)),
+    Function("clip", 3, "kinks.clip", printed=("Clip",)),
+    Function("sinc", 1, "removable.sinc"),  # removable: exact at and near their removable singularities
+    Function("exprel", 1, "removable.exprel"),
+    Function("xlogy", 2, "removable.xlogy"),
+    Function("xlog1py", 2, "removable.xlog1py"),
     Function("log1mexp", 1, "pt.log1mexp"),  # log(1 - exp(x)), x < 0: accurate near 0 and far below it
 )
 

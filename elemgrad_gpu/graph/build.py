@@ -21,10 +21,12 @@ about ``MAX_GRAPH_NODES`` steps however large the graph.
 from __future__ import annotations
 
 import inspect
+import re
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Callable
 
 from elemgrad_gpu.errors import ExpressionError, InputError, InputTypeError
+from elemgrad_gpu.expr.names import canonical
 from elemgrad_gpu.expr.parse import Expression, parse
 
 if TYPE_CHECKING:
@@ -122,10 +124,27 @@ def make_source(f: Callable | str) -> Source:
         expression = parse(f)
         if not expression.names:
             raise InputError(f"the expression {f!r} has no inputs: it needs at least one name to differentiate by")
+        _refuse_reserved(expression.names, f)
         return Source(names=expression.names, expression=expression)
     if not callable(f):
         raise InputTypeError(f"f must be a callable or an expression string, not {type(f).__name__}")
-    return Source(names=_parameter_names(f), callable=f)
+    names = _parameter_names(f)
+    _refuse_reserved(names, None)
+    return Source(names=names, callable=f)
+
+
+def _refuse_reserved(names: tuple[str, ...], text: str | None) -> None:
+    """Refuse an input named out: ``fn(..., out=(y, dy))`` passes the preallocated outputs,
+    so such an input could not be told from them (``self`` is fine: it is positional-only)."""
+    name = next((n for n in names if canonical(n) == "out"), None)
+    if name is None:
+        return
+    where = " (a parameter of the function)" if text is None else ""
+    message = (f"an input cannot be named {name!r}{where}: out= passes a call's preallocated outputs; "
+               f"rename the input (e.g. {name}_)")
+    if text is None:
+        raise InputError(message)
+    raise ExpressionError(message, text, re.search(rf"(?<![\w.]){re.escape(name)}(?!\w)", text).start())
 
 
 def _parameter_names(f: Callable) -> tuple[str, ...]:

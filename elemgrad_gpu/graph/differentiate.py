@@ -7,30 +7,47 @@ multi-index is taken in input order and shared prefixes are differentiated once.
 
 PyTensor's gradient recurses along the chains of the graph it differentiates, and each
 order makes that graph deeper; past Python's recursion limit this raises an
-``ExpressionError`` that says so, not a RecursionError from inside PyTensor.
+``ExpressionError`` that says so, not a RecursionError from inside PyTensor. The graphs'
+size and the time they take are bounded by the compile's budget (``budget.py``).
 """
 from __future__ import annotations
 
 import sys
+import time
 from typing import Sequence
 
 import pytensor
 from pytensor.tensor.variable import TensorVariable
 
+from elemgrad_gpu.graph.budget import Budget
 from elemgrad_gpu.errors import ExpressionError
 from elemgrad_gpu.expr.language import MultiIndex
 
 
 def partial_derivatives(y: TensorVariable, inputs: dict[str, TensorVariable],
-                        indices: Sequence[MultiIndex]) -> list[TensorVariable]:
-    """The graph of d^k y / d(index) for each multi-index (``()`` is y itself)."""
+                        indices: Sequence[MultiIndex], budget: Budget | None = None) -> list[TensorVariable]:
+    """The graph of d^k y / d(index) for each multi-index (``()`` is y itself).
+
+    With a ``budget``, the graphs made so far are counted after each derivative, and
+    time checked: past the budget this stops with its ``ExpressionError``.
+    """
     order = {name: position for position, name in enumerate(inputs)}
     done: dict[MultiIndex, TensorVariable] = {(): y}
 
     def derivative(index: MultiIndex) -> TensorVariable:
         if index not in done:
-            done[index] = _grad(derivative(index[:-1]), inputs[index[-1]], index)
+            parent = derivative(index[:-1])
+            if budget is not None:
+                budget.expect(index)  # refuses an order predicted to be past the budget
+            start = time.monotonic()
+            done[index] = _grad(parent, inputs[index[-1]], index)
+            if budget is not None:
+                budget.record(index, done[index], time.monotonic() - start)
+                budget.check_graph(list(done.values()), f"the derivative graph of order {len(index)}")
         return done[index]
+
+    if budget is not None:
+        budget.record((), y, 0.0)
 
     return [derivative(tuple(sorted(index, key=order.__getitem__))) for index in indices]
 

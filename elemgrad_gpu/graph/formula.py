@@ -26,6 +26,8 @@ _INFIX = {ps.Add: (" + ", SUM), ps.Mul: ("*", PRODUCT), ps.Sub: (" - ", SUM), ps
 # scalar op class name -> the language's name, where the op's own name differs (the vocabulary's rows say)
 _NAMES = {op_class: row.name for row in FUNCTIONS for op_class in row.printed}
 _PASS = (ps.Identity, ps.Cast)
+# Subclasses that compute as their base (kinks.py: other derivatives) print as it.
+_BASES = (ps.Pow, ps.Maximum, ps.Minimum)
 
 
 def _number(value) -> str:
@@ -39,7 +41,7 @@ def _wrap(piece: tuple[str, int], level: int) -> str:
 
 
 def _apply(op: ps.ScalarOp, args: list[tuple[str, int]]) -> tuple[str, int]:
-    kind = type(op)
+    kind = next((base for base in _BASES if isinstance(op, base)), type(op))
     if kind is ps.Mul:
         negative = ("-1", UNARY) in args
         args = _powers([a for a in args if a not in (("1", ATOM), ("-1", UNARY))]) or [("1", ATOM)]

@@ -30,11 +30,6 @@ def where(condition, a, b):
     return pt.where(condition, a, b)
 
 
-def pow(a, b):  # noqa: A001 - the expression language's name
-    """``a ** b`` elementwise."""
-    return pt.pow(a, b)
-
-
 def _resolve(builder: str) -> Callable:
     """A row's builder: ``pt.NAME`` (pytensor.tensor), else ``MODULE.NAME`` of a module of graph/
     (``functions.NAME``: defined above)."""
@@ -45,12 +40,10 @@ def _resolve(builder: str) -> Callable:
                    name)
 
 
-globals().update({row.name: _resolve(row.builder) for row in FUNCTIONS})
-_OPERATOR_IMPLEMENTATIONS = (pt.add, pt.sub, pt.mul, pt.true_div, pt.pow, pt.neg,
+_BUILT: dict[str, Callable] = {row.name: _resolve(row.builder) for row in FUNCTIONS}
+globals().update(_BUILT)
+_OPERATOR_IMPLEMENTATIONS = (pt.add, pt.sub, pt.mul, pt.true_div, _BUILT["pow"], pt.neg,  # ** as pow: kinks.py
                              pt.lt, pt.le, pt.gt, pt.ge, pt.eq, pt.neq, pt.and_)
-IMPLEMENTATIONS: dict[str, Callable] = {
-    **{row.name: globals()[row.name] for row in FUNCTIONS},
-    **dict(zip(OPERATORS, _OPERATOR_IMPLEMENTATIONS, strict=True)),
-}
+IMPLEMENTATIONS: dict[str, Callable] = {**_BUILT, **dict(zip(OPERATORS, _OPERATOR_IMPLEMENTATIONS, strict=True))}
 
 __all__ = sorted(row.name for row in FUNCTIONS) + sorted(CONSTANTS)

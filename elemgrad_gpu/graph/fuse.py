@@ -23,9 +23,11 @@ from pytensor.raise_op import CheckAndRaise
 from pytensor.scalar.math import Sigmoid, Softplus
 from pytensor.tensor.basic import Alloc, ScalarFromTensor, TensorFromScalar
 from pytensor.tensor.elemwise import DimShuffle, Elemwise
+from pytensor.tensor.type import TensorType
 from pytensor.tensor.shape import SpecifyShape
 from pytensor.tensor.variable import TensorVariable
 
+from elemgrad_gpu.graph.budget import Budget, over_budget
 from elemgrad_gpu.graph.special import branch_free_softplus, overflow_free_sigmoid, use_accurate_special_functions
 
 # Operations that only broadcast, check or pass on their first input inside the loop.
@@ -43,21 +45,62 @@ class FusedGraph:
 
     def fgraph(self) -> FunctionGraph:
         """The fused graph: inputs and aux -> a single Elemwise{Composite} -> outputs."""
-        tensors = [t.type() for t in self.inputs + self.aux]
+        # Of the composite's own scalar types (aux leaves are of dtype, an aux value may not be):
+        # other types would make PyTensor rebuild the composite's shared graph (codegen.element_code).
+        tensors = [TensorType(s.dtype, shape=t.type.shape)() for t, s in
+                   zip(self.inputs + self.aux, self.composite.inputs_type)]
         outputs = Elemwise(self.composite)(*tensors, return_list=True)
         return FunctionGraph(tensors, outputs, clone=False)
 
 
-def simplify(outputs: list[TensorVariable]) -> list[TensorVariable]:
-    """PyTensor's FAST_RUN simplifications, with our accurate special functions."""
+def simplify(outputs: list[TensorVariable], budget: Budget | None = None) -> list[TensorVariable]:
+    """PyTensor's FAST_RUN simplifications, with our accurate special functions.
+
+    With a ``budget`` (``budget.py``), a simplification that grows the graph past its
+    node budget, or runs past its time, stops with an ``ExpressionError``.
+    """
     outputs = use_accurate_special_functions(outputs)
+    fgraph = FunctionGraph(outputs=outputs, clone=False, copy_inputs=False)
+    if budget is not None:
+        fgraph.attach_feature(budget.feature("the simplified derivative graph"))
     with warnings.catch_warnings():  # constant folding may probe for a BLAS we never use
         warnings.filterwarnings("ignore", message="PyTensor could not link to a BLAS")
-        return list(rewrite_graph(outputs, include=("fast_run",), exclude=("inplace", "fusion"), clone=False))
+        try:
+            rewrite_graph(fgraph, include=("fast_run",), exclude=("inplace", "fusion"))
+        except BaseException as error:  # noqa: B036 - only the budget's stop is turned into our error
+            ours = over_budget(error)
+            if ours is None:
+                raise
+            raise ours from None
+    return list(fgraph.outputs)
 
 
 def fuse(inputs: list[TensorVariable], outputs: list[TensorVariable], dtype: str) -> FusedGraph:
     """Fuse ``outputs`` (simplified graphs over ``inputs``) into one scalar Composite."""
+    return fuse_scalars(inputs, outputs, dtype).fused()
+
+
+@dataclass
+class ScalarBody:
+    """The loop body before it becomes a Composite: its leaves and one scalar per output.
+
+    Taylor mode (``taylor.py``) adds outputs computed from these scalars before fusing.
+    """
+
+    leaves: list[ps.ScalarVariable]  # one per input, then one per aux value
+    results: list[ps.ScalarVariable]
+    inputs: list[TensorVariable]
+    aux: list[TensorVariable]
+    dtype: str
+
+    def fused(self, results: list[ps.ScalarVariable] | None = None) -> FusedGraph:
+        """One Composite of ``results`` (by default the fused outputs) over the leaves."""
+        outputs = [_as_result(r, self.dtype) for r in (self.results if results is None else results)]
+        return FusedGraph(ps.Composite(self.leaves, outputs), list(self.inputs), self.aux, self.dtype)
+
+
+def fuse_scalars(inputs: list[TensorVariable], outputs: list[TensorVariable], dtype: str) -> ScalarBody:
+    """The scalar graph of ``outputs`` (simplified graphs over ``inputs``): one scalar each."""
     leaves = [ps.get_scalar_type(dtype)() for _ in inputs]
     scalars: dict[Variable, ps.ScalarVariable] = dict(zip(inputs, leaves))
     aux: list[TensorVariable] = []
@@ -90,8 +133,7 @@ def fuse(inputs: list[TensorVariable], outputs: list[TensorVariable], dtype: str
         else:
             scalars[v] = scalars[operands[0]]
     aux_leaves = [scalars[v] for v in aux]
-    results = [_as_result(scalars[out], dtype) for out in outputs]
-    return FusedGraph(ps.Composite(leaves + aux_leaves, results), list(inputs), aux, dtype)
+    return ScalarBody(leaves + aux_leaves, [scalars[out] for out in outputs], list(inputs), aux, dtype)
 
 
 def passes_first(op) -> bool:

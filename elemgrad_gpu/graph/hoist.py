@@ -51,10 +51,16 @@ def hoist(body: ps.Composite, scalars: Sequence[int]) -> Hoisted | None:
 
 
 def _depending_only_on(inputs: set[Variable], order: list[Apply]) -> set[Variable]:
-    """``inputs`` and every variable computed from them and constants alone."""
+    """``inputs`` and every floating-point variable computed from them and constants alone.
+
+    Conditions (bool) stay in the per-element body: with a hoisted bool input, the
+    per-element Composite of ``x**p * log1p(p**2)`` failed to generate code ("orphans")
+    after ``pow(x, y)`` had been compiled in the same process (PyTensor's frozen graphs
+    are shared between Composites; the cause is not pinned down further)."""
     alone = set(inputs)
     for node in order:
-        if all(v in alone or isinstance(v, Constant) for v in node.inputs):
+        floating = all(v.type.dtype.startswith("float") for v in node.outputs)
+        if floating and all(v in alone or isinstance(v, Constant) for v in node.inputs):
             alone.update(node.outputs)
     return alone
 

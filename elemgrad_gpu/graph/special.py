@@ -37,6 +37,7 @@ from pytensor.scalar.math import Psi, Sigmoid, Softplus, TriGamma
 from pytensor.tensor.elemwise import Elemwise
 from pytensor.tensor.exceptions import NotScalarConstantError
 
+from elemgrad_gpu.errors import ExpressionError
 
 HEADER = Path(__file__).with_name("special.h")  # the C of the functions below
 MAX_ORDER = 40
@@ -93,7 +94,7 @@ class PolyGamma(_SpecialOp, UnaryScalarOp):
 
     def __init__(self, n: int):
         if isinstance(n, bool) or not isinstance(n, int | np.integer) or not 0 <= n <= MAX_ORDER:
-            raise ValueError(f"polygamma's order must be an integer in [0, {MAX_ORDER}], got {n!r}")
+            raise ExpressionError(f"polygamma's order must be an integer in [0, {MAX_ORDER}], got {n!r}")
         super().__init__(name=f"polygamma{n}")
         self.n = int(n)
 

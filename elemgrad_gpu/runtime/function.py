@@ -20,8 +20,9 @@ import numpy as np
 from elemgrad_gpu import arrays, backends
 from elemgrad_gpu.config import setting
 from elemgrad_gpu.errors import InputError, InputTypeError
+from elemgrad_gpu.expr.names import resolve
 from elemgrad_gpu.graph.plan import MultiIndex, Plan, make_plan
-from elemgrad_gpu.runtime import known_calls, plan_store
+from elemgrad_gpu.runtime import known_calls, masked, plan_store
 from elemgrad_gpu.runtime.device import Device
 from elemgrad_gpu.runtime.known_calls import Call, KnownCall, signature
 from elemgrad_gpu.runtime.specialization import Specialization
@@ -68,19 +69,26 @@ class ElementwiseFunction:
         outputs = ", ".join("d" + "".join(f"/d{n}" for n in i) if i else "f" for i in self._indices)
         return f"<ElementwiseFunction ({', '.join(self.inputs)}) -> ({outputs}) on {self.device}>"
 
-    def __call__(self, *args, out=None, **kwargs):
-        """Value and derivatives at the given inputs (``out=``: preallocated outputs)."""
+    def __call__(self, /, *args, **kwargs):
+        """Value and derivatives at the given inputs (``out=``: preallocated outputs).
+
+        ``self`` is positional-only, so an input named self can be passed by keyword
+        (no input is named out: ``build.make_source`` refuses that name).
+        """
+        out = kwargs.pop("out", None) if kwargs else None
         key = None if kwargs else signature(self._device.backend, args, out)
         known = self._calls.get(key)
         if known is not None:
             return known(args, out)
+        if masked.given(args, kwargs, out):  # masked arrays have no signature: never known calls
+            return masked.call(self, self.inputs, self._single, args, kwargs, out)
         call = self._checked(args, out, kwargs)
         results = call.run()
         if key is not None and None not in key:
             self._remember(key, call, out)
         return results[0] if self._single else tuple(results)
 
-    def bind(self, *args, out=None, **kwargs) -> BoundCall:
+    def bind(self, /, *args, **kwargs) -> BoundCall:
         """The call on these arrays, made once, for loops that reuse the same buffers.
 
         ``step = fn.bind(x, mu, out=(y, dy))``; then each ``step()`` recomputes y and dy
@@ -94,12 +102,13 @@ class ElementwiseFunction:
         through a copy as a call does). Do not resize or free the bound arrays while the
         bound call is in use (it keeps them alive).
         """
-        call = self._checked(args, out, kwargs)
+        call = self._checked(args, kwargs.pop("out", None), kwargs)
         if call.outputs is None:
             raise InputError("bind needs out=: the preallocated outputs that every call writes")
         if len(call.inputs) != len(call.values):
             raise InputError("this function computes extra inputs on the host at each call and cannot be bound; "
                              "call it directly")
+        masked.refuse_bound(self.inputs, call.values, call.outputs)
         for j in call.converted_arrays():  # numbers are fixed at bind time
             value, array = call.values[j], call.inputs[j]
             given, wanted = _type_name(type(value)), _type_name(call.backend.array_type)
@@ -113,8 +122,6 @@ class ElementwiseFunction:
     def _checked(self, args: tuple, out: Any, kwargs: dict) -> Call:
         """The slow path: the arguments bound, checked, cast and on the device; out checked."""
         names = self._source.names
-        if out is not None and "out" in names:  # an input called out wins
-            kwargs["out"], out = out, None
         values = args if not kwargs and len(args) == len(names) else self._bind(args, kwargs)
         device = self._device.backend
         inputs, dtype = arrays.prepare(names, values, self._dtype, device.read, self._default_dtype)
@@ -136,8 +143,8 @@ class ElementwiseFunction:
 
     def _remember(self, key: tuple, call: Call, out: Any) -> None:
         """Keep the known call for later calls of the signature ``key``, where one can be kept:
-        not after a fallback, not for an input called out, not where floatX decides each call."""
-        if call.backend is not self._device.backend or "out" in self.inputs \
+        not after a fallback, not where floatX decides each call."""
+        if call.backend is not self._device.backend \
                 or self._dtype is None and all(type(v) in arrays.WEAK for v in call.values):
             return
         known = known_calls.remember(call, self.inputs, out, self._single)
@@ -202,11 +209,13 @@ class ElementwiseFunction:
         if len(args) > len(names):
             raise InputError(f"got {len(args)} positional inputs but the function has {len(names)}: {', '.join(names)}")
         values = dict(zip(names, args))
-        for name, value in kwargs.items():
+        for given, value in kwargs.items():
+            name = resolve(given, names)  # the micro sign names the input mu, and back (names.py)
             if name not in names:
                 raise InputError(f"unknown input {name!r}: the inputs are {', '.join(names)}")
             if name in values:
-                raise InputError(f"input {name!r} given both by position and by keyword")
+                how = "both by position and by keyword" if names.index(name) < len(args) else "twice, spelled two ways"
+                raise InputError(f"input {name!r} given {how}")
             values[name] = value
         missing = [n for n in names if n not in values]
         if missing:

@@ -7,10 +7,12 @@ kernel cache; a new process asking for the same thing reads it back, finds the k
 in the cache and never imports PyTensor.
 
 The key hashes the expression, the derivatives, the dtype, the backend and its variant
-(for C, the C library's vector math), this package's own files and PyTensor's installation, so a change to
-any of them is a miss. Each record carries the SHA-256 of its contents: a damaged or
-edited record is ignored (and rewritten by the next compile), never used. Writing is
-best effort: a record that cannot be written only costs the next process a trace.
+(for C, the C library's vector math), this package's own files and PyTensor's
+installation, so a change to any of them is a miss. Each record carries the HMAC of its contents under the user's
+cache key (cache.py): a damaged, edited or planted record is ignored (and rewritten by
+the next compile), never used; so is a file that is a link, not a regular file, or
+larger than LIMIT. Writing is best effort: a record that cannot be written only costs
+the next process a trace.
 """
 from __future__ import annotations
 
@@ -23,11 +25,13 @@ from functools import cache
 from pathlib import Path
 from typing import Sequence
 
-from elemgrad_gpu.backends.c import compile as ccompile
+from elemgrad_gpu import cache as store
+from elemgrad_gpu.errors import CompileError
 from elemgrad_gpu.graph.plan import MultiIndex, Plan
 
 log = logging.getLogger("elemgrad_gpu")
-FORMAT = 1
+FORMAT = 2  # 2: records carry an HMAC (cache.py) instead of a plain SHA-256
+LIMIT = 64 << 20  # the most bytes a record may have: a larger file in the cache is never read
 
 
 def key(text: str, indices: Sequence[MultiIndex], dtype: str, backend: str, scalars: Sequence[int] = (),
@@ -35,23 +39,27 @@ def key(text: str, indices: Sequence[MultiIndex], dtype: str, backend: str, scal
     """The record name for expression ``text`` differentiated by ``indices``, for calls whose
     inputs ``scalars`` are single values (hoist.py), by ``backend`` in its ``variant`` (what
     else shapes its source on this machine, e.g. the C library's vector math)."""
-    parts = [str(FORMAT), _installation(), text, repr([list(i) for i in indices]), dtype, backend, variant,
-             repr(list(scalars))]
-    return hashlib.sha256("\0".join(parts).encode()).hexdigest()[:32]
+    return store.name(str(FORMAT), _installation(), text, repr([list(i) for i in indices]), dtype, backend,
+                      variant, repr(list(scalars)))
 
 
 def load(name: str, dtype: str) -> tuple[Plan, str] | None:
     """The stored plan called ``name`` and its source, or None when there is none or it is damaged."""
-    path = ccompile.cache_dir("plans") / f"{name}.json"
     try:
-        record = json.loads(path.read_text())
+        path = store.directory("plans") / f"{name}.json"
+        data = store.read(path, LIMIT)
+    except (FileNotFoundError, CompileError):
+        return None
+    except OSError as error:  # a link, a FIFO, a device, a huge file: never read
+        log.warning("elemgrad_gpu: stored plan %s.json cannot be used (%s); tracing the expression again", name, error)
+        return None
+    try:
+        record = json.loads(data)
         body = record["body"]
-        intact = record["sha256"] == _digest(body) and body["key"] == name
+        intact = store.authentic(path, [_canonical(body)], record["hmac"]) and body["key"] == name
         plan = Plan(tuple(body["descriptions"]), int(body["outputs"]), dtype)
         source = str(body["source"])
-    except FileNotFoundError:
-        return None
-    except (OSError, ValueError, KeyError, TypeError):
+    except (ValueError, KeyError, TypeError, AttributeError):
         intact = False
     if not intact:
         log.warning("elemgrad_gpu: stored plan %s is damaged; tracing the expression again", path.name)
@@ -62,23 +70,18 @@ def load(name: str, dtype: str) -> tuple[Plan, str] | None:
 def save(name: str, plan: Plan, source: str) -> None:
     """Store ``plan`` with its generated ``source`` as ``name``, atomically; failures are ignored."""
     body = {"key": name, "descriptions": list(plan.descriptions), "outputs": plan.outputs, "source": source}
-    import tempfile  # only when storing: a process that reads its plans back does not need it
-
-    directory = ccompile.cache_dir("plans")
-    temporary = None
     try:
-        descriptor, temporary = tempfile.mkstemp(dir=directory, suffix=".tmp")
-        with os.fdopen(descriptor, "w") as handle:
-            json.dump({"body": body, "sha256": _digest(body)}, handle)
-        os.replace(temporary, directory / f"{name}.json")
-    except OSError as error:
+        path = store.directory("plans") / f"{name}.json"
+        data = json.dumps({"body": body, "hmac": store.seal(path, [_canonical(body)])}).encode()
+        if len(data) > LIMIT:
+            raise OSError(f"{len(data)} bytes, more than the {LIMIT} a stored plan may have")
+        store.write(path, data)
+    except (OSError, CompileError) as error:
         log.debug("elemgrad_gpu: cannot store plan %s: %s", name, error)
-        if temporary:
-            Path(temporary).unlink(missing_ok=True)
 
 
-def _digest(body: dict) -> str:
-    return hashlib.sha256(json.dumps(body, sort_keys=True).encode()).hexdigest()
+def _canonical(body: dict) -> bytes:
+    return json.dumps(body, sort_keys=True).encode()
 
 
 @cache

@@ -259,3 +259,59 @@ def test_random_views_and_broadcasts_match_the_cpu(cp, data):
     for g, c in zip(got, cpu(x, mu)):
         assert g.shape == c.shape
         assert_close(cp.asnumpy(g), c, "float64")
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+@pytest.mark.parametrize("place", [0, 1])  # out=(x, d) and out=(d, x)
+def test_in_place_with_zeros_and_overflow_reads_the_inputs(cp, dtype, place):
+    """Outputs that are inputs are written apart and copied over: log of zeros and of
+    negatives, and exp overflowing, in place give NumPy's values on a copy."""
+    n = 2 ** 17 + 13
+    start = np.linspace(-1.0, 3.0, n).astype(dtype)
+    start[[0, 5, n // 2, n - 1]] = 0.0
+    top = 230.0 if dtype == "float32" else 1800.0
+    for text, x0, reference in (("log(x)", start, lambda x: (np.log(x), 1 / x)),
+                                ("exp(x)", np.linspace(-10.0, top, n).astype(dtype), lambda x: (np.exp(x), np.exp(x)))):
+        fn = eg.compile(text, orders=(0, 1), device="cuda")
+        with np.errstate(all="ignore"):
+            expected = reference(x0.copy())
+        for _ in range(2):  # the second call is a known one
+            x, other = cp.asarray(x0), cp.empty(n, dtype)
+            out = (x, other) if place == 0 else (other, x)
+            fn(x, out=out)
+            for got, want in zip(out, expected):
+                got = cp.asnumpy(got)
+                np.testing.assert_array_equal(np.isnan(got), np.isnan(want))
+                np.testing.assert_array_equal(np.isinf(got), np.isinf(want))
+                finite = np.isfinite(want)
+                assert_close(got[finite], want[finite], dtype)
+
+
+def test_masked_host_inputs_give_masked_results(cp):
+    """Host inputs of a GPU function come back as NumPy arrays: masked ones keep their mask;
+    a masked input beside a GPU array is refused, naming both."""
+    fn = eg.compile("log(x) * mu", wrt="x", orders=(0, 1), device="cuda")
+    x = np.ma.array([1.0, 2.0, 4.0], mask=[False, True, False])
+    value, slope = fn(x, 2.0)
+    assert isinstance(value, np.ma.MaskedArray) and isinstance(slope, np.ma.MaskedArray)
+    np.testing.assert_array_equal(value.mask, x.mask)
+    assert_close(value.data, 2 * np.log(x.data), "float64")
+    assert_close(slope.data, 2 / x.data, "float64")
+    with pytest.raises(eg.InputTypeError, match=r"input 'x' is a masked array \(numpy.ma\) but input 'mu' is a GPU"):
+        fn(x, cp.asarray([1.0, 2.0, 3.0]))
+TAYLOR_CASES = [("sigmoid(x)", (-3.0, -0.4, 0.0, 1.7)), ("hypot(x, 1)", (-2.5, 0.0, 0.6, 3.1)),
+                ("arccosh(x)", (1.05, 1.6, 4.0)), ("erfinv(x)", (-0.95, -0.3, 0.0, 0.7)),
+                ("tanh(tanh(x))", (-2.0, -0.3, 0.0, 0.9, 3.0))]
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+@pytest.mark.parametrize("text, points", TAYLOR_CASES, ids=[c[0] for c in TAYLOR_CASES])
+def test_taylor_mode_orders_0_to_8_match_the_cpu(cp, text, points, dtype):
+    """Orders 3..8 by Taylor mode (elemgrad_gpu/taylor.py) in the CUDA kernel, against the CPU's,
+    within the dtype's tolerance times 4 per order above 4 (rounding grows with the order)."""
+    x = np.array(points * 40, dtype=dtype)
+    gpu = eg.compile(text, orders=tuple(range(9)), device="cuda")(x)
+    cpu = eg.compile(text, orders=tuple(range(9)), device="cpu")(x)
+    for order, (g, c) in enumerate(zip(gpu, cpu)):
+        error = np.abs(g.astype(np.float64) - c) / np.maximum(1.0, np.abs(c.astype(np.float64)))
+        assert np.all(error <= TOLERANCE[dtype] * 4.0 ** max(0, order - 4)), f"order {order}: {error.max():.3g}"

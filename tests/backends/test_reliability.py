@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 
 import elemgrad_gpu as eg
+from elemgrad_gpu import cache
 from elemgrad_gpu.backends.c import compile as ccompile
 
 SCRIPT = """
@@ -54,7 +55,7 @@ def test_an_unwritable_cache_directory_falls_back_to_a_temporary_one(tmp_path, m
     blocker = tmp_path / "not-a-directory"
     blocker.write_text("a file where the cache directory should be")
     monkeypatch.setenv("THEANO_FLAGS", f"elemgrad__cache_dir={blocker / 'cache'}")
-    ccompile._writable.cache_clear()
+    cache.forget()
     with pytest.warns(RuntimeWarning, match="cannot write the kernel cache .* using .*elemgrad_gpu-"):
         fn = eg.compile("sinh(x) * 2.375", device="cpu")
         np.testing.assert_allclose(fn(np.array([0.5])), 2.375 * np.cosh(0.5), rtol=1e-15)
@@ -63,7 +64,7 @@ def test_an_unwritable_cache_directory_falls_back_to_a_temporary_one(tmp_path, m
 
 def test_a_full_disk_gives_a_clear_error(tmp_path, monkeypatch):
     monkeypatch.setenv("THEANO_FLAGS", f"elemgrad__cache_dir={tmp_path}")
-    ccompile._writable.cache_clear()
+    cache.forget()
 
     def full(*args, **kwargs):
         raise OSError(28, "No space left on device")
@@ -76,7 +77,7 @@ def test_a_full_disk_gives_a_clear_error(tmp_path, monkeypatch):
 
 def test_eight_threads_compile_once_and_all_get_the_right_numbers(monkeypatch, tmp_path):
     monkeypatch.setenv("THEANO_FLAGS", f"elemgrad__cache_dir={tmp_path}")
-    ccompile._writable.cache_clear()
+    cache.forget()
     builds = []
     real_build = ccompile._build
     monkeypatch.setattr(ccompile, "_build", lambda *a: builds.append(a[1]) or real_build(*a))

@@ -35,6 +35,10 @@ REFERENCE = {
     "softplus": ("softplus(x)", lambda x, y, z: np.logaddexp(0, x)),
     "log1mexp": ("log1mexp(-x)", lambda x, y, z: np.log(-np.expm1(-x))),
     "pow": ("pow(x, y)", lambda x, y, z: x**y),
+    "sinc": ("sinc(x)", lambda x, y, z: np.sinc(x)),
+    "exprel": ("exprel(x)", lambda x, y, z: sp.exprel(x)),
+    "xlogy": ("xlogy(x, y)", lambda x, y, z: sp.xlogy(x, y)),
+    "xlog1py": ("xlog1py(x, y)", lambda x, y, z: sp.xlog1py(x, y)),
     "polygamma": ("polygamma(1, x) + polygamma(0, y)", lambda x, y, z: sp.polygamma(1, x) + sp.digamma(y)),
     "where": ("where(x > 0.4, y, z)", lambda x, y, z: np.where(x > 0.4, y, z)),
     "clip": ("clip(z, x, y + 0.5)", lambda x, y, z: np.clip(z, x, y + 0.5)),
@@ -93,8 +97,16 @@ def test_precedence_and_arithmetic(text, expected):
     np.testing.assert_allclose(result, [expected])
 
 
-def test_comments_and_spacing_are_ignored():
-    assert parse("\tsin( x )  # " + "-" * 300).names == ("x",)
+def test_spacing_is_ignored():
+    assert parse("\tsin( x )  ").names == ("x",)
+
+
+@pytest.mark.parametrize("text, position", [("x #+ y", 2), ("\tsin( x )  # " + "-" * 300, 11), ("x#", 1)])
+def test_a_comment_is_refused_where_it_starts(text, position):
+    """ast.parse drops a comment silently, so 'x #+ y' meant x: now refused, the caret at the '#'."""
+    with pytest.raises(ExpressionError, match="'#' is not allowed") as caught:
+        parse(text)
+    assert caught.value.position == position
 
 
 def test_names_in_order_of_first_appearance():

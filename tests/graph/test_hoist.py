@@ -119,3 +119,16 @@ def test_a_new_process_reuses_the_hoisted_plan_without_importing_pytensor(tmp_pa
         np.testing.assert_allclose(run["value"], -0.5 * z ** 2 - np.log(1.5), rtol=1e-14)
         np.testing.assert_allclose(run["slope"], -z / 1.5, rtol=1e-14)
     assert len(list((tmp_path / "plans").glob("*.json"))) == 2  # the plan for arrays, and the hoisted one
+
+
+def test_a_condition_on_single_values_stays_per_element_after_other_compiles():
+    """The pow rule's ``where(p == 0, ...)`` on a single value p: its bool is not hoisted
+    (hoisted, code generation failed once ``pow(x, y)`` had been compiled before)."""
+    eg.compile("pow(x, y)", derivatives=[(), ("x",), ("x", "x"), ("y",)])(np.zeros(3), np.arange(3.0))
+    fn = eg.compile("x**p * log1p(p**2)", derivatives=[(), ("x",), ("p",)], device="cpu")
+    x = np.linspace(0.5, 3, 1001)
+    for p in (1.7, 0.0):
+        for got, want in zip(fn(x, p), fn(x, np.full(x.shape, p))):
+            np.testing.assert_array_equal(got, want)
+        np.testing.assert_allclose(fn(x, p)[2], np.log(x) * x ** p * np.log1p(p * p)
+                                   + x ** p * 2 * p / (1 + p * p), rtol=1e-13)

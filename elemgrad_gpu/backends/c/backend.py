@@ -29,7 +29,8 @@ if TYPE_CHECKING:
     from elemgrad_gpu.graph.fuse import FusedGraph
     from elemgrad_gpu.graph.hoist import Hoisted
 
-MAX_ARGUMENTS = 64  # NumPy's limit on a ufunc's inputs plus outputs (NPY_MAXARGS)
+# NumPy's limit on a ufunc's inputs plus outputs (NPY_MAXARGS): 64 since NumPy 2.0, 32 before.
+MAX_ARGUMENTS = 64 if int(np.__version__.split(".")[0]) >= 2 else 32
 # Outputs of 64 KiB to 32 MiB in all come from one allocation (_one_block); beyond 32 MiB,
 # glibc's largest threshold for serving memory from its heap, it maps fresh pages anyway.
 ONE_BLOCK_MIN, ONE_BLOCK_MAX = 1 << 16, 1 << 25
@@ -46,6 +47,19 @@ class CBackend:
 
     hoists = True  # calls with single-value inputs get a kernel that works on those once (hoist.py)
     variant = property(lambda self: f"vector_math={ccompile.vector_math()}", doc="What else shapes the source here.")
+
+    @staticmethod
+    def check_arguments(inputs: int, outputs: int) -> None:
+        """Refuse at once, before differentiating, a kernel with more inputs and outputs than a
+        NumPy ufunc, which runs it, can take (it may need extra inputs too: those are counted
+        once it is fused, by ``source``)."""
+        count = inputs + outputs
+        if count > MAX_ARGUMENTS:
+            raise InputError(
+                f"this kernel would have {count} inputs and outputs ({inputs} inputs, {outputs} derivatives "
+                f"asked for); NumPy's ufuncs, which run it on the CPU, take at most {MAX_ARGUMENTS}: ask for fewer "
+                f"derivatives per compile (split them over several compile(..., derivatives=[...]) calls) or fewer "
+                f"orders or inputs in wrt")
 
     def source(self, fused: FusedGraph, descriptions: list[str], hoisted: Hoisted | None = None) -> str:
         from elemgrad_gpu.backends import codegen

@@ -3,12 +3,14 @@
 Like CuPy's kernel cache: the key hashes the source, the compiler command and its
 version, the machine, and the Python and NumPy ABIs; the library is built under a
 temporary name and renamed into place, so concurrent processes never load a
-half-written file. In a process, each module is loaded once.
+half-written file. The store (directory, MACs, safe reads, atomic writes) is cache.py;
+a library is loaded only after its MAC is checked, from the descriptor that was
+checked. In a process, each module is loaded once.
 """
 from __future__ import annotations
 
 import errno
-import hashlib
+import functools
 import importlib.machinery
 import importlib.util
 import logging
@@ -20,14 +22,14 @@ import subprocess
 import sysconfig
 import threading
 import warnings
-from functools import cache
 from pathlib import Path
 from types import ModuleType
 
 import numpy as np
 
+from elemgrad_gpu import cache
 from elemgrad_gpu.config import setting
-from elemgrad_gpu.errors import CacheError, GeneratedCodeError, ToolchainError
+from elemgrad_gpu.errors import CacheError, CompileError, GeneratedCodeError, ToolchainError
 
 log = logging.getLogger("elemgrad_gpu")
 
@@ -41,6 +43,9 @@ _AVX512 = {"avx512f", "avx512dq", "avx512vl", "avx512bw"}
 _lock = threading.Lock()
 _VECTORIZED = re.compile(r":(\d+):\d+: optimized: loop vectorized using (\d+) byte vectors")
 _loaded: dict[str, ModuleType] = {}
+LIBRARY_LIMIT = 256 << 20  # size caps of what is read from the cache: a library, its MAC, GCC's report
+DIGEST_LIMIT = 1024
+REPORT_LIMIT = 16 << 20
 
 
 def compiler() -> list[str]:
@@ -48,7 +53,7 @@ def compiler() -> list[str]:
     return shlex.split(setting("elemgrad", "cc") or os.environ.get("CC") or sysconfig.get_config_var("CC") or "cc")[:1]
 
 
-@cache
+@functools.cache
 def vector_math() -> bool:
     """Whether the C library has the vector math (glibc >= 2.35 libmvec on x86_64) we declare."""
     libc, version = platform.libc_ver()
@@ -56,7 +61,7 @@ def vector_math() -> bool:
     return platform.machine() == "x86_64" and libc == "glibc" and numbers >= (2, 35)
 
 
-@cache
+@functools.cache
 def target_flags() -> tuple[str, ...]:
     """Instruction-set flags for this CPU: AVX2 and FMA, then AVX-512 with 512-bit vectors
     (libmvec's 8-wide double functions), as far as /proc/cpuinfo lists them."""
@@ -80,7 +85,7 @@ def _libraries() -> list[str]:
     return ["-lmvec", "-lm", "-pthread"] if vector_math() else ["-lm", "-pthread"]
 
 
-@cache
+@functools.cache
 def _toolchain() -> str:
     """What, besides the source, decides the binary: compiler, flags, machine, ABIs."""
     abi = sysconfig.get_config_var("EXT_SUFFIX") or ""
@@ -88,7 +93,7 @@ def _toolchain() -> str:
                       np.__version__])
 
 
-@cache
+@functools.cache
 def _version() -> str:
     """The C compiler's ``--version`` text."""
     command = compiler()
@@ -106,73 +111,69 @@ def _reports_vectorization() -> bool:
 def vectorized_loops(source: str) -> dict[int, int]:
     """The loops of ``source`` the compiler vectorized: line number -> vector size in bytes.
 
-    From GCC's report, kept beside the library; empty when the compiler gives none.
+    From GCC's report, kept beside the library with its MAC; empty when the compiler gives
+    none or the report is not authentic (then nothing is hoisted, the safe side).
     """
     load(source)
-    path = _library_path(module_name(source))
+    path = _report_path(_library_path(module_name(source)))
     try:
-        report = _report_path(path).read_text()
+        claimed, _, report = cache.read(path, REPORT_LIMIT).partition(b"\n")
     except OSError:
         return {}
+    if not cache.authentic(path, [report], claimed):
+        return {}
     loops: dict[int, int] = {}
-    for line, size in _VECTORIZED.findall(report):
+    for line, size in _VECTORIZED.findall(report.decode(errors="replace")):
         loops.setdefault(int(line), int(size))  # the main loop's size first; an epilogue's after it
     return loops
 
 
 def cache_dir(kind: str = "c") -> Path:
-    """Where compiled kernels ("c") or stored plans ("plans") live: in [elemgrad] cache_dir,
-    else ~/.cache/elemgrad_gpu.
-
-    When that directory cannot be created or written (read-only, missing parent), a
-    private temporary directory is used instead, with a warning.
-    """
-    base = setting("elemgrad", "cache_dir") or Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "elemgrad_gpu"
-    return _writable(Path(base).expanduser() / kind)
-
-
-@cache
-def _writable(directory: Path) -> Path:
-    probe = directory / f".probe-{os.getpid()}-{threading.get_ident()}"
-    try:
-        directory.mkdir(parents=True, exist_ok=True)
-        os.close(os.open(probe, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o600))
-        probe.unlink()
-        return directory
-    except OSError as error:
-        import tempfile  # the fallback, and compiling, need it; a process that finds its kernels does not
-
-        fallback = Path(tempfile.gettempdir()) / f"elemgrad_gpu-{os.getuid()}" / directory.name
-        fallback.mkdir(parents=True, exist_ok=True)
-        warnings.warn(f"elemgrad_gpu: cannot write the kernel cache at {directory} ({error.strerror or error}); "
-                      f"using {fallback} for this process. Set [elemgrad] cache_dir to a writable directory.",
-                      RuntimeWarning, stacklevel=2)
-        return fallback
+    """Where compiled kernels ("c") or stored plans ("plans") live (``cache.directory``):
+    in [elemgrad] cache_dir, else ~/.cache/elemgrad_gpu; when that cannot be written, a
+    directory private to the user in the temporary directory, with a warning."""
+    return cache.directory(kind)
 
 
 def module_name(source: str) -> str:
     """The extension module's name: eg_ and a hash of everything that shapes it."""
-    return "eg_" + hashlib.sha256(f"{source}\0{_toolchain()}".encode()).hexdigest()[:32]
+    return "eg_" + cache.name(source, _toolchain())
 
 
 def load(source: str) -> ModuleType:
     """The extension module built from ``source``, compiling it on a cache miss.
 
-    Each library is stored with the SHA-256 of its bytes beside it; an entry whose
-    bytes do not match (truncated, corrupted, half-replaced) is rebuilt, never loaded.
+    Each library is stored with its HMAC (``cache.seal``) beside it; one whose MAC does not
+    match (truncated, corrupted, half-replaced, or written by someone else), or that is not
+    this user's own file, is rebuilt, never loaded. An authentic one that fails to load is
+    rebuilt once, with a warning.
     """
     name = module_name(source)
     with _lock:
         if name not in _loaded:
-            path = _library_path(name)
-            if _intact(path):
-                log.debug("loading cached kernel %s", path.name)
-            else:
-                if path.exists() and _digest_path(path).exists():
-                    log.warning("elemgrad_gpu: cached kernel %s is damaged; rebuilding it", path.name)
-                _build(source, name, path)
-            _loaded[name] = _import(name, path)
+            _loaded[name] = _load_or_build(source, name)
     return _loaded[name]
+
+
+def _load_or_build(source: str, name: str) -> ModuleType:
+    path = _library_path(name)
+    descriptor = _verified(path)
+    if descriptor is not None:
+        try:
+            log.debug("loading cached kernel %s", path.name)
+            return _import(name, descriptor, path)
+        except (ImportError, OSError) as error:
+            warnings.warn(f"elemgrad_gpu: the cached kernel {path.name} is authentic but cannot be loaded ({error}); "
+                          f"rebuilding it", RuntimeWarning, stacklevel=4)
+        finally:
+            os.close(descriptor)
+    descriptor = _build(source, name, path)
+    try:
+        return _import(name, descriptor, path)
+    except (ImportError, OSError) as error:
+        raise CompileError(f"the kernel just compiled ({path}) cannot be loaded: {error}") from None
+    finally:
+        os.close(descriptor)
 
 
 def _library_path(name: str) -> Path:
@@ -187,49 +188,102 @@ def _digest_path(path: Path) -> Path:
     return path.with_name(path.name + ".sha256")
 
 
-def _intact(path: Path) -> bool:
+def _verified(path: Path) -> int | None:
+    """A descriptor of the library ``path`` when it is authentic, else None (a damaged entry is logged).
+
+    The library must be this user's regular file, closed to others' writes, and match its
+    MAC; the descriptor that was checked is the one loaded (``_import``), so the file cannot
+    be swapped between the check and the load.
+    """
     try:
-        return hashlib.sha256(path.read_bytes()).hexdigest() == _digest_path(path).read_text().strip()
+        descriptor, info = cache.open_entry(path, LIBRARY_LIMIT)
+    except OSError as error:
+        if not isinstance(error, FileNotFoundError) and _digest_path(path).exists():
+            log.warning("elemgrad_gpu: cached kernel %s is damaged; rebuilding it (%s)", path.name, error)
+        return None
+    try:
+        claimed = cache.read(_digest_path(path), DIGEST_LIMIT)
+        if info.st_uid == os.geteuid() and not info.st_mode & 0o022 and \
+                cache.authentic(path, cache.chunks(descriptor, LIBRARY_LIMIT), claimed):
+            return descriptor
+    except FileNotFoundError:  # no MAC (yet): a build in progress elsewhere, or an interrupted one
+        os.close(descriptor)
+        return None
     except OSError:
+        pass
+    log.warning("elemgrad_gpu: cached kernel %s is damaged; rebuilding it", path.name)
+    os.close(descriptor)
+    return None
+
+
+def _intact(path: Path) -> bool:
+    """Whether the library ``path`` would be loaded from the cache."""
+    descriptor = _verified(path)
+    if descriptor is None:
         return False
+    os.close(descriptor)
+    return True
 
 
-def _import(name: str, path: Path) -> ModuleType:
-    loader = importlib.machinery.ExtensionFileLoader(name, str(path))
-    spec = importlib.util.spec_from_file_location(name, path, loader=loader)
-    module = importlib.util.module_from_spec(spec)
-    loader.exec_module(module)
+def _import(name: str, descriptor: int, path: Path) -> ModuleType:
+    """Load the extension ``name`` from the open file ``descriptor`` (the very file that was
+    checked, under a private name: ``cache.private_alias``), reporting ``path`` as its file."""
+    with cache.private_alias(descriptor, path) as alias:
+        loader = importlib.machinery.ExtensionFileLoader(name, str(alias))
+        spec = importlib.util.spec_from_file_location(name, alias, loader=loader)
+        module = importlib.util.module_from_spec(spec)
+        loader.exec_module(module)
+    module.__file__ = str(path)
     return module
 
 
-def _build(source: str, name: str, path: Path) -> None:
-    import tempfile  # see _writable
+def _build(source: str, name: str, path: Path) -> int:
+    """Compile ``source`` into the library ``path`` with its MAC and vectorization report;
+    a read-only descriptor of the new library, opened before it was moved into place."""
+    import tempfile  # see cache._fallback
 
-    includes = [f"-I{sysconfig.get_paths()['include']}", f"-I{np.get_include()}"]
     try:
         with tempfile.TemporaryDirectory(dir=path.parent) as tmp:
-            c_file, so_file = Path(tmp) / f"{name}.c", Path(tmp) / path.name
-            c_file.write_text(source)
-            report = Path(tmp) / "report"
-            command = [*compiler(), *_flags(), *includes, f"-DEG_MODULE={name}", "-o", str(so_file), str(c_file),
-                       *_libraries()]
-            if _reports_vectorization():
-                command.append(f"-fopt-info-vec-optimized={report}")
-            result = subprocess.run(command, capture_output=True, text=True)
-            if "No space left on device" in result.stderr:
-                raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
-            if result.returncode:
-                raise GeneratedCodeError(f"the C compiler failed on a generated kernel (a bug: please report it):\n"
-                                   f"{' '.join(command)}\n{result.stderr[-4000:]}")
-            digest = Path(tmp) / "digest"
-            digest.write_text(hashlib.sha256(so_file.read_bytes()).hexdigest())
-            if report.exists():
-                os.replace(report, _report_path(path))
-            os.replace(so_file, path)
-            os.replace(digest, _digest_path(path))
+            so_file = _compile(source, name, Path(tmp), path.name)
+            descriptor = os.open(so_file, os.O_RDONLY | getattr(os, "O_CLOEXEC", 0))
+            try:
+                _place(so_file, descriptor, path)
+            except BaseException:
+                os.close(descriptor)
+                raise
     except OSError as error:
         if error.errno in (errno.ENOSPC, errno.EDQUOT):
             raise CacheError(f"no space left on the disk of the kernel cache ({path.parent}): free some space "
                                f"or set [elemgrad] cache_dir to another disk") from None
         raise CacheError(f"cannot write the kernel cache at {path.parent}: {error}") from None
     log.debug("compiled kernel %s", path.name)
+    return descriptor
+
+
+def _compile(source: str, name: str, tmp: Path, file_name: str) -> Path:
+    """Run the C compiler on ``source`` in ``tmp``: the library, and GCC's report as ``tmp/report``."""
+    includes = [f"-I{sysconfig.get_paths()['include']}", f"-I{np.get_include()}"]
+    c_file, so_file = tmp / f"{name}.c", tmp / file_name
+    c_file.write_text(source)
+    command = [*compiler(), *_flags(), *includes, f"-DEG_MODULE={name}", "-o", str(so_file), str(c_file),
+               *_libraries()]
+    if _reports_vectorization():
+        command.append(f"-fopt-info-vec-optimized={tmp / 'report'}")
+    result = subprocess.run(command, capture_output=True, text=True)
+    if "No space left on device" in result.stderr:
+        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+    if result.returncode:
+        raise GeneratedCodeError(f"the C compiler failed on a generated kernel (a bug: please report it):\n"
+                                 f"{' '.join(command)}\n{result.stderr[-4000:]}")
+    return so_file
+
+
+def _place(so_file: Path, descriptor: int, path: Path) -> None:
+    """Move the report, the library, then its MAC into the cache (each atomically)."""
+    report = so_file.parent / "report"
+    if report.exists():
+        text = report.read_bytes()
+        cache.write(_report_path(path), cache.seal(_report_path(path), [text]).encode() + b"\n" + text)
+    digest = cache.seal(path, cache.chunks(descriptor, LIBRARY_LIMIT))
+    cache.place(so_file, path)
+    cache.write(_digest_path(path), digest.encode())

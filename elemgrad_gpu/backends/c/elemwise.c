@@ -50,8 +50,9 @@ enum { EG_NIN = ${n_in}, EG_NOUT = ${n_out} };
 
 /* One element: inputs v0, v1, ..., then the hoisted values h0, h1, ..., by value;
  * outputs through r0, r1, ... (scalars, not arrays, so that the block loop below
- * vectorizes). */
-static inline void eg_element(${element_params})
+ * vectorizes). Always inlined: a large body (Taylor mode's high orders) passes GCC's
+ * inlining limit, and the block loop around a call is not vectorized. */
+__attribute__((always_inline)) static inline void eg_element(${element_params})
 {
 ${body}
 }
@@ -182,6 +183,32 @@ static void eg_hoist(char *const *args, struct eg_hoisted *hoisted)
 }
 #endif
 
+/* The bytes operand k spans over n elements: [*low, *high). */
+static void eg_span(char *const *args, npy_intp n, npy_intp const *steps, int k, char **low, char **high)
+{
+    const npy_intp reach = (n - 1) * steps[k];
+    *low = args[k] + (reach < 0 ? reach : 0);
+    *high = args[k] + (reach > 0 ? reach : 0) + (npy_intp)sizeof(eg_real);
+}
+
+/* Which inputs share bytes with an output over these n elements (kept[j] = 1). NumPy
+ * hands the loop an input as its output without copying it when both are the same
+ * array (fn(x, out=(x, d))); each block of such an input is then read into its buffer
+ * before the block is computed, so that a block computed again by the scalar functions
+ * reads the inputs, not what the vector code wrote over them. */
+static void eg_kept_inputs(char *const *args, npy_intp n, npy_intp const *steps, int *kept)
+{
+    for (int j = 0; j < EG_NIN; ++j) {
+        char *low, *high, *out_low, *out_high;
+        eg_span(args, n, steps, j, &low, &high);
+        kept[j] = 0;
+        for (int m = EG_NIN; m < EG_NIN + EG_NOUT && n > 0; ++m) {
+            eg_span(args, n, steps, m, &out_low, &out_high);
+            kept[j] |= low < out_high && out_low < high;
+        }
+    }
+}
+
 /* Elements [0, n) of one thread's share; returns the floating-point flags to raise. A
  * block is computed again by the scalar functions when its vector code, or the vector
  * computation of the hoisted values it reads, raised a flag: as when the whole body ran
@@ -191,7 +218,8 @@ static int eg_blocks(char *const *args, const npy_intp n, npy_intp const *steps,
     eg_real in_buffer[EG_NIN][EG_BLOCK], out_buffer[EG_NOUT][EG_BLOCK];
     const eg_real *in[EG_NIN];
     eg_real *out[EG_NOUT];
-    int raised = 0;
+    int raised = 0, kept[EG_NIN];
+    eg_kept_inputs(args, n, steps, kept);
     for (int j = 0; j < EG_NIN; ++j)
         for (npy_intp i = 0; i < EG_BLOCK && steps[j] == 0 && n > 0; ++i) in_buffer[j][i] = *(const eg_real *)args[j];
     for (npy_intp start = 0; start < n; start += EG_BLOCK) {
@@ -199,7 +227,8 @@ static int eg_blocks(char *const *args, const npy_intp n, npy_intp const *steps,
         for (int j = 0; j < EG_NIN; ++j) {
             const char *p = args[j] + start * steps[j];
             const int direct = len == EG_BLOCK && steps[j] == (npy_intp)sizeof(eg_real);
-            in[j] = direct ? (const eg_real *)p : in_buffer[j];
+            in[j] = direct && !kept[j] ? (const eg_real *)p : in_buffer[j];
+            if (direct && kept[j]) memcpy(in_buffer[j], p, sizeof in_buffer[j]);
             if (direct || steps[j] == 0) continue;
             for (npy_intp i = 0; i < len; ++i) in_buffer[j][i] = *(const eg_real *)(p + i * steps[j]);
             for (npy_intp i = len; i < EG_BLOCK; ++i) in_buffer[j][i] = in_buffer[j][0];

@@ -140,6 +140,10 @@ class CudaBackend:
     variant = ""  # the source depends on nothing but the plan
 
     @staticmethod
+    def check_arguments(inputs: int, outputs: int) -> None:
+        """A CUDA kernel takes any number of inputs and outputs: nothing to refuse."""
+
+    @staticmethod
     def computes_alike(base: str, hoisted: str) -> bool:
         """Never asked while ``hoists`` is False: no hoisted kernel is used on a GPU."""
         return False
