@@ -1,4 +1,4 @@
-"""The disk cache: one store for compiled kernels ("c", ccompile.py) and stored plans ("plans", plan_store.py).
+"""The disk cache: one store for compiled kernels ("c") and stored plans ("plans"); each keeps its key recipe.
 
 Layout: ``<root>/key`` (32 random bytes, mode 0600: the user's cache key), ``<root>/c/``
 and ``<root>/plans/``. The root is ``[elemgrad] cache_dir``, else

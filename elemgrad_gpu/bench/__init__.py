@@ -1,1 +1,4 @@
-"""The benchmark harness (the peers timed against elemgrad_gpu): used by ``elemgrad bench`` and benchmarks/, never by the library."""
+"""The benchmark harness: the peers timed against elemgrad_gpu (``peers.py``).
+
+Used by ``elemgrad bench`` and by benchmarks/; nothing else in the library imports it.
+"""

@@ -5,7 +5,7 @@ A call whose parameters are single values (mu and sigma of a log-density) would 
 Composite is split in two: ``once`` computes, from those inputs alone, every value the
 rest of the body needs of them; ``each``, the per-element body, reads those values as
 extra inputs. Together they perform exactly the operations of the whole body, on the
-same values, in the same order; the C kernel (``kernels/elemwise.c``) evaluates
+same values, in the same order; the C kernel (``backends/c/elemwise.c``) evaluates
 ``once`` with the same vector (or scalar) functions as the blocks it serves, so a
 parameter given as one value, and the same value broadcast to a full array, still give
 bitwise identical results.

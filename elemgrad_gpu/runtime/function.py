@@ -202,7 +202,8 @@ class ElementwiseFunction:
 
     def _store_key(self, dtype: str, scalars: tuple[int, ...]) -> str:
         backend = self._device.backend
-        return plan_store.key(str(self._source.expression), self._indices, dtype, backend.name, scalars, backend.variant)
+        text = str(self._source.expression)
+        return plan_store.key(text, self._indices, dtype, backend.name, scalars, backend.variant)
 
     def _bind(self, args: tuple, kwargs: dict) -> list[Any]:
         names = self.inputs

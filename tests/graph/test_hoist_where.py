@@ -17,7 +17,7 @@ import pytest
 from pytensor.graph.basic import Constant
 
 import elemgrad_gpu as eg
-from elemgrad_gpu.backends import codegen
+from elemgrad_gpu.backends.c import codegen
 from elemgrad_gpu.graph.hoist import hoist
 from elemgrad_gpu.graph.plan import make_plan
 

@@ -62,7 +62,7 @@ class CBackend:
                 f"orders or inputs in wrt")
 
     def source(self, fused: FusedGraph, descriptions: list[str], hoisted: Hoisted | None = None) -> str:
-        from elemgrad_gpu.backends import codegen
+        from elemgrad_gpu.backends.c import codegen
 
         count = len(fused.composite.inputs) + len(fused.composite.outputs)
         if count > MAX_ARGUMENTS:
@@ -77,7 +77,7 @@ class CBackend:
         the hoisted values, with vectors of one size, so every C library call in them is to
         the same vector version. (Where a loop is not vectorized, its calls are to the scalar
         functions, and a value hoisted out of it could differ in its last bit.)"""
-        from elemgrad_gpu.backends import codegen
+        from elemgrad_gpu.backends.c import codegen
 
         sizes = set()
         for source, loop in ((base, "block"), (hoisted, "block"), (hoisted, "once")):
@@ -105,7 +105,7 @@ class CBackend:
 
 class CKernel:
     """One compiled kernel computing ``outputs`` arrays of ``dtype``: its ufunc, and its
-    loop called directly (``call`` and ``new``, kernels/elemwise.c) where the operands allow."""
+    loop called directly (``call`` and ``new``, elemwise.c) where the operands allow."""
 
     def __init__(self, module: ModuleType, outputs: int, dtype: str):
         self._ufunc, self._call, self._new = module.kernel, module.call, module.new

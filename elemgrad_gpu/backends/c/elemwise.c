@@ -1,6 +1,6 @@
 /* elemgrad_gpu: one fused elementwise loop computing every requested output, built as a
  * NumPy ufunc (NumPy broadcasts, walks strides and allocates; we supply the loop).
- * Generated from kernels/elemwise.c; the element body is PyTensor's scalar C code.
+ * Generated from elemgrad_gpu/backends/c/elemwise.c; the element body is PyTensor's scalar C code.
  * Outputs:
 ${outputs_comment}
  */
@@ -43,7 +43,7 @@ ${support_code}
 
 typedef ${ctype} eg_real;
 enum { EG_NIN = ${n_in}, EG_NOUT = ${n_out} };
-/* Values hoisted out of the loop (elemgrad_gpu/hoist.py): EG_NHOIST of them, computed
+/* Values hoisted out of the loop (elemgrad_gpu/graph/hoist.py): EG_NHOIST of them, computed
  * once per call from the EG_NONCE single-value inputs; none in a kernel for arrays. */
 #define EG_NHOIST ${n_hoisted}
 #define EG_NONCE ${n_once}

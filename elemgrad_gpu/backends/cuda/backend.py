@@ -149,7 +149,7 @@ class CudaBackend:
         return False
 
     def source(self, fused: FusedGraph, descriptions: list[str], hoisted: None = None) -> str:
-        from elemgrad_gpu.backends import codegen
+        from elemgrad_gpu.backends.cuda import codegen
 
         return codegen.cuda_source(fused, descriptions)
 

@@ -1,5 +1,5 @@
 /* elemgrad_gpu: one fused elementwise CUDA kernel computing every requested output.
- * Generated from kernels/elemwise.cu; the element body is PyTensor's scalar C code,
+ * Generated from elemgrad_gpu/backends/cuda/elemwise.cu; the element body is PyTensor's scalar C code,
  * the same as the CPU backend's. Compiled with NVRTC.
  * Outputs:
 ${outputs_comment}
