@@ -102,3 +102,8 @@ class UnsafeEntry(OSError):
     """A cache file or directory that must not be used: a symbolic link, not a regular
     file (a FIFO, a device), larger than its cap, or not private to this user. Internal to
     the cache (``cache.py``): such an entry is rebuilt or skipped, never shown to the caller."""
+
+
+class NoTaylorRule(Exception):
+    """An operation of the graph has no Taylor rule (``graph/taylor.py``): internal, the plan
+    falls back to symbolic derivatives; never shown to the caller."""

@@ -23,16 +23,13 @@ import pytensor.scalar.math as psm
 from pytensor.graph.basic import Constant, Variable
 from pytensor.graph.traversal import io_toposort
 
+from elemgrad_gpu.errors import NoTaylorRule
 from elemgrad_gpu.graph import special
 from elemgrad_gpu.graph.fuse import ScalarBody
 from elemgrad_gpu.graph.taylor_series import Arithmetic, Lazy, is_number
 
 MIN_ORDER = 3  # orders below this stay symbolic: already fast, and exact as before
 Series = list
-
-
-class NoTaylorRule(Exception):
-    """An operation of the graph has no Taylor rule here (the plan falls back to symbolic)."""
 
 
 def uses_taylor(index: tuple[str, ...]) -> bool:
