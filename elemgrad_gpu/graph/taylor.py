@@ -24,7 +24,7 @@ from pytensor.graph.basic import Constant, Variable
 from pytensor.graph.traversal import io_toposort
 
 from elemgrad_gpu.errors import NoTaylorRule
-from elemgrad_gpu.graph import special
+from elemgrad_gpu.graph import removable, special
 from elemgrad_gpu.graph.fuse import ScalarBody
 from elemgrad_gpu.graph.taylor_series import Arithmetic, Lazy, is_number
 
@@ -378,6 +378,43 @@ def _clip(a: Arithmetic, node, s) -> Series:
                            a.select(above, s[2][k], 0.0)) for k in range(1, a.order + 1)]
 
 
+def _polynomial(a: Arithmetic, node, s) -> Series:
+    """removable.Polynomial: its j-th derivative is the polynomial of the derived coefficients."""
+    coefficients, derivatives = node.op.coefficients, []
+    for j in range(1, a.order + 1):
+        coefficients = tuple(k * c for k, c in enumerate(coefficients) if k > 0) or (0.0,)
+        derivatives.append(a.call(removable.Polynomial(coefficients, node.op.name + "'" * j), s[0][0]))
+    return a.compose(s[0], derivatives, node.outputs[0])
+
+
+def _guard(a: Arithmetic, node, s) -> Series:
+    """removable.Guard: the argument's coefficients where it passes through, else zeros."""
+    near = a.call(ps.lt, a.call(ps.abs, s[0][0]), node.op.radius)
+    passes = (lambda c: a.select(near, c, 0.0)) if node.op.inside else (lambda c: a.select(near, 0.0, c))
+    return [None] + [passes(c) for c in s[0][1:]]
+
+
+def _zero_where_x_is_zero(g_series: Callable) -> Callable:
+    """x * g(y), 0 where x == 0 (removable's xlogy, xlog1py and x / y**k): the product of
+    the series of x and of g(y), each term x_j * g_(k-j) taken as 0 where x_j == 0, so a
+    pole of g at y (y == 0 for log) gives no NaN where x does not vary and is 0."""
+    def rule(a: Arithmetic, node, s) -> Series:
+        x, g = s[0], g_series(a, node, s[1])
+        def term(j, k):
+            if is_number(x[j]):
+                return 0.0 if float(x[j]) == 0 else a.mul(x[j], g[k - j])
+            return a.select(a.call(ps.eq, x[j], 0.0), 0.0, a.mul(x[j], g[k - j]))
+        return [None] + [a.add(*[term(j, k) for j in range(k + 1)]) for k in range(1, a.order + 1)]
+    return rule
+
+
+_SERIES_OF_G = {
+    removable.XLogY: lambda a, node, y: a.log(y, a.call(ps.log, y[0])),
+    removable.XLog1PY: lambda a, node, y: a.log([a.add(1.0, y[0])] + list(y[1:]), a.call(ps.log1p, y[0])),
+    removable.XOverPower: lambda a, node, y: a.power(y, -float(node.op.k), a.call(ps.pow, y[0], -float(node.op.k))),
+}
+
+
 _SQRT_PI = math.sqrt(math.pi)
 RULES: dict[type, Callable] = {
     ps.Add: _add, ps.Sub: _sub, ps.Neg: _neg, ps.Mul: _mul, ps.TrueDiv: _div, ps.Reciprocal: _reciprocal,
@@ -392,6 +429,8 @@ RULES: dict[type, Callable] = {
     psm.Erfcx: _erfcx, special.ErfInv: _erfinv_like(_SQRT_PI / 2), psm.Erfinv: _erfinv_like(_SQRT_PI / 2),
     psm.Erfcinv: _erfinv_like(-_SQRT_PI / 2), special.Hypot: _hypot,
     psm.GammaLn: _polygamma_rule(lambda op, j: j - 1), special.PolyGamma: _polygamma_rule(lambda op, j: op.n + j),
+    removable.Polynomial: _polynomial, removable.Guard: _guard,
+    **{op: _zero_where_x_is_zero(g) for op, g in _SERIES_OF_G.items()},
     ps.Abs: _abs, ps.Switch: _switch, ps.Maximum: _extremum, ps.Minimum: _extremum, ps.Clip: _clip,
     ps.Composite: _composite, ps.Identity: _first, ps.Cast: _cast, ps.Second: _second,
     ps.Sign: _zero, ps.LogicalComparison: _zero, ps.BinaryBitOp: _zero, ps.Invert: _zero,
