@@ -28,11 +28,15 @@ GREEDY_LIMIT = 200_000  # patterns up to this many elements are also coloured gr
 def conflicts(strands: Strands) -> tuple[np.ndarray, np.ndarray]:
     """The conflict edges (row k, column j), j != k, of J's pattern (each once per strand)."""
     rows, cols = [], []
+    size = strands.arrays[0].size
+    position = np.arange(size, dtype=strands.arrays[0].dtype)
     for a in strands.arrays:
         flat = a.ravel()
-        k = np.nonzero((flat >= 0) & (flat != np.arange(flat.size, dtype=flat.dtype)))[0]
+        mask = flat >= 0
+        mask &= flat != position
+        k = np.flatnonzero(mask).astype(flat.dtype, copy=False)
         rows.append(k)
-        cols.append(flat[k].astype(np.int64))
+        cols.append(flat[k])
     return np.concatenate(rows), np.concatenate(cols)
 
 
@@ -58,8 +62,9 @@ def _valid(colours: np.ndarray, rows: np.ndarray, cols: np.ndarray) -> bool:
 
 def _regular(rows, cols, shape) -> np.ndarray | None:
     n = int(np.prod(shape, dtype=np.int64))
-    flat = np.arange(n, dtype=np.int64)
-    index_sum = np.indices(shape, dtype=np.int64).sum(axis=0).ravel() if len(shape) > 1 else None
+    kind = np.int32 if n < 2**31 - 1 else np.int64
+    flat = np.arange(n, dtype=kind)
+    index_sum = np.indices(shape, dtype=kind).sum(axis=0).ravel() if len(shape) > 1 else None
     for p in range(2, MAX_REGULAR + 1):
         for base in (flat, index_sum):
             if base is None:
