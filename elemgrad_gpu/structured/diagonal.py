@@ -38,6 +38,11 @@ class DiagonalFunction:
     def method(self) -> str | None:
         return None if self._last is None else self._last.method
 
+    @property
+    def engine(self) -> str | None:
+        """How the last shape's passes are computed (forward mode, reverse mode, fused kernel)."""
+        return None if self._last is None else self._last.engine
+
     def __call__(self, *args, **kwargs):
         arrays = self._bind(args, kwargs)
         plan = self.plan_for(*(a.shape for a in arrays), dtype=arrays[0].dtype.name)

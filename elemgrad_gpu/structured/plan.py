@@ -38,6 +38,7 @@ class ShapePlan:
     colours: np.ndarray | None = None
     function: object = None  # the compiled PyTensor function, or None for the elementwise path
     extra: list = field(default_factory=list)  # extra arguments after the inputs (the colours)
+    engine: str = "fused elementwise kernel"  # how the passes are computed
 
 
 def trace(source, dtype: str, shapes: dict):
@@ -134,8 +135,8 @@ def colour_plan(output, x, inputs, shapes: dict, orders: list[int]) -> ShapePlan
     colours = np.zeros(shape, np.int32) if strands is None else colouring.colour(strands, shape)
     count = int(colours.max()) + 1
     method = "colouring" if count > 1 or strands is None else "rule: permutation fixes the diagonal"
-    function = _compile_colours(output, x, inputs, count, orders)
-    return ShapePlan(method, count, strands, colours, function, [colours])
+    function, engine = _compile_colours(output, x, inputs, count, orders)
+    return ShapePlan(method, count, strands, colours, function, [colours], engine)
 
 
 def rule_plan(output, x, inputs, cumulative: list, orders: list[int]) -> ShapePlan:
@@ -144,7 +145,8 @@ def rule_plan(output, x, inputs, cumulative: list, orders: list[int]) -> ShapePl
     sur = rules.surrogate(output, inputs, cumulative)
     outs = _repeated_grads(sur, x, output, orders)
     function = pytensor.function(inputs, outs, mode="FAST_RUN", on_unused_input="ignore")
-    return ShapePlan(rules.rule_name(cumulative), 1, function=function)
+    return ShapePlan(rules.rule_name(cumulative), 1, function=function,
+                     engine="reverse mode through the one-element surrogate (PyTensor function)")
 
 
 def _repeated_grads(g, z, value, orders: list[int]) -> list:
@@ -160,17 +162,19 @@ def _repeated_grads(g, z, value, orders: list[int]) -> list:
 
 
 def _compile_colours(output, x, inputs, count: int, orders: list[int]):
-    """One PyTensor function of (inputs..., colours) returning the requested orders."""
+    """One PyTensor function of (inputs..., colours) returning the requested orders, and
+    how it computes the passes."""
     import pytensor
     import pytensor.tensor as pt
 
     colour = pt.tensor("colour", dtype="int32", shape=x.type.shape)
-    outs = None
+    outs, engine = None, "forward mode: one Jacobian-vector product per colour (PyTensor function)"
     if max(orders) <= 1:
         outs = _forward(output, x, colour, count, orders)
     if outs is None:
         outs = _compressed(output, x, colour, count, orders)
-    return pytensor.function([*inputs, colour], outs, mode="FAST_RUN", on_unused_input="ignore")
+        engine = "reverse mode through colour-compressed copies, one per colour (PyTensor function)"
+    return pytensor.function([*inputs, colour], outs, mode="FAST_RUN", on_unused_input="ignore"), engine
 
 
 def _forward(output, x, colour, count: int, orders: list[int]):

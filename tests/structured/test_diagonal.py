@@ -221,3 +221,12 @@ def test_non_square_and_bad_requests_are_refused():
         eg.jacobian_diagonal(lambda x, y: x * y, wrt=("x", "y"))
     with pytest.raises(DeviceError, match="CPU only"):
         eg.jacobian_diagonal(zero_padded_second_difference, device="cuda")(np.ones(5))
+
+
+def test_docstring_example():
+    import doctest
+
+    from elemgrad_gpu.structured import diagonal
+
+    result = doctest.testmod(diagonal, optionflags=doctest.ELLIPSIS)
+    assert result.attempted > 0 and result.failed == 0
