@@ -235,10 +235,36 @@ def convolution(node, held, values, cap):
     return Strands(out)
 
 
+def constant_matrix_product(node, held, values, cap):
+    """A @ v with A an x-independent matrix: row r reads v at the nonzero columns of A[r]."""
+    if held[0] is not None or held[1] is None or node.inputs[0].type.ndim != 2:
+        return Coupled(name(node.op) + ", a product whose matrix depends on x", -1)
+    matrix = values(node.inputs[0]) != 0
+    width = int(matrix.sum(axis=1).max(initial=0))
+    if width * len(held[1].arrays) > cap:
+        return Coupled(name(node.op), width)
+    columns = np.full((matrix.shape[0], max(width, 1)), -1, dtype=np.int64)
+    rows, cols = np.nonzero(matrix)
+    slot = np.arange(rows.size) - np.searchsorted(rows, rows)
+    columns[rows, slot] = cols
+    out = []
+    for a in held[1].arrays:
+        for j in range(width):
+            taken = a[np.maximum(columns[:, j], 0)]
+            missing = (columns[:, j] < 0).reshape((-1,) + (1,) * (a.ndim - 1))
+            out.append(np.where(missing, -1, taken).astype(a.dtype))
+    return Strands(out)
+
+
+def is_matrix_product(op) -> bool:
+    core = op.core_op if isinstance(op, Blockwise) else op
+    return type(core).__name__ in ("Dot", "Matmul") or str(core) == "Matmul"
+
+
 def blockwise(node, held, values, cap):
     if type(node.op.core_op).__name__ in ("Convolve1d", "Convolve2d"):
         return convolution(node, held, values, cap)
-    return None
+    return constant_matrix_product(node, held, values, cap)
 
 
 def shape_only(node, held, values, cap):
@@ -257,7 +283,9 @@ _HANDLERS = (
 def handler(op):
     """The rule that carries strands through ``op``, or None when the prover does not know it."""
     if isinstance(op, Blockwise):
-        return blockwise if type(op.core_op).__name__ in ("Convolve1d", "Convolve2d") else None
+        return blockwise if type(op.core_op).__name__ in ("Convolve1d", "Convolve2d") or is_matrix_product(op) else None
+    if is_matrix_product(op):
+        return constant_matrix_product
     for kinds, rule in _HANDLERS:
         if isinstance(op, kinds):
             return rule

@@ -1,16 +1,18 @@
 """Exact rules: diagonals with a closed structure, found before colouring.
 
-**Lower-triangular chains.** When every variable that depends on x has x's shape and
-every operation on them is elementwise (no broadcasting of an x-dependent operand) or a
-cumulative sum or product along an axis, every such variable's Jacobian in x is lower
-triangular in the flat (C) order: element j depends on elements of x at flat indices
-<= j only. Then y_i, as a function of x_i alone with the rest of x fixed, reaches x_i
+**Triangular chains.** When every variable that depends on x holds x's elements in x's
+flat order (x's shape, size-1 axes aside) and every operation on them is elementwise (no
+broadcasting of an x-dependent operand), a cumulative sum or product along an axis, or a
+product by a constant triangular matrix, all lower or all upper triangular, every such
+variable's Jacobian in x is lower (upper) triangular in the flat (C) order: element j
+depends on elements of x at flat indices <= j (>= j) only. Then y_i, as a function of x_i alone with the rest of x fixed, reaches x_i
 only through element i of each variable, so each cumulative operation can be replaced
 by its exact one-element form:
 
 * ``cumsum(u)_i = (cumsum(u)_i - u_i) + u_i``, the bracket held fixed;
 * ``cumprod(u)_i = P_i * u_i`` with ``P_i = prod_{j<i} u_j`` (the exclusive product,
-  exact at zeros), P held fixed.
+  exact at zeros), P held fixed;
+* ``(A u)_i = [(A u)_i - A_ii u_i] + A_ii u_i`` for a constant triangular A.
 
 The rewritten graph ("surrogate") is elementwise in x as far as derivatives see (the held
 parts go through ``zero_grad``), so repeated ``grad(sum(.), x)`` gives d^k y_i / dx_i^k
@@ -22,43 +24,80 @@ that needs no rule here: the pattern prover sees it and colouring takes one colo
 """
 from __future__ import annotations
 
+import numpy as np
 from pytensor.compile.ops import DeepCopyOp, ViewOp
-from pytensor.graph.basic import Variable
+from pytensor.graph.basic import Constant, Variable
 from pytensor.graph.traversal import io_toposort
 from pytensor.tensor.elemwise import DimShuffle, Elemwise
 from pytensor.tensor.extra_ops import CumOp
 from pytensor.tensor.shape import Shape, Shape_i, SpecifyShape
 
+from elemgrad_gpu.structured.ops import is_matrix_product
+
 
 def triangular_chain(output: Variable, x: Variable, inputs: list) -> list | None:
-    """The cumulative nodes of a lower-triangular chain from x to output, or None when the
-    graph is not one (or has no cumulative operation)."""
-    dependent = {x}
-    found = []
+    """The non-elementwise nodes (cumulative operations, products by a constant triangular
+    matrix) of a triangular chain from x to output, all lower or all upper triangular; None
+    when the graph is not one (or has no such node)."""
+    dependent, found, directions = {x}, [], set()
     for node in io_toposort(inputs, [output]):
         if not any(v in dependent for v in node.inputs):
             continue
         if isinstance(node.op, (Shape, Shape_i)):
             continue
-        if not _keeps_shape(node, x, dependent):
+        if not _keeps_order(node, x, dependent):
             return None
-        if isinstance(node.op, CumOp):
-            if node.op.axis is None and x.ndim != 1:
-                return None
+        direction = _direction(node, dependent)
+        if direction is None:
+            return None
+        if direction != "diagonal":
             found.append(node)
-        elif not isinstance(node.op, (Elemwise, SpecifyShape, ViewOp, DeepCopyOp)) and not _identity(node.op):
-            return None
+            directions.update(direction)
         dependent.update(node.outputs)
-    return found or None
+    return found if found and len(directions) == 1 else None
 
 
-def _keeps_shape(node, x, dependent) -> bool:
-    shape = x.type.shape
-    return all(v.type.shape == shape for v in node.inputs if v in dependent) and node.outputs[0].type.shape == shape
+def _direction(node, dependent) -> set | str | None:
+    """"diagonal" for elementwise steps, {"lower"}/{"upper"} for triangular ones, else None."""
+    op = node.op
+    if isinstance(op, CumOp):
+        return {"lower"} if op.axis is not None or node.inputs[0].ndim == 1 else None
+    if is_matrix_product(op):
+        return _matrix_direction(node, dependent)
+    if isinstance(op, (Elemwise, SpecifyShape, ViewOp, DeepCopyOp)) or _keeps_axes(op):
+        return "diagonal"
+    return None
 
 
-def _identity(op) -> bool:
-    return isinstance(op, DimShuffle) and tuple(op.new_order) == tuple(range(op.input_ndim))
+def _matrix_direction(node, dependent) -> set | str | None:
+    matrix = node.inputs[0]
+    if matrix in dependent or not isinstance(matrix, Constant) or np.ndim(matrix.data) != 2:
+        return None
+    a = np.asarray(matrix.data)
+    if a.shape[0] != a.shape[1]:
+        return None
+    lower, upper = not np.any(np.triu(a, 1)), not np.any(np.tril(a, -1))
+    return "diagonal" if lower and upper else {"lower"} if lower else {"upper"} if upper else None
+
+
+def _squeezed(shape) -> tuple:
+    return tuple(s for s in shape if s != 1)
+
+
+def _keeps_order(node, x, dependent) -> bool:
+    """Every x-dependent operand and the output hold x's elements in x's flat order (size-1
+    axes aside)."""
+    want = _squeezed(x.type.shape)
+    shapes = [v.type.shape for v in node.inputs if v in dependent] + [node.outputs[0].type.shape]
+    return all(None not in shape and _squeezed(shape) == want for shape in shapes)
+
+
+def _keeps_axes(op) -> bool:
+    """A DimShuffle that adds or drops size-1 axes without reordering the others."""
+    if not isinstance(op, DimShuffle):
+        return False
+    kept = [a for a in op.new_order if a != "x"]
+    return kept == sorted(kept)
 
 
 def surrogate(output: Variable, inputs: list, cumulative: list) -> Variable:
@@ -68,9 +107,14 @@ def surrogate(output: Variable, inputs: list, cumulative: list) -> Variable:
     memo: dict = {}
     for node in io_toposort(inputs, [output]):
         new_inputs = [memo.get(v, v) for v in node.inputs]
-        if node in cumulative:
+        if node in cumulative and isinstance(node.op, CumOp):
             u, y = node.inputs[0], node.outputs[0]
             memo[y] = _one_element(node.op, u, y, new_inputs[0], zero_grad)
+        elif node in cumulative:
+            u, y = node.inputs[1], node.outputs[0]
+            diagonal = np.diagonal(np.asarray(node.inputs[0].data)).reshape(
+                (-1,) + (1,) * (u.ndim - 1)).astype(y.dtype)
+            memo[y] = zero_grad(y - diagonal * u) + diagonal * new_inputs[1]
         elif any(a is not b for a, b in zip(new_inputs, node.inputs)):
             memo.update(zip(node.outputs, node.clone_with_new_inputs(new_inputs).outputs))
     return memo.get(output, output)
@@ -91,5 +135,6 @@ def _one_element(op: CumOp, u, y, u_new, zero_grad):
 
 
 def rule_name(cumulative: list) -> str:
-    modes = sorted({"cumsum" if node.op.mode == "add" else "cumprod" for node in cumulative})
+    modes = sorted({("cumsum" if node.op.mode == "add" else "cumprod") if isinstance(node.op, CumOp)
+                    else "triangular linear map" for node in cumulative})
     return "rule: " + " and ".join(modes)

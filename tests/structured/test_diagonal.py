@@ -230,3 +230,31 @@ def test_docstring_example():
 
     result = doctest.testmod(diagonal, optionflags=doctest.ELLIPSIS)
     assert result.attempted > 0 and result.failed == 0
+
+
+LOWER = np.tril(np.random.default_rng(11).uniform(0.5, 1.5, (10, 10)))
+TRIDIAGONAL = np.diag(np.full(10, -2.0)) + np.diag(np.ones(9), 1) + np.diag(np.full(9, 0.5), -1)
+
+
+@pytest.mark.parametrize("f, method, passes", [
+    (lambda x: pt.tanh(pt.dot(LOWER, pt.sin(x))), "rule: triangular linear map", 1),
+    (lambda x: pt.dot(LOWER.T, x ** 3) * x, "rule: triangular linear map", 1),
+    (lambda x: pt.exp(0.1 * pt.cumsum(pt.dot(LOWER, x))), "rule: cumsum and triangular linear map", 1),
+    (lambda x: pt.sin(pt.dot(TRIDIAGONAL, x)), "colouring", 2),
+], ids=["lower", "upper", "cumsum_of_lower", "banded_matrix"])
+@pytest.mark.parametrize("order", [1, 2])
+def test_constant_matrix_products(f, method, passes, order):
+    x = np.random.default_rng(5).uniform(-1, 1, 10)
+    fn = eg.jacobian_diagonal(f, orders=order)
+    np.testing.assert_allclose(fn(x), reference(f, x, order), rtol=1e-11, atol=1e-12)
+    assert (fn.method, fn.passes) == (method, passes)
+
+
+def test_lower_and_upper_together_are_not_a_rule():
+    """cumsum (lower) after an upper-triangular map is dense: the rule must not apply."""
+    def f(x):
+        return pt.cumsum(pt.dot(LOWER.T, x))
+
+    with pytest.raises(StructureError, match="Cumsum") as caught:
+        eg.jacobian_diagonal(f)(np.ones(10))
+    assert caught.value.passes == 10
