@@ -28,6 +28,9 @@ from elemgrad_gpu.structured.pattern import Coupled, Strands, to_sparse
 from elemgrad_gpu.structured.prove import analyse
 
 
+PATTERN_CAP = 8192  # strands ``pattern()`` spells out (a dense triangle of up to 4096 elements)
+
+
 @dataclass
 class ShapePlan:
     """What one shape's call does: ``method``, ``passes`` and how to run it."""
@@ -95,9 +98,10 @@ def prove(output, x, inputs, shapes: dict) -> Strands | None:
     if isinstance(found, Coupled):
         raise refusal(found, x, shapes[x.name])
     shape = shapes[x.name]
-    if found is not None and found.shape != tuple(shape):
+    out_shape = found.shape if found is not None else tuple(output.type.shape)
+    if out_shape != tuple(shape):
         raise InputError(f"jacobian_diagonal needs an output of the shape of '{x.name}' {tuple(shape)}; "
-                         f"f returns shape {found.shape}. Its Jacobian is not square: use "
+                         f"f returns shape {out_shape}. Its Jacobian is not square: use "
                          f"pytensor.gradient.jacobian")
     return found
 
@@ -123,7 +127,10 @@ def refusal(found: Coupled, x, shape) -> StructureError:
 def pattern_matrix(output, x, inputs, shapes: dict):
     """The proven pattern as scipy.sparse, cumulative couplings spelled out (for small shapes)."""
     n = int(np.prod(shapes[x.name], dtype=np.int64))
-    found = analyse(output, x, {v: shapes[v.name] for v in inputs}, cap=max(64, 2 * n))
+    found = analyse(output, x, {v: shapes[v.name] for v in inputs}, cap=max(64, min(2 * n, PATTERN_CAP)))
+    if isinstance(found, Coupled) and n > PATTERN_CAP // 2 and found.extent >= 0:
+        raise InputError(f"the pattern at shape {tuple(shapes[x.name])} couples {found.extent} elements in "
+                         f"{found.op}: too many entries to spell out; ask for the pattern at a smaller shape")
     if isinstance(found, Coupled):
         raise refusal(found, x, shapes[x.name])
     return to_sparse(found, n, tuple(shapes[x.name]))

@@ -258,3 +258,24 @@ def test_lower_and_upper_together_are_not_a_rule():
     with pytest.raises(StructureError, match="Cumsum") as caught:
         eg.jacobian_diagonal(f)(np.ones(10))
     assert caught.value.passes == 10
+
+
+def test_row_local_softmax_is_coloured_by_its_row_width():
+    """softmax per row of 4: a block-diagonal pattern, 4 colours (every pair in a row conflicts)."""
+    def f(x):
+        return pt.special.softmax(x, axis=-1)
+
+    x = np.random.default_rng(8).normal(size=(5, 4))
+    fn = eg.jacobian_diagonal(f)
+    np.testing.assert_allclose(fn(x), reference(f, x), rtol=1e-12, atol=1e-14)
+    assert (fn.method, fn.passes) == ("colouring", 4)
+
+
+def test_pattern_of_a_large_dense_triangle_is_refused_clearly():
+    with pytest.raises(InputError, match="smaller shape"):
+        eg.jacobian_diagonal(cumsum_tanh).pattern((10**5,))
+
+
+def test_an_output_that_does_not_depend_on_x_must_still_be_square():
+    with pytest.raises(InputError, match="shape of 'x'"):
+        eg.jacobian_diagonal(lambda x, a: a * pt.ones((3,)))(np.ones(5), 2.0)
