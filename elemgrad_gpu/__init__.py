@@ -9,16 +9,18 @@
 from elemgrad_gpu.api import compile, elementwise_grad
 from elemgrad_gpu.errors import (CacheError, CompileError, ConfigError, DeviceError, DeviceMemoryError, ElemgradError,
                                  ExpressionError, GeneratedCodeError, InputError, InputTypeError, InternalError,
-                                 NotElementwiseError, ToolchainError)
+                                 NotElementwiseError, StructureError, ToolchainError)
 from elemgrad_gpu.runtime.device import devices
 from elemgrad_gpu.runtime.function import ElementwiseFunction
+from elemgrad_gpu.structured import DiagonalFunction, jacobian_diagonal
 from elemgrad_gpu.expr.language import ARITY as _ARITY, CONSTANTS as _CONSTANTS
 
 __version__ = "0.1.0"
 _MATH = (*sorted(_ARITY), *_CONSTANTS)  # the expression language's math functions, eg.tanh etc.
 __all__ = ["compile", "elementwise_grad", "devices", "ElementwiseFunction", "NotElementwiseError", "ElemgradError",
            "ExpressionError", "InputError", "InputTypeError", "CompileError", "DeviceError", "DeviceMemoryError",
-           "ConfigError", "InternalError", "ToolchainError", "CacheError", "GeneratedCodeError", *_MATH]
+           "ConfigError", "InternalError", "ToolchainError", "CacheError", "GeneratedCodeError",
+           "jacobian_diagonal", "DiagonalFunction", "StructureError", *_MATH]
 
 
 def __getattr__(name: str):

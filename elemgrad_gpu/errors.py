@@ -107,3 +107,17 @@ class UnsafeEntry(OSError):
 class NoTaylorRule(Exception):
     """An operation of the graph has no Taylor rule (``graph/taylor.py``): internal, the plan
     falls back to symbolic derivatives; never shown to the caller."""
+
+
+class StructureError(NotElementwiseError):
+    """``jacobian_diagonal``: the Jacobian's pattern couples elements in a way no exact rule
+    covers and colouring would need too many passes (a softmax along the axis,
+    ``x - mean(x)``, a sort). ``operation`` names the coupling operation and ``passes`` the
+    number of forward passes colouring would take at least (-1 when the prover does not
+    know the operation). Build the full Jacobian instead (``pytensor.gradient.jacobian``).
+    """
+
+    def __init__(self, message: str, operation: str = "", passes: int = -1):
+        self.operation = operation
+        self.passes = passes
+        super().__init__(message)

@@ -1,0 +1,11 @@
+"""Structured Jacobians: exact derivatives of functions that are not elementwise.
+
+``jacobian_diagonal`` proves the sparsity pattern of dy/dx from the graph (``prove.py``,
+``ops.py``, ``pattern.py``), applies an exact rule where the diagonal has a closed form
+(``rules.py``), else colours the columns for the diagonal only (``colouring.py``) and
+computes it with one forward pass per colour (``plan.py``, ``diagonal.py``).
+See docs/STRUCTURED.md. Nothing here imports PyTensor until a function is planned.
+"""
+from elemgrad_gpu.structured.diagonal import DiagonalFunction, jacobian_diagonal
+
+__all__ = ["jacobian_diagonal", "DiagonalFunction"]
