@@ -12,11 +12,12 @@ from elemgrad_gpu.errors import (CacheError, CompileError, ConfigError, DeviceEr
                                  NotElementwiseError, ToolchainError)
 from elemgrad_gpu.runtime.device import devices
 from elemgrad_gpu.runtime.function import ElementwiseFunction
+from elemgrad_gpu.structured.blocks import BlockJacobian, jacobian_blocks
 from elemgrad_gpu.expr.language import ARITY as _ARITY, CONSTANTS as _CONSTANTS
 
 __version__ = "0.1.0"
 _MATH = (*sorted(_ARITY), *_CONSTANTS)  # the expression language's math functions, eg.tanh etc.
-__all__ = ["compile", "elementwise_grad", "devices", "ElementwiseFunction", "NotElementwiseError", "ElemgradError",
+__all__ = ["compile", "elementwise_grad", "jacobian_blocks", "BlockJacobian", "devices", "ElementwiseFunction", "NotElementwiseError", "ElemgradError",
            "ExpressionError", "InputError", "InputTypeError", "CompileError", "DeviceError", "DeviceMemoryError",
            "ConfigError", "InternalError", "ToolchainError", "CacheError", "GeneratedCodeError", *_MATH]
 

@@ -42,6 +42,7 @@ class Compiled:
     passes: int
     method: str  # "forward" (k_in jvps) or "reverse" (k_out vjps)
     widths: tuple[tuple[int, int], ...]  # (k_out, k_in) per wrt
+    recipes: tuple[tuple[str, int | None], ...]  # per function input: the call's input, and its seeds (None: 1)
 
 
 def jacobian_blocks(f: Callable | str, *, wrt: str | Sequence[str] | None = None, axis: int = -1,
@@ -163,7 +164,9 @@ class BlockJacobian:
         compiled = self.specialize(dtype, len(batch), tuple(a.shape[-1] if n in self.wrt else
                                                             _static(a.shape) for n, a in zip(self.inputs, moved)))
         self.passes, self.method = compiled.passes, compiled.method
-        results = [np.asarray(r) for r in compiled.function(*moved)]
+        given = dict(zip(self.inputs, moved))
+        arrays = [_seed_axis(given[name], seeds) for name, seeds in compiled.recipes]
+        results = [np.asarray(r) for r in compiled.function(*arrays)]
         if self.value:
             results[0] = _value_back(results[0], batch, axis, ndim)
         return results[0] if len(results) == 1 else tuple(results)
@@ -231,6 +234,12 @@ def _static(shape: tuple[int, ...]) -> tuple:
     return tuple(1 if s == 1 else None for s in shape[:-1]) + shape[-1:]
 
 
+def _seed_axis(array: np.ndarray, seeds: int | None) -> np.ndarray:
+    """``array`` with a seed axis before its block axis: its rows repeated ``seeds`` times (a view)."""
+    array = array[..., None, :]
+    return array if seeds is None else np.broadcast_to(array, array.shape[:-2] + (seeds, array.shape[-1]))
+
+
 def _value_back(value: np.ndarray, batch: tuple, axis: int, ndim: int) -> np.ndarray:
     """The value with its block axis back where the inputs had it."""
     if value.ndim == len(batch) + 1:
@@ -239,62 +248,77 @@ def _value_back(value: np.ndarray, batch: tuple, axis: int, ndim: int) -> np.nda
 
 
 def _build(source: Source, wrt: tuple[str, ...], dtype: str, batch: int, shapes: tuple, value: bool) -> Compiled:
-    """Trace at these shapes, prove row-locality in every wrt input, build all passes, compile once."""
+    """Prove row-locality at these shapes, then build every block in one graph and compile it once.
+
+    The passes are not unrolled: each trace gets one more batch axis, the seed axis, of
+    length S; every row of a differentiated input is repeated S times along it and seed s
+    is the one-hot vector e_s. Forward, ``pushforward`` in the direction of the seeds
+    gives the blocks' columns; reverse, ``grad`` of the sum of output * seeds gives their
+    rows. Row-locality (proven again on this trace) is what makes both exact, and the
+    compiled graph is the same size whatever k.
+    """
     import pytensor
 
     from elemgrad_gpu.structured.rowlocal import prove_row_local
 
     env, y = _trace(source, dtype, shapes, batch)
-    inputs = list(env.values())
     for name in wrt:
         prove_row_local([y], env[name], x_name=name, what="the function's output")
-    y_rows = _rows(y, batch, inputs, wrt, env)
-    blocks, passes, method, widths = _all_blocks(y_rows, [env[n] for n in wrt], dtype)
-    outputs = ([y] if value else []) + blocks
+    k_out = 1 if y.ndim == batch else y.type.shape[-1]
+    widths = tuple((k_out, shapes[source.names.index(n)]) for n in wrt)
+    k_in = sum(w for _, w in widths)
+    if k_out is not None and k_out <= k_in:
+        traces = [_seeded(source, wrt, None, k_out, dtype, batch, shapes)]
+        passes, method = k_out, "reverse"
+    else:
+        traces = [_seeded(source, (name,), name, w, dtype, batch, shapes) for name, (_, w) in zip(wrt, widths)]
+        passes, method = k_in, "forward"
+    outputs = [traces[0].y[..., 0, :]] if value else []
+    outputs += [block for trace in traces for block in trace.blocks]
+    inputs = [variable for trace in traces for variable in trace.inputs]
     function = pytensor.function(inputs, outputs, mode="FAST_RUN", on_unused_input="ignore")
-    return Compiled(function, passes, method, widths)
+    recipes = tuple((n, trace.seeds if n in trace.wrt else None) for trace in traces for n in source.names)
+    return Compiled(function, passes, method, widths, recipes)
 
 
-def _rows(y, batch: int, inputs, wrt, env):
-    """The output with its batch axes broadcast to the wrt inputs' and one axis inside the row."""
-    import pytensor.tensor as pt
+@dataclass
+class _Seeded:
+    """One trace over rows repeated along a seed axis: its inputs, output and blocks."""
 
-    if y.ndim == batch:
-        y = y[..., None]  # one value per row: a block of one row
-    if y.ndim != batch + 1:
-        raise InputError(f"the output has {y.ndim} axes but the inputs have {batch} batch axes and one block axis; "
-                         f"return one row per input row")
-    reference = env[wrt[0]]
-    return y + pt.zeros_like(reference[..., :1], dtype=y.dtype)  # broadcast along the batch axes
+    wrt: tuple[str, ...]
+    seeds: int
+    inputs: list
+    y: Any
+    blocks: list
 
 
-def _all_blocks(y, xs: list, dtype: str) -> tuple[list, int, str, tuple]:
-    """Every wrt's blocks in one graph: k_in forward passes, or k_out reverse ones when fewer."""
-    k_out = y.type.shape[-1]
-    widths = tuple((k_out, x.type.shape[-1]) for x in xs)
-    forward = sum(k_in for _, k_in in widths)
-    if k_out is not None and k_out * len(xs) <= forward:
-        return _reverse(y, xs, k_out), k_out, "reverse", widths
-    return [_forward(y, x, dtype) for x in xs], forward, "forward", widths
-
-
-def _reverse(y, xs: list, k_out: int) -> list:
-    """Row j of every block: the gradient of the sum over rows of output component j (rows do not mix)."""
+def _seeded(source: Source, wrt: tuple[str, ...], forward: str | None, seeds: int, dtype: str, batch: int,
+            shapes: tuple) -> _Seeded:
+    """Trace with a seed axis before the block axis (length ``seeds`` for ``wrt``, 1 for the others);
+    forward: the blocks by input ``forward`` from one pushforward; else by every wrt from one grad."""
     import pytensor
     import pytensor.tensor as pt
 
-    rows = [pytensor.grad(y[..., j].sum(), xs, disconnected_inputs="ignore") for j in range(k_out)]
-    return [pt.stack([row[w] for row in rows], axis=-2) for w in range(len(xs))]
+    from elemgrad_gpu.structured.rowlocal import prove_row_local
 
-
-def _forward(y, x, dtype: str):
-    """Column c of the blocks: the Jacobian-vector product with the one-hot tangent e_c in every row."""
-    import pytensor.gradient
-    import pytensor.tensor as pt
-
-    k_in = x.type.shape[-1]
-    columns = []
-    for c in range(k_in):
-        tangent = pt.zeros_like(x) + pt.constant(np.eye(k_in, dtype=dtype)[c])
-        columns.append(pytensor.gradient.pushforward(y, x, tangent, disconnected_outputs="ignore"))
-    return pt.stack(columns, axis=-1)
+    seeded = tuple((s if n in wrt else 1) if isinstance(s, int) else s[:-1] + (1,) + s[-1:]
+                   for n, s in zip(source.names, shapes))
+    seeded = tuple(((None,) * batch + (seeds, s)) if isinstance(s, int) and n in wrt else
+                   ((None,) * batch + (1, shapes[i])) if isinstance(s, int) else s
+                   for i, (n, s) in enumerate(zip(source.names, seeded)))
+    env, y = _trace(source, dtype, seeded, batch + 1)
+    for name in wrt:
+        prove_row_local([y], env[name], x_name=name, what="the function's output")
+    if y.ndim == batch + 1:
+        y = y[..., None]
+    xs = [env[n] for n in wrt]
+    y = y + pt.zeros_like(xs[0][..., :1], dtype=y.dtype)  # every row, even where y ignores x
+    if forward is not None:
+        x = env[forward]
+        tangent = pt.zeros_like(x) + pt.eye(seeds, dtype=dtype)
+        columns = pytensor.gradient.pushforward(y, x, tangent, disconnected_outputs="ignore")
+        blocks = [pt.swapaxes(columns, -1, -2)]
+    else:
+        cotangent = pt.eye(seeds, dtype=dtype)
+        blocks = pytensor.grad((y * cotangent).sum(), xs, disconnected_inputs="ignore")
+    return _Seeded(wrt, seeds, list(env.values()), y, blocks)
