@@ -188,3 +188,73 @@ def test_bad_requests():
         eg.jacobian_blocks(lambda x: x * 2)(1.0)
     with pytest.raises(InputError, match="axis=2 is out of range"):
         eg.jacobian_blocks(lambda x: x * 2, axis=2)(np.ones((2, 3)))
+
+
+# The command line: --blocks, --diagonal, explain
+
+
+def elemgrad(*argv: str) -> tuple[int, str, str]:
+    import contextlib
+    import io
+
+    from elemgrad_gpu.cli.main import main
+
+    out, err = io.StringIO(), io.StringIO()
+    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+        code = main(list(argv))
+    return code, out.getvalue(), err.getvalue()
+
+
+HAS_DIAGONAL = hasattr(eg, "jacobian_diagonal")
+needs_diagonal = pytest.mark.skipif(not HAS_DIAGONAL, reason="eg.jacobian_diagonal is not in this build (another "
+                                    "branch adds it); the CLI's --diagonal is tested once it is")
+
+
+def test_cli_eval_blocks_writes_per_row_blocks(tmp_path):
+    x = RNG.uniform(0.1, 1.0, size=(4, 3))
+    np.save(tmp_path / "x.npy", x)
+    code, _, err = elemgrad("eval", "x*exp(x)", "--blocks", "--order", "0", "1", "--input", str(tmp_path / "x.npy"),
+                            "--output", str(tmp_path / "out.npz"))
+    assert code == 0, err
+    with np.load(tmp_path / "out.npz") as out:
+        np.testing.assert_allclose(out["f"], x * np.exp(x), rtol=1e-15)
+        expected = np.zeros((4, 3, 3))
+        expected[:, range(3), range(3)] = (1 + x) * np.exp(x)
+        np.testing.assert_allclose(out["blocks_x"], expected, rtol=1e-14)
+
+
+def test_cli_derive_and_explain_report_the_structure():
+    code, out, _ = elemgrad("derive", "tanh(x)**2", "--blocks", "--order", "1")
+    assert code == 0 and out.splitlines()[0] == "structure: elementwise" and "df/dx = " in out
+    code, out, _ = elemgrad("explain", "tanh(x)**2")
+    assert code == 0 and out.splitlines() == ["structure: elementwise", "passes: 1 (the fused kernel)"]
+
+
+def test_cli_mistakes_are_one_line_and_exit_2(tmp_path):
+    code, out, err = elemgrad("explain", "tanh(x")
+    assert code == 2 and err.startswith("elemgrad explain: error: syntax error")
+    code, _, err = elemgrad("explain", "x", "--shape", "3,a")
+    assert code == 2 and "--shape expects integers" in err
+    np.save(tmp_path / "x.npy", np.ones((2, 3)))
+    code, _, err = elemgrad("eval", "x", "--blocks", "--input", str(tmp_path / "x.npy"), "--output",
+                            str(tmp_path / "o.csv"))
+    assert code == 2 and len(err.splitlines()) == 1 and "write .npz" in err
+
+
+@pytest.mark.skipif(HAS_DIAGONAL, reason="eg.jacobian_diagonal exists: the error for its absence cannot occur")
+def test_cli_diagonal_without_jacobian_diagonal_says_so():
+    code, _, err = elemgrad("derive", "x**2", "--diagonal")
+    assert code == 2 and "eg.jacobian_diagonal, which this build" in err and len(err.splitlines()) == 1
+
+
+@needs_diagonal
+def test_cli_diagonal_of_an_elementwise_expression(tmp_path):
+    code, out, err = elemgrad("derive", "x**3", "--diagonal", "--order", "1")
+    assert code == 0, err
+    assert "passes: 1" in out and "df/dx = " in out
+    x = RNG.normal(size=7)
+    np.save(tmp_path / "x.npy", x)
+    code, _, err = elemgrad("eval", "x**3", "--diagonal", "--order", "1", "--input", str(tmp_path / "x.npy"),
+                            "--output", str(tmp_path / "d.npy"))
+    assert code == 0, err
+    np.testing.assert_allclose(np.load(tmp_path / "d.npy"), 3 * x ** 2, rtol=1e-14)
