@@ -235,9 +235,12 @@ def _static(shape: tuple[int, ...]) -> tuple:
 
 
 def _seed_axis(array: np.ndarray, seeds: int | None) -> np.ndarray:
-    """``array`` with a seed axis before its block axis: its rows repeated ``seeds`` times (a view)."""
+    """``array`` with a seed axis before its block axis, its rows repeated ``seeds`` times (a view);
+    ``None``: the array as it is (no seed axis)."""
+    if seeds is None:
+        return array
     array = array[..., None, :]
-    return array if seeds is None else np.broadcast_to(array, array.shape[:-2] + (seeds, array.shape[-1]))
+    return np.broadcast_to(array, array.shape[:-2] + (seeds, array.shape[-1]))
 
 
 def _value_back(value: np.ndarray, batch: tuple, axis: int, ndim: int) -> np.ndarray:
@@ -250,12 +253,12 @@ def _value_back(value: np.ndarray, batch: tuple, axis: int, ndim: int) -> np.nda
 def _build(source: Source, wrt: tuple[str, ...], dtype: str, batch: int, shapes: tuple, value: bool) -> Compiled:
     """Prove row-locality at these shapes, then build every block in one graph and compile it once.
 
-    The passes are not unrolled: each trace gets one more batch axis, the seed axis, of
-    length S; every row of a differentiated input is repeated S times along it and seed s
-    is the one-hot vector e_s. Forward, ``pushforward`` in the direction of the seeds
-    gives the blocks' columns; reverse, ``grad`` of the sum of output * seeds gives their
-    rows. Row-locality (proven again on this trace) is what makes both exact, and the
-    compiled graph is the same size whatever k.
+    Reverse mode when ``k_out <= k_in`` (k_out passes), else forward (k_in passes). The
+    passes are not unrolled: the pass's seed (a cotangent or tangent) becomes an input,
+    the graph of one pass is vectorized over a stack of one-hot seeds (``_vectorized``),
+    so the parts that do not depend on the seed (f itself) are computed once and the
+    compiled graph is the same size whatever k. Should PyTensor fail to vectorize an
+    operation, the rows are repeated along a seed axis instead (``_seeded``).
     """
     import pytensor
 
@@ -267,18 +270,58 @@ def _build(source: Source, wrt: tuple[str, ...], dtype: str, batch: int, shapes:
     k_out = 1 if y.ndim == batch else y.type.shape[-1]
     widths = tuple((k_out, shapes[source.names.index(n)]) for n in wrt)
     k_in = sum(w for _, w in widths)
-    if k_out is not None and k_out <= k_in:
-        traces = [_seeded(source, wrt, None, k_out, dtype, batch, shapes)]
-        passes, method = k_out, "reverse"
-    else:
-        traces = [_seeded(source, (name,), name, w, dtype, batch, shapes) for name, (_, w) in zip(wrt, widths)]
-        passes, method = k_in, "forward"
-    outputs = [traces[0].y[..., 0, :]] if value else []
-    outputs += [block for trace in traces for block in trace.blocks]
-    inputs = [variable for trace in traces for variable in trace.inputs]
-    function = pytensor.function(inputs, outputs, mode="FAST_RUN", on_unused_input="ignore")
-    recipes = tuple((n, trace.seeds if n in trace.wrt else None) for trace in traces for n in source.names)
+    reverse = k_out is not None and k_out <= k_in
+    passes, method = (k_out, "reverse") if reverse else (k_in, "forward")
+    try:
+        blocks = _vectorized(_rows(y, [env[n] for n in wrt], batch), [env[n] for n in wrt], reverse, dtype)
+        inputs, recipes, values = list(env.values()), tuple((n, None) for n in source.names), [y]
+    except Exception:  # noqa: BLE001 - an operation PyTensor cannot vectorize: the seed-axis graph instead
+        if reverse:
+            traces = [_seeded(source, wrt, None, k_out, dtype, batch, shapes)]
+        else:
+            traces = [_seeded(source, (name,), name, w, dtype, batch, shapes) for name, (_, w) in zip(wrt, widths)]
+        blocks = [block for trace in traces for block in trace.blocks]
+        inputs = [variable for trace in traces for variable in trace.inputs]
+        recipes = tuple((n, trace.seeds if n in trace.wrt else 1) for trace in traces for n in source.names)
+        values = [traces[0].y[..., 0, :]]
+        method += " (seed axis)"
+    function = pytensor.function(inputs, (values if value else []) + blocks, mode="FAST_RUN",
+                                 on_unused_input="ignore")
     return Compiled(function, passes, method, widths, recipes)
+
+
+def _rows(y, xs: list, batch: int):
+    """The output with one axis inside the row, over every row of the inputs (even where it ignores them)."""
+    import pytensor.tensor as pt
+
+    if y.ndim == batch:
+        y = y[..., None]
+    if any(s == 1 for s in y.type.shape[:-1]):
+        y = y + pt.zeros_like(xs[0][..., :1], dtype=y.dtype)
+    return y
+
+
+def _vectorized(y, xs: list, reverse: bool, dtype: str) -> list:
+    """The blocks by every x: one pass's graph with its seed as an input, vectorized over one-hot seeds."""
+    import pytensor
+    import pytensor.tensor as pt
+    from pytensor.graph.replace import vectorize_graph
+
+    def one_hot(like):  # seeds[s, ..., :] = e_s: (S, *like.shape), S = like's block width
+        width = like.type.shape[-1]
+        eye = pt.eye(width, dtype=dtype)[(slice(None),) + (None,) * (like.ndim - 1)]
+        return pt.broadcast_to(eye, (width, *like.shape))
+
+    if reverse:
+        seed = y.type()
+        rows = pytensor.grad((y * seed).sum(), xs, disconnected_inputs="ignore")
+        return [pt.moveaxis(g, 0, -2) for g in vectorize_graph(rows, replace={seed: one_hot(y)})]
+    blocks = []
+    for x in xs:
+        seed = x.type()
+        column = pytensor.gradient.pushforward(y, x, seed, disconnected_outputs="ignore")
+        blocks.append(pt.moveaxis(vectorize_graph(column, replace={seed: one_hot(x)}), 0, -1))
+    return blocks
 
 
 @dataclass
@@ -292,6 +335,14 @@ class _Seeded:
     blocks: list
 
 
+def _seed_shape(shape, seeded: bool, seeds: int, batch: int) -> tuple:
+    """An input's static shape with the seed axis before its block axis: ``seeds`` long for an input
+    differentiated in this trace, else 1 (``shape``: a wrt input's block width, or a whole static shape)."""
+    if isinstance(shape, int):
+        return (None,) * batch + (seeds if seeded else 1, shape)
+    return shape[:-1] + (1,) + shape[-1:]
+
+
 def _seeded(source: Source, wrt: tuple[str, ...], forward: str | None, seeds: int, dtype: str, batch: int,
             shapes: tuple) -> _Seeded:
     """Trace with a seed axis before the block axis (length ``seeds`` for ``wrt``, 1 for the others);
@@ -301,11 +352,7 @@ def _seeded(source: Source, wrt: tuple[str, ...], forward: str | None, seeds: in
 
     from elemgrad_gpu.structured.rowlocal import prove_row_local
 
-    seeded = tuple((s if n in wrt else 1) if isinstance(s, int) else s[:-1] + (1,) + s[-1:]
-                   for n, s in zip(source.names, shapes))
-    seeded = tuple(((None,) * batch + (seeds, s)) if isinstance(s, int) and n in wrt else
-                   ((None,) * batch + (1, shapes[i])) if isinstance(s, int) else s
-                   for i, (n, s) in enumerate(zip(source.names, seeded)))
+    seeded = tuple(_seed_shape(s, n in wrt, seeds, batch) for n, s in zip(source.names, shapes))
     env, y = _trace(source, dtype, seeded, batch + 1)
     for name in wrt:
         prove_row_local([y], env[name], x_name=name, what="the function's output")
