@@ -4,11 +4,11 @@ For ``y_i = f(x_i)``, with ``x_i`` the ``k_in`` values of row ``i`` along one ax
 block axis), the Jacobian is block diagonal; ``jacobian_blocks`` returns its blocks,
 shape ``(..., k_out, k_in)``, after proving f row-local from the PyTensor graph
 (``structured/rowlocal.py``). Each call runs ONE compiled PyTensor function: the graph
-holds all passes at once, ``k_in`` forward passes (one-hot tangents along the block
-axis) or, when ``k_out <= k_in``, ``k_out`` reverse passes (``grad`` of the sum over
-rows of output component j: exact because rows do not mix). Block widths are read from
-the call's arrays; each new set of widths (and dtype, and number of batch axes)
-compiles once and is cached.
+of one pass with its seed as an input, vectorized over the ``k`` one-hot seeds along the
+block axis, ``k_in`` forward passes or, when ``k_out <= k_in``, ``k_out`` reverse ones
+(``grad`` of the sum over rows of output * seed: exact because rows do not mix). Block
+widths are read from the call's arrays; each new set of widths (and dtype, and number of
+batch axes) compiles once and is cached.
 
     >>> import numpy as np, pytensor.tensor as pt, elemgrad_gpu as eg
     >>> fn = eg.jacobian_blocks(lambda x: pt.special.softmax(x, axis=-1))

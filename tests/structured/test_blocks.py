@@ -258,3 +258,33 @@ def test_cli_diagonal_of_an_elementwise_expression(tmp_path):
                             "--output", str(tmp_path / "d.npy"))
     assert code == 0, err
     np.testing.assert_allclose(np.load(tmp_path / "d.npy"), 3 * x ** 2, rtol=1e-14)
+
+
+def test_the_seed_axis_fallback_gives_the_same_blocks(monkeypatch):
+    """Where PyTensor cannot vectorize an operation, rows repeated along a seed axis give the blocks."""
+    from elemgrad_gpu.structured import blocks as module
+
+    def refuse(*args, **kwargs):
+        raise NotImplementedError("no vectorization")
+
+    monkeypatch.setattr(module, "_vectorized", refuse)
+    x = RNG.normal(size=(5, 4))
+    reverse = eg.jacobian_blocks(mixed, orders=(0, 1))
+    value, blocks = reverse(x)
+    assert reverse.method == "reverse (seed axis)" and reverse.passes == 4
+    np.testing.assert_allclose(blocks, per_row_jacobian(mixed, x), rtol=1e-12, atol=1e-12)
+    x_var = pt.matrix("x")
+    np.testing.assert_allclose(value, pytensor.function([x_var], mixed(x_var))(x), rtol=1e-14)
+    p, a = RNG.normal(size=(4, 3)), RNG.normal(size=(4, 1))
+    forward = eg.jacobian_blocks(lambda a, p: rotate(p, a), wrt=("a",))
+    by_a = forward(a, p)
+    assert forward.method == "forward (seed axis)"
+    c, s = np.cos(a[:, 0]), np.sin(a[:, 0])
+    expected = np.stack([-s * p[:, 0] - c * p[:, 1], c * p[:, 0] - s * p[:, 1], 0 * c], -1)[..., None]
+    np.testing.assert_allclose(by_a, expected, rtol=1e-13, atol=1e-15)
+
+
+def test_reverse_and_forward_modes_are_vectorized_not_repeated():
+    fn = eg.jacobian_blocks(lambda x: pt.special.softmax(x, axis=-1))
+    fn(np.ones((2, 3)))
+    assert fn.method == "reverse" and fn.passes == 3
