@@ -41,8 +41,10 @@ _FIRST_ONLY = (Alloc, SpecifyShape, CheckAndRaise, ViewOp, DeepCopyOp, TensorFro
 _ALONG_AXIS = ("CAReduce", "Sum", "Prod", "Max", "Min", "Argmax", "Softmax", "LogSoftmax", "CumOp", "All", "Any")
 
 
-class _Mixes(Exception):
-    """Internal: an operation mixes rows; carries what it does to them."""
+def _mixes(detail: str) -> NotElementwiseError:
+    """What an operation does to the rows, raised inside the walk and completed by ``_refuse``
+    (an error of errors.py: the library defines no exception classes elsewhere)."""
+    return NotElementwiseError(detail)
 
 
 def _refuse(x_name: str, what: str, op, detail: str) -> NotElementwiseError:
@@ -59,10 +61,10 @@ def _pad(amap: AxisMap, ndim: int) -> AxisMap:
 
 
 def _checked(amap: AxisMap) -> AxisMap:
-    """``amap`` if its batch axes appear once each in increasing order, else _Mixes."""
+    """``amap`` if its batch axes appear once each in increasing order, else raises _mixes(...)."""
     batch = [a for a in amap if isinstance(a, int)]
     if batch != sorted(set(batch)):
-        raise _Mixes("combines or reorders rows along the batch axes")
+        raise _mixes("combines or reorders rows along the batch axes")
     return amap
 
 
@@ -73,10 +75,10 @@ def _combine(maps: Sequence[AxisMap], ndim: int, joined: int | None = None) -> A
         known = {e for e in entries if e is not None}
         if position == joined:
             if any(isinstance(e, int) for e in known):
-                raise _Mixes("joins along a batch axis")
+                raise _mixes("joins along a batch axis")
             result.append(ROW)
         elif len(known) > 1:
-            raise _Mixes("combines a batch axis with a different axis of the same input")
+            raise _mixes("combines a batch axis with a different axis of the same input")
         else:
             result.append(known.pop() if known else None)
     return _checked(tuple(result))
@@ -93,7 +95,7 @@ def _axes(op, ndim: int) -> tuple[int, ...]:
 def _along(amap: AxisMap, axes: Sequence[int], out_ndim: int) -> AxisMap:
     """An operation along ``axes``: those must be inside rows; they are dropped or become ROW."""
     if any(isinstance(amap[a], int) for a in axes):
-        raise _Mixes("works along a batch axis")
+        raise _mixes("works along a batch axis")
     if out_ndim == len(amap):
         return tuple(ROW if a in axes else entry for a, entry in enumerate(amap))
     return tuple(entry for a, entry in enumerate(amap) if a not in axes)
@@ -101,7 +103,7 @@ def _along(amap: AxisMap, axes: Sequence[int], out_ndim: int) -> AxisMap:
 
 def _constant_int(variable: Variable) -> int:
     if not isinstance(variable, Constant):
-        raise _Mixes("works along an axis chosen at run time")
+        raise _mixes("works along an axis chosen at run time")
     return int(np.asarray(variable.data))
 
 
@@ -112,7 +114,7 @@ def _subtensor(op: Subtensor, amap: AxisMap) -> AxisMap:
         index = op.idx_list[position] if position < len(op.idx_list) else slice(None)
         is_slice = isinstance(index, slice)
         if isinstance(entry, int) and not (is_slice and index == slice(None)):
-            raise _Mixes(f"indexes batch axis {entry} (only ':' keeps each row in place)")
+            raise _mixes(f"indexes batch axis {entry} (only ':' keeps each row in place)")
         if is_slice:
             result.append(ROW if entry is None and index != slice(None) else entry)
     return tuple(result)
@@ -122,7 +124,7 @@ def _dot(node: Apply, maps: dict) -> AxisMap:
     """``x @ W`` or ``W @ x`` with one side independent of x: the contracted axis must be inside rows."""
     left, right = node.inputs
     if left in maps and right in maps:
-        raise _Mixes("multiplies two matrices that both depend on it")
+        raise _mixes("multiplies two matrices that both depend on it")
     out_ndim = node.outputs[0].ndim
     if left in maps:
         amap = maps[left]
@@ -136,7 +138,8 @@ def _dot(node: Apply, maps: dict) -> AxisMap:
 
 
 def _apply_map(node: Apply, maps: dict[Variable, AxisMap]) -> AxisMap | None:
-    """The axis map of node's outputs, given its inputs' maps; _Mixes if it mixes rows."""
+    """The axis map of node's outputs, given its inputs' maps; NotElementwiseError (the bare detail) if it
+    mixes rows."""
     op, out_ndim = node.op, node.outputs[0].ndim
     dependent = [maps[v] for v in node.inputs if v in maps]
     if not dependent or isinstance(op, (Shape, Shape_i)):
@@ -160,7 +163,7 @@ def _apply_map(node: Apply, maps: dict[Variable, AxisMap]) -> AxisMap | None:
         return _along(dependent[0], (axis,), out_ndim)
     if isinstance(op, _FIRST_ONLY) and node.inputs[0] in maps and len(dependent) == 1:
         return _pad(maps[node.inputs[0]], out_ndim)
-    raise _Mixes("is not known to keep rows apart")
+    raise _mixes("is not known to keep rows apart")
 
 
 def prove_row_local(outputs: Sequence[Variable], x: Variable, *, x_name: str | None = None,
@@ -178,7 +181,7 @@ def prove_row_local(outputs: Sequence[Variable], x: Variable, *, x_name: str | N
     for node in io_toposort(list(set(inputs) | {x}), list(outputs)):
         try:
             amap = _apply_map(node, maps)
-        except _Mixes as mixes:
+        except NotElementwiseError as mixes:
             raise _refuse(x_name, what, node.op, str(mixes)) from None
         if amap is not None:
             maps.update({out: amap for out in node.outputs})
