@@ -288,3 +288,8 @@ def test_reverse_and_forward_modes_are_vectorized_not_repeated():
     fn = eg.jacobian_blocks(lambda x: pt.special.softmax(x, axis=-1))
     fn(np.ones((2, 3)))
     assert fn.method == "reverse" and fn.passes == 3
+
+
+def test_a_gpu_device_is_refused_with_a_clear_error():
+    with pytest.raises(eg.DeviceError, match="cuda"):
+        eg.jacobian_blocks(lambda x: x * 2, device="cuda")
