@@ -12,7 +12,7 @@ from elemgrad_gpu.errors import (CacheError, CompileError, ConfigError, DeviceEr
                                  NotElementwiseError, StructureError, ToolchainError)
 from elemgrad_gpu.runtime.device import devices
 from elemgrad_gpu.runtime.function import ElementwiseFunction
-from elemgrad_gpu.structured import DiagonalFunction, jacobian_diagonal
+from elemgrad_gpu.structured import BlockJacobian, DiagonalFunction, jacobian_blocks, jacobian_diagonal
 from elemgrad_gpu.expr.language import ARITY as _ARITY, CONSTANTS as _CONSTANTS
 
 __version__ = "0.1.0"
@@ -20,7 +20,7 @@ _MATH = (*sorted(_ARITY), *_CONSTANTS)  # the expression language's math functio
 __all__ = ["compile", "elementwise_grad", "devices", "ElementwiseFunction", "NotElementwiseError", "ElemgradError",
            "ExpressionError", "InputError", "InputTypeError", "CompileError", "DeviceError", "DeviceMemoryError",
            "ConfigError", "InternalError", "ToolchainError", "CacheError", "GeneratedCodeError",
-           "jacobian_diagonal", "DiagonalFunction", "StructureError", *_MATH]
+           "jacobian_diagonal", "DiagonalFunction", "StructureError", "jacobian_blocks", "BlockJacobian", *_MATH]
 
 
 def __getattr__(name: str):

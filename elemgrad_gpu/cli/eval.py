@@ -29,6 +29,7 @@ from typing import Callable, Iterator, Protocol, Sequence
 import numpy as np
 from tqdm import tqdm
 
+from elemgrad_gpu.cli import structured
 from elemgrad_gpu.cli.common import add_derivative_options, compile_from, output_names, param, positive, subcommand
 from elemgrad_gpu.errors import UsageError
 
@@ -66,12 +67,15 @@ def register(subparsers) -> None:
                         "(default: float32 for float32 inputs, else float64)")
     parser.add_argument("--chunk", type=positive, default=CHUNK, metavar="N",
                         help=f"rows per chunk (default: {CHUNK})")
+    structured.add_options(parser)
     parser.set_defaults(run=run)
 
 
 def run(args: argparse.Namespace) -> int:
     """Read the inputs, evaluate chunk by chunk, write or summarize the results."""
     params = _params(args.param)
+    if args.structure:
+        return structured.run_eval(args, params)
     read, write = _suffix(args.input, "--input", READERS), args.output and _suffix(args.output, "--output", WRITERS)
     fn = compile_from(args, device=args.device, dtype=args.dtype)
     names = output_names(fn)

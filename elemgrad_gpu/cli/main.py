@@ -54,6 +54,10 @@ def _signals() -> Iterator[None]:
 
 
 def _run_derive(args: argparse.Namespace) -> int:
+    if args.structure:
+        from elemgrad_gpu.cli import structured
+
+        structured.run_derive(args)
     fn = compile_from(args, device=backends.host_device())
     for name, text in zip(output_names(fn), fn.expressions):
         print(f"{name} = {text}")
@@ -99,6 +103,7 @@ def build_parser() -> argparse.ArgumentParser:
     from elemgrad_gpu.cli import bench as cli_bench
     from elemgrad_gpu.cli import eval as cli_eval
     from elemgrad_gpu.cli import plot as cli_plot
+    from elemgrad_gpu.cli import structured as cli_structured
 
     parser = Parser(prog="elemgrad", description="Exact elementwise derivatives as one fused, compiled kernel.",
                     epilog="example:\n  elemgrad derive 'tanh(x)**2' --order 1 2",
@@ -112,6 +117,7 @@ def build_parser() -> argparse.ArgumentParser:
                         "elemgrad derive '-(x - mu)**2/(2*s**2) - log(s)' --derivatives f x mu x,mu")
     derive.add_argument("expression", help="an expression such as 'tanh(x)**2'")
     add_derivative_options(derive)
+    cli_structured.add_options(derive)
     derive.set_defaults(run=_run_derive)
     cli_eval.register(subparsers)
     kernel = subcommand(subparsers, "kernel", "print the generated kernel source",
@@ -126,6 +132,7 @@ def build_parser() -> argparse.ArgumentParser:
     devices.set_defaults(run=_run_devices)
     cli_plot.register(subparsers)
     cli_bench.register(subparsers)
+    cli_structured.register(subparsers, subcommand)
     return parser
 
 

@@ -31,6 +31,11 @@ class DiagonalFunction:
         self._elementwise = None
 
     @property
+    def inputs(self) -> tuple[str, ...]:
+        """The input names, in call order (as ``ElementwiseFunction.inputs``)."""
+        return tuple(self.source.names)
+
+    @property
     def passes(self) -> int | None:
         return None if self._last is None else self._last.passes
 
