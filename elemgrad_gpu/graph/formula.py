@@ -68,10 +68,25 @@ def _apply(op: ps.ScalarOp, args: list[tuple[str, int]]) -> tuple[str, int]:
         return args[0]
     if kind is ps.Composite:
         return _inline(op, args)
+    if kind is ps.Switch and (named := _removable(args)):
+        return named, ATOM
     if getattr(op, "n", None) is not None and type(op).__name__ == "PolyGamma":
         return (f"digamma({args[0][0]})" if op.n == 0 else f"polygamma({op.n}, {args[0][0]})"), ATOM
     name = _NAMES.get(kind.__name__) or op.name or kind.__name__.lower()
     return f"{name}({', '.join(text for text, _ in args)})", ATOM
+
+
+# sinc and exprel (graph/removable.py) are where(abs(a) < R, SERIES(.. guard(a) ..), closed form)
+_REMOVABLE = {"sinc_series(": "sinc", "exprel_series(": "exprel"}
+
+
+def _removable(args: list[tuple[str, int]]) -> str | None:
+    """The printed name of a removable-singularity function's value, e.g. ``sinc(1 + 2*x)``."""
+    (condition, _), (near, _) = args[0], args[1]
+    for series, name in _REMOVABLE.items():
+        if near.startswith(series) and condition.startswith("abs(") and ") < " in condition:
+            return f"{name}({condition[len('abs('):condition.rindex(') < ')]})"
+    return None
 
 
 def _powers(factors: list[tuple[str, int]]) -> list[tuple[str, int]]:

@@ -45,12 +45,7 @@ def test_one_row_per_name_and_every_name_public():
 
 # sinc and exprel (graph/removable.py) are built as a guarded series near 0 and the closed form
 # elsewhere; their formula prints those helper operations, which are not in the language.
-PRINTS_HELPERS = {"sinc", "exprel"}
-
-
-@pytest.mark.parametrize("row", [pytest.param(row, marks=pytest.mark.xfail(
-    row.name in PRINTS_HELPERS, reason="its formula prints helper operations (sinc_series, guard) outside "
-    "the language", strict=True)) for row in FUNCTIONS], ids=lambda row: row.name)
+@pytest.mark.parametrize("row", FUNCTIONS, ids=lambda row: row.name)
 def test_a_row_parses_builds_prints_and_parses_back(row):
     text = text_of(row)
     expression = parse(text)
