@@ -23,7 +23,7 @@ from __future__ import annotations
 import inspect
 import re
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Callable
+from typing import TYPE_CHECKING, Callable, Sequence
 
 from elemgrad_gpu.errors import ExpressionError, InputError, InputTypeError
 from elemgrad_gpu.expr.names import canonical
@@ -51,14 +51,17 @@ class Source:
     def is_string(self) -> bool:
         return self.expression is not None
 
-    def trace(self, dtype: str, ndim: int) -> tuple[list[TensorVariable], TensorVariable]:
-        """Symbolic inputs (one per name, of ``dtype`` and ``ndim``) and the output over them."""
+    def trace(self, dtype: str, ndim: int = 0, shapes: Sequence[tuple] | None = None
+              ) -> tuple[list[TensorVariable], TensorVariable]:
+        """Symbolic inputs (one per name, of ``dtype`` and ``ndim``, or of the static ``shapes``
+        given per input, None for an unknown length) and the output over them."""
         import pytensor.tensor as pt
         from pytensor.scalar.basic import autocast_float_as
 
         from elemgrad_gpu.graph.functions import IMPLEMENTATIONS
 
-        inputs = [pt.tensor(name, dtype=dtype, shape=(None,) * ndim) for name in self.names]
+        shapes = [(None,) * ndim] * len(self.names) if shapes is None else shapes
+        inputs = [pt.tensor(name, dtype=dtype, shape=shape) for name, shape in zip(self.names, shapes)]
         env = dict(zip(self.names, inputs))
         if self.expression is not None:
             output = self.expression.build(env, dtype, IMPLEMENTATIONS)

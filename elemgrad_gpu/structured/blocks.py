@@ -27,7 +27,7 @@ import numpy as np
 
 from elemgrad_gpu.arrays import prepare, read_host
 from elemgrad_gpu.errors import DeviceError, InputError, InputTypeError
-from elemgrad_gpu.graph.build import Source, check_graph_size, make_source
+from elemgrad_gpu.graph.build import Source, make_source
 from elemgrad_gpu.runtime.device import select_device
 from elemgrad_gpu.runtime.function import _check_dtype
 
@@ -102,20 +102,9 @@ def _prove_early(source: Source, wrt: tuple[str, ...]) -> None:
 def _trace(source: Source, dtype: str, shapes: tuple, batch: int) -> tuple[dict, Any]:
     """Symbolic inputs (by name) and the output over them. ``shapes``, per input: a block width (int, or
     None for unknown) after ``batch`` batch axes of unknown length, or a whole static shape (tuple)."""
-    import pytensor.tensor as pt
-    from pytensor.scalar.basic import autocast_float_as
-
-    from elemgrad_gpu.graph.build import _as_output
-    from elemgrad_gpu.graph.functions import IMPLEMENTATIONS
-
-    inputs = [pt.tensor(name, dtype=dtype, shape=(None,) * batch + (s,) if isinstance(s, int) or s is None else s)
-              for name, s in zip(source.names, shapes)]
+    static = [(None,) * batch + (s,) if isinstance(s, int) or s is None else s for s in shapes]
+    inputs, y = source.trace(dtype, shapes=static)
     env = dict(zip(source.names, inputs))
-    with autocast_float_as(dtype):
-        y = source.expression.build(env, dtype, IMPLEMENTATIONS) if source.is_string else source.callable(*inputs)
-    y = _as_output(y, dtype, source)
-    if not source.is_string:
-        check_graph_size(y)
     return env, y
 
 

@@ -46,21 +46,7 @@ class ShapePlan:
 
 def trace(source, dtype: str, shapes: dict):
     """Symbolic inputs of the given static shapes, and the output over them (OpFromGraph inlined)."""
-    import pytensor.tensor as pt
-    from pytensor.scalar.basic import autocast_float_as
-
-    from elemgrad_gpu.graph.build import _as_output, check_graph_size
-    from elemgrad_gpu.graph.functions import IMPLEMENTATIONS
-
-    inputs = [pt.tensor(name, dtype=dtype, shape=shapes[name]) for name in source.names]
-    env = dict(zip(source.names, inputs))
-    if source.expression is not None:
-        output = source.expression.build(env, dtype, IMPLEMENTATIONS)
-    else:
-        with autocast_float_as(dtype):
-            output = source.callable(*inputs)
-    output = _as_output(output, dtype, source)
-    check_graph_size(output)
+    inputs, output = source.trace(dtype, shapes=[shapes[name] for name in source.names])
     return inputs, _inline(output, inputs)
 
 
