@@ -13,10 +13,10 @@ from elemgrad_gpu.errors import (CacheError, CompileError, ConfigError, DeviceEr
 from elemgrad_gpu.runtime.device import devices
 from elemgrad_gpu.runtime.function import ElementwiseFunction
 from elemgrad_gpu.structured import BlockJacobian, DiagonalFunction, jacobian_blocks, jacobian_diagonal
-from elemgrad_gpu.expr.language import ARITY as _ARITY, CONSTANTS as _CONSTANTS
+from elemgrad_gpu.expr.language import ALIASES as _ALIASES, ARITY as _ARITY, CONSTANTS as _CONSTANTS
 
 __version__ = "0.1.0"
-_MATH = (*sorted(_ARITY), *_CONSTANTS)  # the expression language's math functions, eg.tanh etc.
+_MATH = (*sorted(_ARITY), *sorted(_ALIASES), *_CONSTANTS)  # the expression language's math functions, eg.tanh etc.
 __all__ = ["compile", "elementwise_grad", "devices", "ElementwiseFunction", "NotElementwiseError", "ElemgradError",
            "ExpressionError", "InputError", "InputTypeError", "CompileError", "DeviceError", "DeviceMemoryError",
            "ConfigError", "InternalError", "ToolchainError", "CacheError", "GeneratedCodeError",

@@ -20,7 +20,9 @@ _NUMPY: dict[str, Callable] = {
     "==": np.equal, "!=": np.not_equal, "and": np.logical_and, "abs": np.abs,
     "softplus": lambda x: np.logaddexp(0.0, x), "where": np.where, "clip": np.clip,
     **{name: getattr(np, name) for name in "sin cos tan arcsin arccos arctan sinh cosh tanh arcsinh arccosh "
-       "arctanh exp exp2 expm1 log log2 log10 log1p sqrt sign arctan2 maximum minimum hypot".split()},
+       "arctanh exp exp2 expm1 log log2 log10 log1p sqrt sign arctan2 maximum minimum hypot square reciprocal "
+       "deg2rad rad2deg negative multiply divide".split()},
+    "rsqrt": lambda x: 1.0 / np.sqrt(x),
 }
 _SCIPY = {"erf": "erf", "erfc": "erfc", "erfinv": "erfinv", "gammaln": "gammaln", "digamma": "psi",
           "sigmoid": "expit", "polygamma": "polygamma"}

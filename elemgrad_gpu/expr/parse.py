@@ -6,7 +6,8 @@ Expression strings are data, never code: nothing here evaluates or compiles them
 * numbers (int and float literals) and the constants ``pi`` and ``e``;
 * input names: identifiers not starting with an underscore, not function names;
 * ``+ - * / **`` and unary ``-`` / ``+``;
-* calls of the functions in ``elemgrad_gpu.expr.language.ARITY`` by name, with exactly
+* calls of the functions in ``elemgrad_gpu.expr.language.ARITY`` by name (or by an alias of
+  ``ALIASES``: ``asin`` is ``arcsin``), with exactly
   their number of positional arguments; ``polygamma``'s order is an integer literal
   from 0 to ``MAX_POLYGAMMA_ORDER`` (40);
 * comparisons ``< <= > >= == !=``, only as the condition of ``where(cond, a, b)``;
@@ -49,7 +50,7 @@ import numpy as np
 
 from elemgrad_gpu.expr import fold
 from elemgrad_gpu.errors import ExpressionError, InputError, InputTypeError
-from elemgrad_gpu.expr.language import ARITY, CONSTANTS
+from elemgrad_gpu.expr.language import ALIASES, ARITY, CONSTANTS
 
 TensorVariable = Any  # what the implementations build: pytensor's, named but not imported (no PyTensor here)
 
@@ -301,8 +302,8 @@ class _Checker:
         name = node.id
         if name in CONSTANTS:
             return ("const", CONSTANTS[name], self.position(node.col_offset))
-        if name in ARITY:
-            example = f"{name}({', '.join('xyz'[:ARITY[name]])})"
+        if name in ARITY or name in ALIASES:
+            example = f"{name}({', '.join('xyz'[:ARITY[ALIASES.get(name, name)]])})"
             raise self.error(f"{name} is a function: call it, e.g. {example}", node)
         if name.startswith("_"):
             raise self.error(f"names starting with an underscore are not allowed ({name!r}): rename the input", node)
@@ -316,20 +317,19 @@ class _Checker:
     def call(self, node: ast.Call, depth: int) -> Tree:
         if not isinstance(node.func, ast.Name):
             raise self.error("only the functions of the language can be called, by their bare name, e.g. sin(x)", node)
-        name = node.func.id
+        written = node.func.id
+        name = ALIASES.get(written, written)  # asin is arcsin: the tree, and so the printed formula, has arcsin
         if name in CONSTANTS:
             raise self.error(f"{name} is a constant, not a function", node)
         if name not in ARITY:
-            import difflib  # only for this message: kept off the import path of every process
+            from elemgrad_gpu.expr.suggest import suggestion  # only for this message: off every import path
 
-            close = difflib.get_close_matches(name, ARITY, n=1)
-            hint = f"did you mean {close[0]}?" if close else f"the functions are {', '.join(sorted(ARITY))}"
-            raise self.error(f"unknown function {name!r}: {hint}", node)
+            raise self.error(f"unknown function {name!r}: {suggestion(name)}", node)
         if node.keywords:
-            raise self.error(f"{name}() takes no keyword arguments: pass them by position", node.keywords[0])
+            raise self.error(f"{written}() takes no keyword arguments: pass them by position", node.keywords[0])
         arity = ARITY[name]
         if len(node.args) != arity:
-            raise self.error(f"{name}() takes {arity} argument{'s' * (arity > 1)}, not {len(node.args)}", node)
+            raise self.error(f"{written}() takes {arity} argument{'s' * (arity > 1)}, not {len(node.args)}", node)
         order = node.args[0]
         if name == "polygamma" and not (isinstance(order, ast.Constant) and type(order.value) is int):
             message = "polygamma's order (first argument) must be a non-negative integer literal, e.g. polygamma(1, x)"

@@ -28,6 +28,7 @@ class Function:
     vector: bool = False  # glibc's libmvec has a vector version of ``libm`` (declared SIMD in the C kernel)
     printed: tuple[str, ...] = ()  # PyTensor scalar op classes whose default printed name is not ``name``
     literal: tuple[int, ...] = ()  # argument positions that must be non-negative integer literals
+    aliases: tuple[str, ...] = ()  # other spellings (NumPy 2, JAX, SciPy, PyTensor): parsed and printed as ``name``
 
     def c_name(self, dtype: str) -> str | None:
         """The C library function called per element for ``dtype``: ``tanh``, ``tanhf``."""
@@ -42,20 +43,22 @@ def _unary(names: str, builder: str = "pt", vector: bool = True, **libm: str) ->
 FUNCTIONS: tuple[Function, ...] = (
     *_unary("sin cos tan sinh cosh tanh exp exp2 expm1 log log2 log10 erf erfc"),
     Function("log1p", 1, "pt.log1p", "log1p", vector=True, printed=("Log1p",)),
-    *_unary("arcsin arccos arctan arcsinh arccosh arctanh", arcsin="asin", arccos="acos", arctan="atan",
-            arcsinh="asinh", arccosh="acosh", arctanh="atanh"),
+    # the inverse trigonometric and hyperbolic functions, also spelled as C, NumPy 2 and JAX do (asin)
+    *(Function(name, 1, f"pt.{name}", short, True, aliases=(short,)) for name, short in (
+        ("arcsin", "asin"), ("arccos", "acos"), ("arctan", "atan"), ("arcsinh", "asinh"), ("arccosh", "acosh"),
+        ("arctanh", "atanh"))),
     Function("sqrt", 1, "pt.sqrt", "sqrt"),  # vectorized by the compiler itself: no libmvec call
-    Function("abs", 1, "pt.abs", "fabs", printed=("Abs",)),
+    Function("abs", 1, "pt.abs", "fabs", printed=("Abs",), aliases=("absolute", "fabs")),
     Function("sign", 1, "pt.sign"),
     Function("erfinv", 1, "special.erfinv"),
     Function("gammaln", 1, "pt.gammaln", "lgamma"),
-    Function("digamma", 1, "special.digamma"),
-    Function("sigmoid", 1, "pt.sigmoid"),
+    Function("digamma", 1, "special.digamma", aliases=("psi",)),
+    Function("sigmoid", 1, "pt.sigmoid", aliases=("expit", "logistic")),
     Function("softplus", 1, "pt.softplus"),
-    Function("arctan2", 2, "pt.arctan2", "atan2", vector=True),
-    Function("maximum", 2, "kinks.maximum", printed=("Maximum",)),  # kinks: derivatives by selection
-    Function("minimum", 2, "kinks.minimum", printed=("Minimum",)),
-    Function("pow", 2, "kinks.pow", "pow", vector=True),
+    Function("arctan2", 2, "pt.arctan2", "atan2", vector=True, aliases=("atan2",)),
+    Function("maximum", 2, "kinks.maximum", printed=("Maximum",), aliases=("max",)),  # kinks: derivatives by selection
+    Function("minimum", 2, "kinks.minimum", printed=("Minimum",), aliases=("min",)),
+    Function("pow", 2, "kinks.pow", "pow", vector=True, aliases=("power",)),
     Function("hypot", 2, "special.hypot", "hypot", vector=True),
     Function("polygamma", 2, "special.polygamma", literal=(0,)),
     Function("where", 3, "functions.where", printed=("Switch",)),
@@ -65,6 +68,15 @@ FUNCTIONS: tuple[Function, ...] = (
     Function("xlogy", 2, "removable.xlogy"),
     Function("xlog1py", 2, "removable.xlog1py"),
     Function("log1mexp", 1, "pt.log1mexp"),  # log(1 - exp(x)), x < 0: accurate near 0 and far below it
+    # closed forms of operations the language has, under the names NumPy and PyTensor give them
+    Function("square", 1, "pt.sqr", aliases=("sqr",)),  # prints as x**2
+    Function("reciprocal", 1, "pt.reciprocal"),
+    Function("rsqrt", 1, "functions.rsqrt"),  # 1/sqrt(x)
+    Function("deg2rad", 1, "pt.deg2rad", aliases=("radians",)),  # x * (pi/180)
+    Function("rad2deg", 1, "pt.rad2deg", aliases=("degrees",)),  # x * (180/pi)
+    Function("negative", 1, "pt.neg"),  # the operators as functions, as NumPy's ufuncs: they print as operators
+    Function("multiply", 2, "pt.mul"),
+    Function("divide", 2, "pt.true_div", aliases=("true_divide",)),
 )
 
 # C library functions that PyTensor's C code for operators, derivatives and rewrites may
@@ -81,6 +93,7 @@ CONSTANTS: dict[str, float] = {"pi": math.pi, "e": math.e}
 OPERATORS = ("+", "-", "*", "/", "**", "neg", "<", "<=", ">", ">=", "==", "!=", "and")
 
 BY_NAME: dict[str, Function] = {f.name: f for f in FUNCTIONS}
+ALIASES: dict[str, str] = {alias: f.name for f in FUNCTIONS for alias in f.aliases}  # alias -> the row's name
 
 
 def c_library_functions() -> dict[str, tuple[int, bool]]:

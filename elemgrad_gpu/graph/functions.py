@@ -20,7 +20,7 @@ from typing import Callable
 
 import pytensor.tensor as pt
 
-from elemgrad_gpu.expr.vocabulary import CONSTANTS, FUNCTIONS, OPERATORS
+from elemgrad_gpu.expr.vocabulary import ALIASES, CONSTANTS, FUNCTIONS, OPERATORS
 
 globals().update(CONSTANTS)  # pi, e
 
@@ -28,6 +28,11 @@ globals().update(CONSTANTS)  # pi, e
 def where(condition, a, b):
     """``a`` where ``condition`` holds, else ``b`` (NumPy's ``where``)."""
     return pt.where(condition, a, b)
+
+
+def rsqrt(x):
+    """``1 / sqrt(x)`` (PyTorch's and JAX's ``rsqrt``)."""
+    return pt.reciprocal(pt.sqrt(x))
 
 
 def _resolve(builder: str) -> Callable:
@@ -42,8 +47,9 @@ def _resolve(builder: str) -> Callable:
 
 _BUILT: dict[str, Callable] = {row.name: _resolve(row.builder) for row in FUNCTIONS}
 globals().update(_BUILT)
+globals().update({alias: _BUILT[name] for alias, name in ALIASES.items()})  # eg.asin is eg.arcsin
 _OPERATOR_IMPLEMENTATIONS = (pt.add, pt.sub, pt.mul, pt.true_div, _BUILT["pow"], pt.neg,  # ** as pow: kinks.py
                              pt.lt, pt.le, pt.gt, pt.ge, pt.eq, pt.neq, pt.and_)
 IMPLEMENTATIONS: dict[str, Callable] = {**_BUILT, **dict(zip(OPERATORS, _OPERATOR_IMPLEMENTATIONS, strict=True))}
 
-__all__ = sorted(row.name for row in FUNCTIONS) + sorted(CONSTANTS)
+__all__ = sorted(row.name for row in FUNCTIONS) + sorted(ALIASES) + sorted(CONSTANTS)

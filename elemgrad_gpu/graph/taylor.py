@@ -149,6 +149,13 @@ def _reciprocal(a: Arithmetic, node, s) -> Series:
     return a.quotient(a.constant(1.0), s[0], node.outputs[0])
 
 
+def _scaled(factor: float) -> Callable:
+    """A constant multiple of the operand (deg2rad, rad2deg)."""
+    def rule(a: Arithmetic, node, s) -> Series:
+        return [None] + [a.mul(s[0][k], factor) for k in range(1, a.order + 1)]
+    return rule
+
+
 def _sqr(a: Arithmetic, node, s) -> Series:
     return a.product(s[0], s[0])
 
@@ -418,7 +425,7 @@ _SERIES_OF_G = {
 _SQRT_PI = math.sqrt(math.pi)
 RULES: dict[type, Callable] = {
     ps.Add: _add, ps.Sub: _sub, ps.Neg: _neg, ps.Mul: _mul, ps.TrueDiv: _div, ps.Reciprocal: _reciprocal,
-    ps.Sqr: _sqr, ps.Pow: _pow, ps.Sqrt: _sqrt, ps.Exp: _exp, ps.Exp2: _exp2, ps.Expm1: _expm1,
+    ps.Sqr: _sqr, ps.Deg2Rad: _scaled(math.pi / 180), ps.Rad2Deg: _scaled(180 / math.pi), ps.Pow: _pow, ps.Sqrt: _sqrt, ps.Exp: _exp, ps.Exp2: _exp2, ps.Expm1: _expm1,
     ps.Log: _log_scaled(1.0), ps.Log2: _log_scaled(1 / math.log(2)), ps.Log10: _log_scaled(1 / math.log(10)),
     ps.Log1p: _log1p, psm.Log1mexp: _log1mexp, ps.Sin: _sin, ps.Cos: _cos, ps.Tan: _tan,
     ps.Sinh: _sinh, ps.Cosh: _cosh, ps.Tanh: _tanh, psm.Sigmoid: _sigmoid, psm.Softplus: _softplus,

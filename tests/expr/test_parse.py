@@ -44,6 +44,11 @@ REFERENCE = {
     "clip": ("clip(z, x, y + 0.5)", lambda x, y, z: np.clip(z, x, y + 0.5)),
     **{name: (f"{name}(x, y)", lambda x, y, z, f=getattr(np, name): f(x, y)) for name in (
         "arctan2", "maximum", "minimum", "hypot")},
+    **{name: (f"{name}(x)", lambda x, y, z, f=getattr(np, name): f(x)) for name in (
+        "square", "reciprocal", "deg2rad", "rad2deg", "negative")},
+    "rsqrt": ("rsqrt(x)", lambda x, y, z: 1 / np.sqrt(x)),
+    "multiply": ("multiply(x, y)", lambda x, y, z: x * y),
+    "divide": ("divide(x, y)", lambda x, y, z: x / y),
 }
 
 

@@ -55,8 +55,11 @@ def test_a_row_parses_builds_prints_and_parses_back(row):
     value, slope = fn(*(values[n] for n in names))
     assert np.all(np.isfinite(value)), text
     printed = fn.expressions[0]
-    # pow prints as **; clip, built as maximum and minimum (graph/kinks.py), prints as them
-    assert row.name in printed or {"pow": "**", "clip": "maximum("}.get(row.name, row.name) in printed, printed
+    # pow prints as **; clip, built as maximum and minimum (graph/kinks.py), prints as them; the
+    # operators as functions print as the operators, rsqrt as what it is built of
+    printed_as = {"pow": "**", "clip": "maximum(", "square": "**2", "rsqrt": "reciprocal(sqrt(x))",
+                  "negative": "-x", "multiply": "x*y", "divide": "x/y"}
+    assert row.name in printed or printed_as.get(row.name, row.name) in printed, printed
     again = eg.compile(printed, derivatives=[(), (names[0],)], device="cpu")
     assert again.inputs == names
     again_value, again_slope = again(*(values[n] for n in names))
