@@ -34,4 +34,7 @@ CASES = [
     ("xlogy(x, 1.5)", x * sp.log(sp.Rational(3, 2)), WIDE), ("xlogy(0.5, x)", sp.log(x) / 2, POSITIVE),
     ("xlog1py(x, 0.5)", x * sp.log(sp.Rational(3, 2)), WIDE), ("xlog1py(0.7, x)", sp.Rational(7, 10) * sp.log(1 + x),
                                                                (-0.6, -0.1, 0.4, 3.0)),
+    # the functions added under NumPy's names (issue 15), two to a case
+    ("rsqrt(x) - reciprocal(x)", 1 / sp.sqrt(x) - 1 / x, POSITIVE),
+    ("deg2rad(x)*square(x) + rad2deg(x)", sp.pi / 180 * x ** 3 + 180 / sp.pi * x, WIDE),
 ]
