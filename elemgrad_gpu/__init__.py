@@ -17,10 +17,12 @@ from elemgrad_gpu.expr.language import ALIASES as _ALIASES, ARITY as _ARITY, CON
 
 __version__ = "0.1.0"
 _MATH = (*sorted(_ARITY), *sorted(_ALIASES), *_CONSTANTS)  # the expression language's math functions, eg.tanh etc.
+_NOT_STARRED = ("max", "min")  # eg.max and eg.min, kept out of ``import *``: they would hide Python's own
 __all__ = ["compile", "elementwise_grad", "devices", "ElementwiseFunction", "NotElementwiseError", "ElemgradError",
            "ExpressionError", "InputError", "InputTypeError", "CompileError", "DeviceError", "DeviceMemoryError",
            "ConfigError", "InternalError", "ToolchainError", "CacheError", "GeneratedCodeError",
-           "jacobian_diagonal", "DiagonalFunction", "StructureError", "jacobian_blocks", "BlockJacobian", *_MATH]
+           "jacobian_diagonal", "DiagonalFunction", "StructureError", "jacobian_blocks", "BlockJacobian",
+           *(name for name in _MATH if name not in _NOT_STARRED)]
 
 
 def __getattr__(name: str):

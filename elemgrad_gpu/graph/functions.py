@@ -52,4 +52,5 @@ _OPERATOR_IMPLEMENTATIONS = (pt.add, pt.sub, pt.mul, pt.true_div, _BUILT["pow"],
                              pt.lt, pt.le, pt.gt, pt.ge, pt.eq, pt.neq, pt.and_)
 IMPLEMENTATIONS: dict[str, Callable] = {**_BUILT, **dict(zip(OPERATORS, _OPERATOR_IMPLEMENTATIONS, strict=True))}
 
-__all__ = sorted(row.name for row in FUNCTIONS) + sorted(ALIASES) + sorted(CONSTANTS)
+# max and min (aliases of maximum and minimum) stay out of ``import *``: they would hide Python's own
+__all__ = sorted(row.name for row in FUNCTIONS) + sorted(set(ALIASES) - {"max", "min"}) + sorted(CONSTANTS)
