@@ -425,7 +425,8 @@ _SERIES_OF_G = {
 _SQRT_PI = math.sqrt(math.pi)
 RULES: dict[type, Callable] = {
     ps.Add: _add, ps.Sub: _sub, ps.Neg: _neg, ps.Mul: _mul, ps.TrueDiv: _div, ps.Reciprocal: _reciprocal,
-    ps.Sqr: _sqr, ps.Deg2Rad: _scaled(math.pi / 180), ps.Rad2Deg: _scaled(180 / math.pi), ps.Pow: _pow, ps.Sqrt: _sqrt, ps.Exp: _exp, ps.Exp2: _exp2, ps.Expm1: _expm1,
+    ps.Deg2Rad: _scaled(math.pi / 180), ps.Rad2Deg: _scaled(180 / math.pi),
+    ps.Sqr: _sqr, ps.Pow: _pow, ps.Sqrt: _sqrt, ps.Exp: _exp, ps.Exp2: _exp2, ps.Expm1: _expm1,
     ps.Log: _log_scaled(1.0), ps.Log2: _log_scaled(1 / math.log(2)), ps.Log10: _log_scaled(1 / math.log(10)),
     ps.Log1p: _log1p, psm.Log1mexp: _log1mexp, ps.Sin: _sin, ps.Cos: _cos, ps.Tan: _tan,
     ps.Sinh: _sinh, ps.Cosh: _cosh, ps.Tanh: _tanh, psm.Sigmoid: _sigmoid, psm.Softplus: _softplus,

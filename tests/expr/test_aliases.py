@@ -49,6 +49,13 @@ def test_every_alias_and_new_function_is_checked():
     assert set(ALIASES) - {"arctan2"} | new <= set(CASES) and new <= set(ARITY)
 
 
+def test_an_alias_names_one_function_and_is_no_function_of_its_own():
+    from elemgrad_gpu.expr.vocabulary import FUNCTIONS
+
+    assert len(ALIASES) == sum(len(row.aliases) for row in FUNCTIONS)
+    assert not set(ALIASES) & set(ARITY)
+
+
 def derivative_indices(arity: int) -> list[tuple[str, ...]]:
     names = NAMES[:arity]
     return [()] + [tuple(c) for k in (1, 2) for c in itertools.combinations_with_replacement(names, k)]
@@ -116,7 +123,8 @@ def test_an_alias_is_a_function_name_not_an_input():
     ("erf_inv(x)", "did you mean erfinv?"), ("tri_gamma(x)", "did you mean polygamma(1, x)?"),
     ("trigamma(x)", "did you mean polygamma(1, x)?"), ("arctangent(x)", "did you mean arctan?"),
     ("mod(x, y)", "no remainder function yet"), ("remainder(x, y)", "no remainder function yet"),
-    ("fmax(x, y)", "no NaN-ignoring fmax/fmin yet"), ("gamma(x)", "no gamma function yet: exp(gammaln(x)) is gamma(x) for x > 0"),
+    ("fmax(x, y)", "no NaN-ignoring fmax/fmin yet"),
+    ("gamma(x)", "no gamma function yet: exp(gammaln(x)) is gamma(x) for x > 0"),
     ("sinn(x)", "did you mean sin?"), ("expitt(x)", "did you mean expit?"),
 ])
 def test_did_you_mean_by_meaning_then_by_spelling(text, hint):
