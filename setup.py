@@ -13,7 +13,7 @@ setup(
     packages=find_packages(include=["elemgrad_gpu", "elemgrad_gpu.*"]),
     # The kernel templates live next to the code that fills them (backends/c, backends/cuda, graph).
     package_data={"elemgrad_gpu": ["*/*.c", "*/*.h", "*/*/*.c", "*/*/*.cu", "*/*/*.h"]},
-    install_requires=["pytensor>=3.0.7,<4", "numpy>=1.26", "scipy>=1.10", "tqdm>=4.60"],
+    install_requires=["pytensor>=2.38.2,<4", "numpy>=1.26", "scipy>=1.10", "tqdm>=4.60"],
     entry_points={"console_scripts": ["elemgrad = elemgrad_gpu.cli.main:main"]},
     extras_require={
         "cuda12": ["cupy-cuda12x>=13"],

@@ -122,10 +122,11 @@ def elementwise_grad(y: Variable, wrt: Variable) -> Variable:
     import pytensor
     import pytensor.tensor as pt
 
+    from elemgrad_gpu.compat import pushforward
     from elemgrad_gpu.graph.verify import verify_elementwise
 
     y, wrt = pt.as_tensor_variable(y), pt.as_tensor_variable(wrt)
     verify_elementwise([y], wrt, what="y")
     if wrt.type.broadcastable == y.type.broadcastable:
         return pytensor.grad(y.sum(), wrt, disconnected_inputs="ignore")
-    return pytensor.gradient.pushforward(y, wrt, pt.ones_like(wrt), disconnected_outputs="ignore")
+    return pushforward(y, wrt, pt.ones_like(wrt), disconnected_outputs="ignore")

@@ -34,6 +34,8 @@ from pytensor.graph.fg import FunctionGraph
 from pytensor.graph.rewriting.basic import in2out, node_rewriter
 from pytensor.tensor.elemwise import Elemwise
 
+from elemgrad_gpu.compat import Pullback
+
 
 def _const(value: float, like: Variable) -> ps.ScalarConstant:
     """``value`` as a scalar constant of ``like``'s (floating) dtype."""
@@ -49,7 +51,7 @@ def _selected(gz, a, b, a_wins, b_wins) -> tuple:
             ps.switch(a_wins, zero, ps.switch(b_wins, gz, tie)))
 
 
-class SelectMaximum(ps.Maximum):
+class SelectMaximum(Pullback, ps.Maximum):
     """NumPy's ``maximum``; derivatives by selection (module docstring)."""
 
     def pullback(self, inputs, outputs, gout):
@@ -59,7 +61,7 @@ class SelectMaximum(ps.Maximum):
         return _selected(gz, a, b, ps.gt(a, b), ps.lt(a, b))
 
 
-class SelectMinimum(ps.Minimum):
+class SelectMinimum(Pullback, ps.Minimum):
     """NumPy's ``minimum``; derivatives by selection (module docstring)."""
 
     def pullback(self, inputs, outputs, gout):
@@ -69,7 +71,7 @@ class SelectMinimum(ps.Minimum):
         return _selected(gz, a, b, ps.lt(a, b), ps.gt(a, b))
 
 
-class ZeroSafePow(ps.Pow):
+class ZeroSafePow(Pullback, ps.Pow):
     """``x ** y``; d/dx is 0 where ``y == 0`` (not ``0 * x**-1``), d/dy is 0 where ``x == 0``."""
 
     def pullback(self, inputs, outputs, gout):

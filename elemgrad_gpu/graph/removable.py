@@ -29,13 +29,15 @@ import scipy.special
 from pytensor.scalar.basic import BinaryScalarOp, UnaryScalarOp, upgrade_to_float_no_complex
 from pytensor.tensor.elemwise import Elemwise
 
+from elemgrad_gpu.compat import Pullback
+
 SINC_RADIUS = 1.0  # |x| below which sinc is its Taylor polynomial (pi*|x| < pi)
 EXPREL_RADIUS = 2.0  # |x| below which exprel is its Taylor polynomial
 _SINC_TERMS = 19  # sum_k (-1)^k t^(2k) / (2k+1)!, t = pi x: the 4th derivative's tail < 1e-20 at t = pi
 _EXPREL_TERMS = 32  # sum_k x^k / (k+1)!: the 4th derivative's tail < 1e-20 at |x| = 2
 
 
-class Polynomial(UnaryScalarOp):
+class Polynomial(Pullback, UnaryScalarOp):
     """``sum_k coefficients[k] * x**k`` by Horner's rule, in the node's dtype; its derivative
     is the polynomial of the derived coefficients (one node per order, not a growing graph)."""
 
@@ -69,7 +71,7 @@ def _constant(value: float, like) -> pt.TensorConstant:
     return pt.constant(np.asarray(value, dtype=like.dtype))
 
 
-class Guard(UnaryScalarOp):
+class Guard(Pullback, UnaryScalarOp):
     """``x`` where ``|x| < radius`` (``inside``) or where not (``not inside``, NaN included),
     else the constant ``other``: the argument one branch of a ``where`` sees, so that no
     branch divides by 0 or overflows where it is not taken.
@@ -137,7 +139,7 @@ def exprel(x) -> pt.TensorVariable:
     return pt.switch(near, _series(series, "exprel_series", x_near), far)
 
 
-class _ZeroWhereXIsZero(BinaryScalarOp):
+class _ZeroWhereXIsZero(Pullback, BinaryScalarOp):
     """``x * g(y)``, 0 where ``x == 0`` unless ``y`` is NaN (SciPy's xlogy convention)."""
 
     nin = 2

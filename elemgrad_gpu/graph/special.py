@@ -33,6 +33,8 @@ from pytensor.graph.rewriting.basic import in2out, node_rewriter
 from pytensor.scalar.basic import BinaryScalarOp, ScalarOp, UnaryScalarOp, upgrade_to_float_no_complex
 from pytensor.scalar.math import Erfinv as PyTensorErfinv
 from pytensor.scalar.math import PolyGamma as PyTensorPolyGamma
+
+from elemgrad_gpu.compat import Pullback
 from pytensor.scalar.math import Psi, Sigmoid, Softplus, TriGamma
 from pytensor.tensor.elemwise import Elemwise
 from pytensor.tensor.exceptions import NotScalarConstantError
@@ -56,7 +58,7 @@ def _header_version() -> int:
     return int(hashlib.sha256(_header().encode()).hexdigest()[:15], 16)
 
 
-class _SpecialOp(ScalarOp):
+class _SpecialOp(Pullback, ScalarOp):
     """Shared C plumbing: call ``eg_<c_name>[f](<c_prefix><inputs>)`` from special.h."""
 
     c_name: str

@@ -293,6 +293,8 @@ def _rows(y, xs: list, batch: int):
 def _vectorized(y, xs: list, reverse: bool, dtype: str) -> list:
     """The blocks by every x: one pass's graph with its seed as an input, vectorized over one-hot seeds."""
     import pytensor
+
+    from elemgrad_gpu.compat import pushforward
     import pytensor.tensor as pt
     from pytensor.graph.replace import vectorize_graph
 
@@ -308,7 +310,7 @@ def _vectorized(y, xs: list, reverse: bool, dtype: str) -> list:
     blocks = []
     for x in xs:
         seed = x.type()
-        column = pytensor.gradient.pushforward(y, x, seed, disconnected_outputs="ignore")
+        column = pushforward(y, x, seed, disconnected_outputs="ignore")
         blocks.append(pt.moveaxis(vectorize_graph(column, replace={seed: one_hot(x)}), 0, -1))
     return blocks
 
@@ -337,6 +339,8 @@ def _seeded(source: Source, wrt: tuple[str, ...], forward: str | None, seeds: in
     """Trace with a seed axis before the block axis (length ``seeds`` for ``wrt``, 1 for the others);
     forward: the blocks by input ``forward`` from one pushforward; else by every wrt from one grad."""
     import pytensor
+
+    from elemgrad_gpu.compat import pushforward
     import pytensor.tensor as pt
 
     from elemgrad_gpu.structured.rowlocal import prove_row_local
@@ -352,7 +356,7 @@ def _seeded(source: Source, wrt: tuple[str, ...], forward: str | None, seeds: in
     if forward is not None:
         x = env[forward]
         tangent = pt.zeros_like(x) + pt.eye(seeds, dtype=dtype)
-        columns = pytensor.gradient.pushforward(y, x, tangent, disconnected_outputs="ignore")
+        columns = pushforward(y, x, tangent, disconnected_outputs="ignore")
         blocks = [pt.swapaxes(columns, -1, -2)]
     else:
         cotangent = pt.eye(seeds, dtype=dtype)

@@ -174,7 +174,7 @@ def _forward(output, x, colour, count: int, orders: list[int]):
     """Order 1 by Jacobian-vector products, one per colour; None if an operation has no
     forward-mode rule in PyTensor."""
     import pytensor.tensor as pt
-    from pytensor.gradient import pushforward
+    from elemgrad_gpu.compat import pushforward
 
     diagonal = pt.zeros_like(output)
     try:
@@ -185,7 +185,7 @@ def _forward(output, x, colour, count: int, orders: list[int]):
             diagonal = pt.switch(mask, jvp, diagonal)
     except (NotImplementedError, TypeError, ValueError, AttributeError):
         return None
-    return [output if k == 0 else diagonal for k in orders]
+    return [output if k == 0 else pt.cast(diagonal, x.dtype) for k in orders]
 
 
 def _compressed(output, x, colour, count: int, orders: list[int]):

@@ -12,7 +12,7 @@ import pytensor
 import pytensor.tensor as pt
 import pytest
 import scipy.special
-from pytensor.compile.executor import Function
+from elemgrad_gpu.compat import Function
 from pytensor.compile.mode import Mode
 from pytensor.graph.basic import Variable
 from pytensor.graph.traversal import ancestors, apply_ancestors

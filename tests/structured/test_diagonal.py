@@ -201,7 +201,7 @@ def test_pattern_is_the_proven_sparsity():
 
 
 @pytest.mark.parametrize("f, operation", [
-    (lambda x: pt.special.softmax(x), "Max"),
+    (lambda x: pt.special.softmax(x), "Max|Softmax"),  # PyTensor 3 decomposes softmax; 2.38 keeps the Op
     (lambda x: x - pt.mean(x), "Sum"),
     (lambda x: pt.sort(x), "Sort"),
 ], ids=["softmax", "minus_mean", "sort"])
@@ -210,7 +210,7 @@ def test_dense_couplings_are_refused(f, operation):
         eg.jacobian_diagonal(f)(np.linspace(0, 1, 100))
     error = caught.value
     assert isinstance(error, NotElementwiseError)
-    assert operation in error.operation and error.passes == 100
+    assert any(op in error.operation for op in operation.split("|")) and error.passes == 100
     assert "pytensor.gradient.jacobian" in str(error) and "100 forward passes" in str(error)
 
 
