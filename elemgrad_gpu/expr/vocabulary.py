@@ -77,6 +77,27 @@ FUNCTIONS: tuple[Function, ...] = (
     Function("negative", 1, "pt.neg"),  # the operators as functions, as NumPy's ufuncs: they print as operators
     Function("multiply", 2, "pt.mul"),
     Function("divide", 2, "pt.true_div", aliases=("true_divide",)),
+    # ---- defects: xlogx, PyTensor's own ops (graph/removable.py, kinks.py) ----
+
+    # ---- end ----
+    # ---- the error function and the normal distribution (graph/normal.py) ----
+
+    # ---- end ----
+    # ---- elementary compositions, rounding, remainders (graph/elementary.py) ----
+
+    # ---- end ----
+    # ---- the gamma family (graph/gamma.py) ----
+
+    # ---- end ----
+    # ---- incomplete gamma and beta, with parameter derivatives (graph/incomplete.py) ----
+
+    # ---- end ----
+    # ---- Bessel functions (graph/bessel.py) ----
+
+    # ---- end ----
+    # ---- hypergeometric, zeta, exponential and trigonometric integrals (graph/hypergeometric.py) ----
+
+    # ---- end ----
 )
 
 # C library functions that PyTensor's C code for operators, derivatives and rewrites may

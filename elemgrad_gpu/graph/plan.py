@@ -54,10 +54,13 @@ def _make_plan(source: Source, indices: Sequence[MultiIndex], dtype: str, ndim: 
     from elemgrad_gpu.graph.formula import formula
     from elemgrad_gpu.graph.fuse import fuse, simplify
     from elemgrad_gpu.graph.kinks import restore_pytensor_ops, use_kink_conventions
+    from elemgrad_gpu.graph.substitute import use_our_ops
     from elemgrad_gpu.graph.verify import verify_elementwise
 
     inputs, y = source.trace(dtype, ndim)
-    (y,) = use_kink_conventions([y])  # maximum, minimum, clip, pow: derivatives by selection
+    # PyTensor's own ops replaced by ours where registered (substitute.py), then maximum, minimum,
+    # clip and pow by ours, whose derivatives are by selection (kinks.py)
+    (y,) = use_kink_conventions(use_our_ops([y]))
     env = dict(zip(source.names, inputs))
     for name in dict.fromkeys(n for index in indices for n in index):
         verify_elementwise([y], env[name], x_name=name, what="f")
