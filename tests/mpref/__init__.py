@@ -1,0 +1,42 @@
+"""mpmath references for every row of the vocabulary, one module per family of functions.
+
+Each module of this package defines ``REFERENCES: dict[str, Ref]``, keyed by a row's name
+(expr/vocabulary.py); ``ALL`` merges them. tests/expr/test_vocabulary_mpmath.py walks every
+row of the vocabulary, fails for a row without a reference here, and compares orders 0 to 2
+(every partial in the differentiable arguments) with these references at 40 digits.
+"""
+from __future__ import annotations
+
+import importlib
+import pkgutil
+from dataclasses import dataclass, field
+from typing import Callable
+
+
+@dataclass(frozen=True)
+class Ref:
+    """How to check one function against mpmath."""
+
+    mp: Callable  # the function of mpmath numbers (mpf in, mpf out), evaluated at mp.dps = 40
+    domain: tuple[tuple[float, float], ...]  # per argument: the documented interval sampled
+    differentiable: tuple[int, ...] | None = None  # argument positions differentiated; None: all but ``literal``
+    literal: dict[int, tuple] = field(default_factory=dict)  # position -> integer literals tried (polygamma's n)
+    points: int = 6  # sample points per argument (log-spaced where an interval is positive and spans 100x)
+    derivatives: Callable | None = None  # (args, index) -> the mpf derivative, where mpmath.diff cannot take it
+    f32: bool = True  # walked in float32 too
+    tol64: float = 1e-12  # |got - ref| / max(1, |ref|) allowed in float64
+    tol32: float = 1e-5  # and in float32
+    note: str = ""  # why a tolerance or domain differs from the default, for the docs
+
+
+def _collect() -> dict[str, Ref]:
+    merged: dict[str, Ref] = {}
+    for info in pkgutil.iter_modules(__path__):
+        module = importlib.import_module(f"{__name__}.{info.name}")
+        for name, ref in getattr(module, "REFERENCES", {}).items():
+            assert name not in merged, f"two references for {name}"
+            merged[name] = ref
+    return merged
+
+
+ALL: dict[str, Ref] = _collect()
