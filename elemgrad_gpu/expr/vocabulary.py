@@ -44,7 +44,9 @@ FUNCTIONS: tuple[Function, ...] = (
     *_unary("sin cos tan sinh cosh tanh exp exp2 expm1 log log2 log10 erf erfc"),
     Function("log1p", 1, "pt.log1p", "log1p", vector=True, printed=("Log1p",)),
     # the inverse trigonometric and hyperbolic functions, also spelled as C, NumPy 2 and JAX do (asin)
-    *(Function(name, 1, f"pt.{name}", short, True, aliases=(short,)) for name, short in (
+    # (arccosh and arctanh from graph/gradients.py: their derivatives factor x*x - 1, accurate near +-1)
+    *(Function(name, 1, f"{'gradients' if name in ('arccosh', 'arctanh') else 'pt'}.{name}", short, True,
+               aliases=(short,)) for name, short in (
         ("arcsin", "asin"), ("arccos", "acos"), ("arctan", "atan"), ("arcsinh", "asinh"), ("arccosh", "acosh"),
         ("arctanh", "atanh"))),
     Function("sqrt", 1, "pt.sqrt", "sqrt"),  # vectorized by the compiler itself: no libmvec call
@@ -67,7 +69,7 @@ FUNCTIONS: tuple[Function, ...] = (
     Function("exprel", 1, "removable.exprel"),
     Function("xlogy", 2, "removable.xlogy"),
     Function("xlog1py", 2, "removable.xlog1py"),
-    Function("log1mexp", 1, "pt.log1mexp"),  # log(1 - exp(x)), x < 0: accurate near 0 and far below it
+    Function("log1mexp", 1, "gradients.log1mexp"),  # log(1 - exp(x)), x < 0: accurate near 0 and far below it
     # closed forms of operations the language has, under the names NumPy and PyTensor give them
     Function("square", 1, "pt.sqr", aliases=("sqr",)),  # prints as x**2
     Function("reciprocal", 1, "pt.reciprocal"),

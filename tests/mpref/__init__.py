@@ -22,16 +22,26 @@ class Ref:
     differentiable: tuple[int, ...] | None = None  # argument positions differentiated; None: all but ``literal``
     literal: dict[int, tuple] = field(default_factory=dict)  # position -> integer literals tried (polygamma's n)
     points: int = 6  # sample points per argument (log-spaced where an interval is positive and spans 100x)
-    derivatives: Callable | None = None  # (args, index) -> the mpf derivative, where mpmath.diff cannot take it
+    # (args, index) -> the mpf derivative, where mpmath.diff cannot take it (or a closed form is at hand):
+    # args as passed to ``mp`` (literals as int), index the argument positions differentiated by, sorted,
+    # one per order: (0,) is d/da0, (0, 1) d2/da0 da1, (1, 1) d2/da1^2
+    derivatives: Callable | None = None
     f32: bool = True  # walked in float32 too
     tol64: float = 1e-12  # |got - ref| / max(1, |ref|) allowed in float64
     tol32: float = 1e-5  # and in float32
     note: str = ""  # why a tolerance or domain differs from the default, for the docs
+    form: str = ""  # the expression written with {0}, {1}, ... for the arguments ("where({0} > 0, {1}, {2})");
+    # "" is the row's name called on them
+
+
+TOOLS = ("walk", "table")  # modules of this package that use the references rather than define them
 
 
 def _collect() -> dict[str, Ref]:
     merged: dict[str, Ref] = {}
     for info in pkgutil.iter_modules(__path__):
+        if info.name in TOOLS:
+            continue
         module = importlib.import_module(f"{__name__}.{info.name}")
         for name, ref in getattr(module, "REFERENCES", {}).items():
             assert name not in merged, f"two references for {name}"
