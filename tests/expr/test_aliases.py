@@ -15,7 +15,7 @@ import pytest
 import elemgrad_gpu as eg
 from elemgrad_gpu.expr.language import ALIASES, ARITY
 from elemgrad_gpu.expr.parse import parse
-from elemgrad_gpu.expr.suggest import NOT_YET, SYNONYMS
+from elemgrad_gpu.expr.suggest import SYNONYMS
 
 TOLERANCE = {"float64": 1e-12, "float32": 1e-5}
 M = mpmath
@@ -134,10 +134,10 @@ def test_did_you_mean_by_meaning_then_by_spelling(text, hint):
     assert "sigmoid" not in str(info.value) or "sigmoid" in hint
 
 
-def test_the_synonym_table_names_real_functions_and_no_function_is_in_it():
-    assert not (set(SYNONYMS) | set(NOT_YET)) & (set(ARITY) | set(ALIASES))
+def test_the_synonym_table_names_real_functions():
+    # an entry for a name that a row or alias has since taken is ignored (tests/expr/test_suggest.py)
     for written in SYNONYMS.values():
-        parse(f"{written}(x)" if written in ARITY else written)  # each suggestion is in the language
+        parse(f"{written}({', '.join('xyz'[:ARITY[written]])})" if written in ARITY else written)  # it parses
 
 
 def test_the_formulas_the_table_suggests_are_exact():
