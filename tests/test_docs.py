@@ -68,3 +68,26 @@ def test_console_examples_run_and_print_what_they_show(document, tmp_path):
             result = subprocess.run(as_installed(command), cwd=tmp_path, capture_output=True, text=True, timeout=600)
             assert result.returncode == 0, f"{command}\n{result.stderr[-2000:]}"
             assert expected == [] or result.stdout.splitlines() == expected, command
+
+
+def test_every_function_has_its_line_in_the_table_of_expressions_md():
+    """docs/EXPRESSIONS.md's "Every function" table (tests/mpref/table.py writes it) names every row of the
+    vocabulary with its reference's arguments, domain, derivatives and note: adding a row, or changing its
+    reference, without documenting it fails here."""
+    from elemgrad_gpu.expr.vocabulary import FUNCTIONS
+    from mpref import ALL
+    from mpref.table import cells, section
+
+    table = section((ROOT / "docs" / "EXPRESSIONS.md").read_text())
+    assert table, "docs/EXPRESSIONS.md has no table of every function: run python -m mpref.table (tests/mpref/table.py)"
+    documented = {}
+    for line in table.splitlines():
+        parts = [part.strip() for part in line.strip().strip("|").split(" | ")]
+        if line.startswith("| ") and len(parts) == 6:
+            documented[parts[0]] = parts
+    for row in FUNCTIONS:
+        want = cells(row, ALL.get(row.name))
+        assert want[0] in documented, f"{row.name} is not in the table: run python -m mpref.table"
+        got = documented[want[0]]
+        assert got[:4] + got[5:] == want, f"{row.name}: the table says {got}, its reference {want}: rerun the table"
+        assert re.fullmatch(r"(-|0|\d\.\de-\d\d) / (-|0|\d\.\de-\d\d)", got[4]), got[4]

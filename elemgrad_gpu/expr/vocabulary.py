@@ -44,8 +44,8 @@ FUNCTIONS: tuple[Function, ...] = (
     *_unary("sin cos tan sinh cosh tanh exp exp2 expm1 log log2 log10 erf erfc"),
     Function("log1p", 1, "pt.log1p", "log1p", vector=True, printed=("Log1p",)),
     # the inverse trigonometric and hyperbolic functions, also spelled as C, NumPy 2 and JAX do (asin)
-    # (arccosh and arctanh from graph/gradients.py: their derivatives factor x*x - 1, accurate near +-1)
-    *(Function(name, 1, f"{'gradients' if name in ('arccosh', 'arctanh') else 'pt'}.{name}", short, True,
+    # arcsin, arccos, arccosh and arctanh from graph/gradients.py: x*x - 1 factored, accurate near +-1
+    *(Function(name, 1, f"{'pt' if name in ('arctan', 'arcsinh') else 'gradients'}.{name}", short, True,
                aliases=(short,)) for name, short in (
         ("arcsin", "asin"), ("arccos", "acos"), ("arctan", "atan"), ("arcsinh", "asinh"), ("arccosh", "acosh"),
         ("arctanh", "atanh"))),

@@ -72,7 +72,7 @@ REFERENCES: dict[str, Ref] = {
                      derivatives=_polygamma_rule(1), note="orders n = 0, 1, 2, 4"),
     "where": Ref(lambda c, a, b: a if c > 0 else b, ((-1, 1), (-5, 5), (-7, 3)), differentiable=(1, 2),
                  points=4, form="where({0} > 0, {1}, {2})",
-                 note="written where(x > 0, y, z); derivatives in the branches, not in the condition"),
+                 note="derivatives in the branches, not in the condition"),
     "clip": Ref(lambda x, low, high: min(max(x, low), high), ((-10, 10), (-7.5, 3.5), (-3.5, 7.5)), points=4,
                 note="NumPy's: high where low > high; " + TIES.replace("a = b", "of x, low and high")),
     "sinc": one(mp.sincpi, -10, 10), "exprel": one(lambda x: mp.expm1(x) / x, -50, 50),
