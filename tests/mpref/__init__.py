@@ -18,10 +18,11 @@ class Ref:
     """How to check one function against mpmath."""
 
     mp: Callable  # the function of mpmath numbers (mpf in, mpf out), evaluated at mp.dps = 40
-    domain: tuple[tuple[float, float], ...]  # per argument: the documented interval sampled
+    domain: tuple[tuple[float, float], ...]  # per argument (or per argument that is no literal): the interval
     differentiable: tuple[int, ...] | None = None  # argument positions differentiated; None: all but ``literal``
     literal: dict[int, tuple] = field(default_factory=dict)  # position -> integer literals tried (polygamma's n)
-    points: int = 6  # sample points per argument (log-spaced where an interval is positive and spans 100x)
+    points: int = 6  # sample points per argument (log-spaced where an interval has one sign and spans > 100x);
+    # the walk takes the product grid of the arguments' points: keep it small for 3 arguments
     # (args, index) -> the mpf derivative, where mpmath.diff cannot take it (or a closed form is at hand):
     # args as passed to ``mp`` (literals as int), index the argument positions differentiated by, sorted,
     # one per order: (0,) is d/da0, (0, 1) d2/da0 da1, (1, 1) d2/da1^2

@@ -17,6 +17,7 @@ import mpmath as mp
 from mpref import Ref
 
 KINKS = "sampled away from the kink at 0, where the derivative is the convention of docs/EXPRESSIONS.md"
+FACTORED = "derivatives with 1 - x*x factored, accurate near +-1 (graph/gradients.py)"
 TIES = "sampled off the ties a = b (grids offset by 1), where the derivative is the mean of the one-sided ones"
 
 
@@ -53,9 +54,10 @@ REFERENCES: dict[str, Ref] = {
     "log": one(mp.log, 1e-30, 1e30), "log2": one(lambda x: mp.log(x, 2), 1e-30, 1e30),
     "log10": one(mp.log10, 1e-30, 1e30), "log1p": one(mp.log1p, -0.99, 10),
     "erf": one(mp.erf, -6, 6), "erfc": one(mp.erfc, -6, 26),
-    "arcsin": one(mp.asin, -0.999, 0.999), "arccos": one(mp.acos, -0.999, 0.999),
+    "arcsin": one(mp.asin, -0.999, 0.999, note=FACTORED), "arccos": one(mp.acos, -0.999, 0.999, note=FACTORED),
     "arctan": one(mp.atan, -20, 20), "arcsinh": one(mp.asinh, -50, 50),
-    "arccosh": one(mp.acosh, 1.001, 1e10), "arctanh": one(mp.atanh, -0.999, 0.999),
+    "arccosh": one(mp.acosh, 1.001, 1e10, note=FACTORED),
+    "arctanh": one(mp.atanh, -0.999, 0.999, note=FACTORED),
     "sqrt": one(mp.sqrt, 1e-20, 1e20),
     "abs": one(mp.fabs, -10, 10, note=KINKS), "sign": one(mp.sign, -10, 10, note=KINKS),
     "erfinv": one(mp.erfinv, -0.999999, 0.999999, derivatives=_erfinv_derivative),
@@ -68,7 +70,7 @@ REFERENCES: dict[str, Ref] = {
     "maximum": Ref(max, ((-10, 10), (-9, 11)), note=TIES), "minimum": Ref(min, ((-10, 10), (-9, 11)), note=TIES),
     "pow": Ref(mp.power, ((0.01, 10), (-3, 3)), note="x > 0 (a negative x needs an integer y)"),
     "hypot": Ref(mp.hypot, ((-1e3, 1e3), (-1e3, 1e3)), note="off its kink at (0, 0)"),
-    "polygamma": Ref(mp.polygamma, ((0, 0), (1e-3, 1e3)), literal={0: (0, 1, 2, 4)}, points=8,
+    "polygamma": Ref(mp.polygamma, ((1e-3, 1e3),), literal={0: (0, 1, 2, 4)}, points=8,
                      derivatives=_polygamma_rule(1), note="orders n = 0, 1, 2, 4"),
     "where": Ref(lambda c, a, b: a if c > 0 else b, ((-1, 1), (-5, 5), (-7, 3)), differentiable=(1, 2),
                  points=4, form="where({0} > 0, {1}, {2})",
@@ -78,7 +80,8 @@ REFERENCES: dict[str, Ref] = {
     "sinc": one(mp.sincpi, -10, 10), "exprel": one(lambda x: mp.expm1(x) / x, -50, 50),
     "xlogy": Ref(lambda x, y: x * mp.log(y), ((-5, 5), (1e-10, 1e10))),
     "xlog1py": Ref(lambda x, y: x * mp.log1p(y), ((-5, 5), (-0.99, 50))),
-    "log1mexp": one(lambda x: mp.log(-mp.expm1(x)), -1e3, -1e-10, note="x < 0"),
+    "log1mexp": one(lambda x: mp.log(-mp.expm1(x)), -1e3, -1e-10,
+                    note="x < 0; derivatives finite far below 0 (graph/gradients.py)"),
     "square": one(lambda x: x * x, -100, 100), "reciprocal": one(lambda x: 1 / x, -100, 100),
     "rsqrt": one(lambda x: 1 / mp.sqrt(x), 1e-20, 1e20),
     "deg2rad": one(mp.radians, -1e3, 1e3), "rad2deg": one(mp.degrees, -100, 100),

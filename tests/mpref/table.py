@@ -46,15 +46,14 @@ def _words(ref, arity: int) -> list[str]:
 
 def cells(row, ref) -> list[str]:
     """The columns of ``row``'s line but the measured errors (the documented facts of its reference)."""
-    from mpref.walk import differentiable
+    from mpref.walk import differentiable, intervals
 
     name = row.name + (f" ({', '.join(row.aliases)})" if row.aliases else "")
     if ref is None:
         return [name, str(row.arity), "no reference", "-", "-"]
     words = _words(ref, row.arity)
     call = ref.form.format(*words) if ref.form else f"{row.name}({', '.join(words)})"
-    domain = [f"{words[p]} in [{_number(low)}, {_number(high)}]" for p, (low, high) in enumerate(ref.domain)
-              if p not in ref.literal]
+    domain = [f"{words[p]} in [{_number(low)}, {_number(high)}]" for p, (low, high) in intervals(ref, row.arity).items()]
     domain += [f"n in {{{', '.join(map(str, values))}}}" for values in ref.literal.values()]
     wrt = ", ".join(words[p] for p in differentiable(ref, row.arity))
     how = "closed forms" if ref.derivatives else "mpmath.diff"

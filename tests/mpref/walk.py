@@ -53,6 +53,17 @@ def samples(interval: tuple[float, float], count: int) -> np.ndarray:
     return np.linspace(low, high, count)
 
 
+def intervals(ref: Ref, arity: int) -> dict[int, tuple[float, float]]:
+    """The interval of each input position: ``ref.domain`` has one per argument (a literal's is ignored)
+    or one per input (the arguments that are not literals), in order."""
+    inputs = [p for p in range(arity) if p not in ref.literal]
+    if len(ref.domain) == arity:
+        return {p: tuple(ref.domain[p]) for p in inputs}
+    assert len(ref.domain) == len(inputs), (f"one interval per argument ({arity}) or per argument that is not "
+                                            f"a literal ({len(inputs)}), not {len(ref.domain)}")
+    return {p: tuple(interval) for p, interval in zip(inputs, ref.domain)}
+
+
 def differentiable(ref: Ref, arity: int) -> tuple[int, ...]:
     """The argument positions a row is differentiated by."""
     if ref.differentiable is not None:
@@ -76,7 +87,8 @@ def cases(name: str, ref: Ref, arity: int) -> list[Case]:
 
 def grid(ref: Ref, case: Case, dtype: str) -> list[np.ndarray]:
     """The product grid of the inputs' samples, one flat array per input, rounded to ``dtype``."""
-    axes = [samples(ref.domain[p], ref.points) for p in case.inputs]
+    domain = intervals(ref, len(case.inputs) + len(case.literals))
+    axes = [samples(domain[p], ref.points) for p in case.inputs]
     mesh = np.meshgrid(*axes, indexing="ij")
     return [m.ravel().astype(dtype) for m in mesh]
 
