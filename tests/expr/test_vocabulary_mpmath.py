@@ -153,3 +153,48 @@ def test_erfinv_near_plus_and_minus_one(x):
     # the derivatives grow as 1/(1 - |x|): relative to them, what a double x can resolve
     for order, (g, w) in enumerate(zip(got, want)):
         assert relative(g, w) <= 1e-13 * (1 + 2 * order), f"erfinv order {order} at {x!r}: {g[0]!r} vs {w!r}"
+
+
+# ---- the walk itself -------------------------------------------------------------------------
+
+def test_a_row_without_a_reference_fails_saying_what_to_add(monkeypatch):
+    monkeypatch.delitem(ALL, "sin")
+    with pytest.raises(AssertionError, match=r"sin has no mpmath reference: add Ref\(...\) to REFERENCES"):
+        test_row_against_mpmath("sin", "float64")
+
+
+def test_the_walk_finds_a_wrong_function_and_a_wrong_derivative():
+    from mpref import Ref
+
+    assert walk("sin", Ref(mpmath.cos, ((-3, 3),)), 1, "float64").error > 0.1
+    wrong_second = Ref(mpmath.sin, ((-3, 3),), derivatives=lambda a, i: mpmath.cos(a[0]) if len(i) == 1 else 0)
+    measured = walk("sin", wrong_second, 1, "float64")
+    assert measured.error > 0.1 and "d/d(x,x)" in measured.where
+
+
+def test_samples_are_log_spaced_for_one_signed_wide_intervals_else_linear():
+    from mpref.walk import samples
+
+    np.testing.assert_allclose(samples((1e-30, 1e30), 4), [1e-30, 1e-10, 1e10, 1e30])
+    np.testing.assert_allclose(samples((-1e3, -1e-3), 3), [-1e-3, -1.0, -1e3])
+    np.testing.assert_allclose(samples((1.0, 100.0), 3), [1.0, 50.5, 100.0])  # 100x: not more
+    np.testing.assert_allclose(samples((-10, 10), 4), [-10, -10 / 3, 10 / 3, 10])
+
+
+def test_a_non_finite_reference_must_be_matched_exactly():
+    from mpref.walk import errors
+
+    want = np.array([np.inf, -np.inf, np.nan, 1e300, 2.0])
+    got = np.array([np.inf, -np.inf, np.nan, np.inf, 2.0], dtype=np.float32)
+    assert errors(got, want, "float32").tolist() == [0, 0, 0, 0, 0]  # 1e300 is inf in float32
+    assert errors(got.astype(np.float64), want, "float64")[3] == np.inf
+    assert errors(np.array([1.0, np.nan]), np.array([np.inf, 1.0]), "float64").tolist() == [np.inf, np.inf]
+
+
+def test_literal_arguments_and_written_forms_make_one_case_each():
+    from mpref.walk import cases
+
+    texts = [case.text for case in cases("polygamma", ALL["polygamma"], 2)]
+    assert texts == ["polygamma(0, x)", "polygamma(1, x)", "polygamma(2, x)", "polygamma(4, x)"]
+    (where,) = cases("where", ALL["where"], 3)
+    assert where.text == "where(x > 0, y, z)" and where.indices == ((), (1,), (2,), (1, 1), (1, 2), (2, 2))

@@ -134,17 +134,17 @@ def reference(ref: Ref, case: Case, point: tuple[float, ...], index: tuple[int, 
         return real(partial(ref.mp, args, orders))
 
 
-_REFERENCES: dict[tuple[str, str], tuple[np.ndarray, ...]] = {}  # (case's text, dtype) -> its references
+_REFERENCES: dict[tuple[int, str, str], tuple[Ref, tuple[np.ndarray, ...]]] = {}  # (id(ref), text, dtype) ->
 
 
 def references(ref: Ref, case: Case, dtype: str) -> tuple[np.ndarray, ...]:
-    """The references of every partial of ``case`` at its grid in ``dtype``: computed once per run."""
-    key = (case.text, dtype)
-    if key not in _REFERENCES:
+    """The references of every partial of ``case`` at its grid in ``dtype``: computed once per run and Ref."""
+    key = (id(ref), case.text, dtype)
+    if key not in _REFERENCES or _REFERENCES[key][0] is not ref:  # the Ref kept: its id is not reused
         points = list(zip(*(column.astype(float).tolist() for column in grid(ref, case, dtype))))
-        _REFERENCES[key] = tuple(np.array([reference(ref, case, point, index) for point in points])
-                                 for index in case.indices)
-    return _REFERENCES[key]
+        _REFERENCES[key] = ref, tuple(np.array([reference(ref, case, point, index) for point in points])
+                                      for index in case.indices)
+    return _REFERENCES[key][1]
 
 
 @cache
