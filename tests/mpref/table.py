@@ -53,7 +53,8 @@ def cells(row, ref) -> list[str]:
         return [name, str(row.arity), "no reference", "-", "-"]
     words = _words(ref, row.arity)
     call = ref.form.format(*words) if ref.form else f"{row.name}({', '.join(words)})"
-    domain = [f"{words[p]} in [{_number(low)}, {_number(high)}]" for p, (low, high) in intervals(ref, row.arity).items()]
+    domain = [f"{words[p]} in [{_number(low)}, {_number(high)}]"
+              for p, (low, high) in intervals(ref, row.arity).items()]
     domain += [f"n in {{{', '.join(map(str, values))}}}" for values in ref.literal.values()]
     wrt = ", ".join(words[p] for p in differentiable(ref, row.arity))
     how = "closed forms" if ref.derivatives else "mpmath.diff"

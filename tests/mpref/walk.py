@@ -22,7 +22,7 @@ import numpy as np
 from mpref import Ref
 
 DPS = 40
-NAMES = "xyzw"  # the inputs, given in order to the arguments that are not literals
+NAMES = "xyzwuv"  # the inputs, given in order to the arguments that are not literals
 
 
 @dataclass(frozen=True)
