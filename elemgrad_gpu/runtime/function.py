@@ -57,16 +57,19 @@ class ElementwiseFunction:
     @property
     def expressions(self) -> tuple[str, ...]:
         """A readable formula for each requested output."""
-        return tuple(self._specialization(self._default_dtype(), 1).plan.descriptions)
+        return tuple(self._specialization(self._default_dtype(), self._source.ndim).plan.descriptions)
 
     def source(self, backend: str = backends.HOST, dtype: str | None = None) -> str:
-        """The generated source of the fused kernel (for 1-d inputs of ``dtype``) by ``backend``
+        """The generated source of the fused kernel (for 1-d inputs of ``dtype``, or of a graph's
+        own dimensions) by ``backend``
         (a name of the backend registry: "c", "cuda")."""
-        specialization = self._specialization(_check_dtype(dtype) or self._default_dtype(), 1)
+        specialization = self._specialization(_check_dtype(dtype) or self._default_dtype(), self._source.ndim)
         return specialization.source(backends.backend(backend))
 
     def __repr__(self) -> str:
         outputs = ", ".join("d" + "".join(f"/d{n}" for n in i) if i else "f" for i in self._indices)
+        if self._source.n_outputs > 1:
+            outputs = ", ".join(f"[{outputs}] of output {k}" for k in range(self._source.n_outputs))
         return f"<ElementwiseFunction ({', '.join(self.inputs)}) -> ({outputs}) on {self.device}>"
 
     def __call__(self, /, *args, **kwargs):
@@ -123,6 +126,9 @@ class ElementwiseFunction:
         """The slow path: the arguments bound, checked, cast and on the device; out checked."""
         names = self._source.names
         values = args if not kwargs and len(args) == len(names) else self._bind(args, kwargs)
+        if self._source.given is not None:
+            self._source.given.check_unchanged()  # shared values folded in as constants
+            self._source.given.check_call(names, values)
         device = self._device.backend
         inputs, dtype = arrays.prepare(names, values, self._dtype, device.read, self._default_dtype)
         shape = arrays.broadcast_shape(names, inputs)
@@ -137,13 +143,16 @@ class ElementwiseFunction:
             extra = prelude(*[np.broadcast_to(backend.to_host(a), shape) for a in inputs])
             inputs += [backend.cast(np.asarray(a), dtype) for a in extra]
         if out is not None:
-            out = arrays.check_outputs(out, len(self._indices), shape, dtype, backend.array_type)
+            out = arrays.check_outputs(out, len(self._indices) * self._source.n_outputs, shape, dtype,
+                                       backend.array_type)
             backend.check_placement(out)
         return Call(values, backend, kernel, inputs, shape, out, backend.finisher(values))
 
     def _remember(self, key: tuple, call: Call, out: Any) -> None:
         """Keep the known call for later calls of the signature ``key``, where one can be kept:
         not after a fallback, not where floatX decides each call."""
+        if self._source.given is not None and self._source.given.shared:
+            return  # each call checks the folded shared values (_checked)
         if call.backend is not self._device.backend \
                 or self._dtype is None and all(type(v) in arrays.WEAK for v in call.values):
             return
