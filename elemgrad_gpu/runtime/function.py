@@ -23,7 +23,7 @@ from elemgrad_gpu.errors import InputError, InputTypeError
 from elemgrad_gpu.expr.names import resolve
 from elemgrad_gpu.graph.plan import MultiIndex, Plan, make_plan
 from elemgrad_gpu.runtime import known_calls, masked, plan_store
-from elemgrad_gpu.runtime.device import Device
+from elemgrad_gpu.runtime.device import Device, select_device
 from elemgrad_gpu.runtime.known_calls import Call, KnownCall, signature
 from elemgrad_gpu.runtime.specialization import Specialization
 
@@ -49,10 +49,56 @@ class ElementwiseFunction:
         self._calls: dict[tuple, KnownCall] = {}
         self._lock = threading.RLock()  # a hoisted specialization is made from its base one, under the lock
 
+    def __getstate__(self) -> dict:
+        """What a pickle keeps (for PyMC's worker processes, through cloudpickle): what was asked;
+        the kernels are found again in the cache, or compiled, in the process that unpickles."""
+        return {"source": self._source, "indices": self._indices, "single": self._single,
+                "device": self._device.name if not self._device.automatic else "auto", "dtype": self._dtype}
+
+    def __setstate__(self, state: dict) -> None:
+        self.__init__(state["source"], state["indices"], state["single"], select_device(state["device"]),
+                      state["dtype"])
+
     inputs = property(lambda self: self._source.names, doc="The input names, in call order.")
     device = property(lambda self: self._device.name, doc='Where the kernel runs ("cpu" or "cuda:N").')
     backend = property(lambda self: self._device.backend.name, doc='The code generator ("c" or "cuda").')
     derivatives = property(lambda self: tuple(self._indices), doc="The multi-index of each output.")
+    dtype = property(lambda self: self._dtype, doc="The fixed computation dtype, or None (from each call's inputs).")
+    n_outputs = property(lambda self: len(self._indices) * self._source.n_outputs,
+                         doc="How many arrays a call returns.")
+
+    @property
+    def declared_ndims(self) -> tuple[int, ...] | None:
+        """For a PyTensor graph given as f, each input's declared ndim (a call may not exceed
+        it); None for callables and strings."""
+        given = self._source.given
+        return None if given is None else tuple(v.type.ndim for v in given.inputs)
+
+    def differentiated(self, name: str) -> ElementwiseFunction:
+        """This function with every output differentiated once more by the input ``name``
+        (proved elementwise in it first: NotElementwiseError otherwise)."""
+        indices = [(*index, name) for index in self._indices]
+        function = ElementwiseFunction(self._source, indices, False, self._device, self._dtype)
+        function.expressions  # trace, verify and fuse now, as compile does
+        return function
+
+    def c_entry(self, dtype: str, ndim: int) -> int | None:
+        """The address of the compiled C loop for inputs of ``dtype`` and ``ndim`` (C signature
+        ``int (char **args, npy_intp n, const npy_intp *steps)``, backends/c/elemwise.c), or None
+        where a call needs Python: a GPU device, or extra inputs computed at each call."""
+        specialization = self._specialization(dtype, ndim)
+        backend, kernel = specialization.compiled(self._device)
+        if specialization.plan.prelude is not None:
+            return None
+        return getattr(kernel, "entry", None)
+
+    def as_op(self):
+        """This function as a PyTensor Op, for PyTensor graphs and PyMC models: its outputs for
+        symbolic inputs, differentiable by ``pytensor.grad`` to any order (the kernel of the next
+        order computes each gradient). See ``elemgrad_gpu.adapters.pytensor_op``."""
+        from elemgrad_gpu.adapters.pytensor_op import ElementwiseOp
+
+        return ElementwiseOp(self)
 
     @property
     def expressions(self) -> tuple[str, ...]:
