@@ -91,29 +91,51 @@ class ElementwiseOp(Pullback, Op):
         shape = broadcast_shape(*input_shapes, arrays_are_shapes=True)
         return [tuple(shape)] * self.n_outputs
 
-    def derived(self, j: int) -> ElementwiseOp:
-        """The Op of the next order in input ``j``: each output differentiated once more by it."""
-        if j not in self._derived:
-            self._derived[j] = ElementwiseOp(self.function.differentiated(self.function.inputs[j]))
-        return self._derived[j]
+    def derived(self, positions: tuple[int, ...]) -> ElementwiseOp:
+        """The Op of the next order in the inputs at ``positions``, all in one kernel: each
+        output differentiated once more by each of them (NotElementwiseError where f is not
+        elementwise in one)."""
+        if positions not in self._derived:
+            names = [self.function.inputs[j] for j in positions]
+            self._derived[positions] = ElementwiseOp(self.function.differentiated(names))
+        return self._derived[positions]
+
+    def _differentiable(self, positions: list[int]) -> tuple[tuple[int, ...], dict[int, str]]:
+        """The positions f is proved elementwise in, and why not for the others."""
+        try:
+            self.derived(tuple(positions))
+            return tuple(positions), {}
+        except NotElementwiseError:
+            pass
+        refused = {}
+        for j in positions:
+            try:
+                self.derived((j,))
+            except NotElementwiseError as error:
+                refused[j] = str(error)
+        return tuple(j for j in positions if j not in refused), refused
 
     def pullback(self, inputs, outputs, output_gradients):
-        connected = [k for k, g in enumerate(output_gradients) if not isinstance(g.type, DisconnectedType)]
+        connected = [p for p, g in enumerate(output_gradients) if not isinstance(g.type, DisconnectedType)]
+        floats = [j for j, x in enumerate(inputs) if x.dtype.startswith("float")] if connected else []
+        usable, refused = self._differentiable(floats) if floats else ((), {})
+        slopes = []
+        if usable:
+            slopes = self.derived(usable)(*inputs)
+            slopes = slopes if isinstance(slopes, list | tuple) else [slopes]
+        per_output = len(self.function.derivatives)  # outputs per function of the source
         gradients = []
         for j, x in enumerate(inputs):
-            if not x.dtype.startswith("float") or not connected:
-                gradients.append(pt.zeros_like(x, dtype=pytensor.config.floatX if not x.dtype.startswith("float")
-                                               else x.dtype))
-                continue
-            try:
-                derived = self.derived(j)
-            except NotElementwiseError as error:  # a Null gradient: an error only where it is asked for
-                gradients.append(grad_not_implemented(self, j, x, str(error)))
-                continue
-            slopes = derived(*inputs)
-            slopes = slopes if isinstance(slopes, list | tuple) else [slopes]
-            total = sum(output_gradients[k] * slopes[k] for k in connected)
-            gradients.append(_sum_to(total, x))
+            if j in refused:  # a Null gradient: an error only where it is asked for
+                gradients.append(grad_not_implemented(self, j, x, refused[j]))
+            elif j not in usable:
+                gradients.append(pt.zeros_like(x, dtype=x.dtype if x.dtype.startswith("float")
+                                               else pytensor.config.floatX))
+            else:
+                q = usable.index(j)  # derived outputs: per function of the source, per input, per index
+                total = sum(output_gradients[p] * slopes[(p // per_output) * len(usable) * per_output
+                                                         + q * per_output + p % per_output] for p in connected)
+                gradients.append(_sum_to(total, x))
         return gradients
 
 
@@ -224,7 +246,7 @@ def _numba_source(input_ndims: Sequence[int], n_outputs: int, ndim: int, cast: S
                      f"    s{d} = {lengths[0] if lengths else 1}")
         for length in lengths:
             lines.append(f"    if {length} != s{d} and {length} != 1:")
-            lines.append(f"        raise ValueError('elemgrad_gpu: the inputs do not broadcast')")
+            lines.append("        raise ValueError('elemgrad_gpu: the inputs do not broadcast')")
     shape = "(" + "".join(f"s{d}, " for d in range(ndim)) + ")"
     lines += [f"    shape = {shape}", "    n = 1"] + [f"    n *= s{d}" for d in range(ndim)]
     lines += [f"    pointers = np.empty({nin + n_outputs}, np.uintp)", f"    steps = np.empty({nin + n_outputs}, np.intp)"]
