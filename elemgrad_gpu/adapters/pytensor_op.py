@@ -48,8 +48,11 @@ class ElementwiseOp(Pullback, Op):
     def __str__(self) -> str:
         return f"ElementwiseOp{{{', '.join(self.function.inputs)}}}"
 
-    def make_node(self, *inputs) -> Apply:
+    def make_node(self, *inputs, **named) -> Apply:
+        """The Apply of the Op to ``inputs``, given in ``fn.inputs`` order or by name."""
         names = self.function.inputs
+        if named:
+            inputs = self._bound(inputs, named)
         if len(inputs) != len(names):
             raise InputError(f"{self} takes {len(names)} inputs ({', '.join(names)}), got {len(inputs)}")
         tensors = []
@@ -69,6 +72,20 @@ class ElementwiseOp(Pullback, Op):
         dtype = self._dtype([t.dtype for t in tensors])
         shape = _broadcast_static([t.type.shape for t in tensors])
         return Apply(self, tensors, [pt.tensor(dtype=dtype, shape=shape) for _ in range(self.n_outputs)])
+
+    def _bound(self, inputs: tuple, named: dict) -> tuple:
+        """Positional and keyword inputs in ``fn.inputs`` order."""
+        names = self.function.inputs
+        unknown = [k for k in named if k not in names]
+        if unknown:
+            raise InputError(f"{self} has no input {unknown[0]!r}; its inputs are {', '.join(names)}")
+        twice = [k for k in named if k in names[:len(inputs)]]
+        if twice:
+            raise InputError(f"input {twice[0]!r} of {self} given both by position and by name")
+        missing = [k for k in names[len(inputs):] if k not in named]
+        if missing:
+            raise InputError(f"{self} is missing input {missing[0]!r}; its inputs are {', '.join(names)}")
+        return (*inputs, *(named[k] for k in names[len(inputs):]))
 
     def _dtype(self, dtypes: Sequence[str]) -> str:
         """The outputs' dtype: the function's, else the inputs' common float dtype (floatX for integers)."""
