@@ -97,12 +97,14 @@ class ElementwiseOp(Pullback, Op):
         return "float32" if common.itemsize <= 4 else "float64"
 
     def perform(self, node: Apply, inputs: list, output_storage: list) -> None:
-        _check_runtime_broadcast(node, inputs, self.function.inputs)
+        if len({np.shape(a) for a in inputs}) > 1:  # something broadcasts: only as the types allow
+            _check_runtime_broadcast(node, inputs, self.function.inputs)
         dtype = node.outputs[0].dtype
-        results = self.function(*[np.asarray(a, dtype=dtype) for a in inputs])
+        results = self.function(*[a if getattr(a, "dtype", None) == dtype else np.asarray(a, dtype=dtype)
+                                  for a in inputs])
         results = results if isinstance(results, tuple) else (results,)
         for storage, result in zip(output_storage, results):
-            storage[0] = np.asarray(_to_host(result), dtype=dtype)
+            storage[0] = result if type(result) is np.ndarray else np.asarray(_to_host(result), dtype=dtype)
 
     def infer_shape(self, fgraph, node, input_shapes):
         shape = broadcast_shape(*input_shapes, arrays_are_shapes=True)
