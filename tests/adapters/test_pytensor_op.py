@@ -114,3 +114,30 @@ def test_a_compiled_graph_with_the_op_pickles():
     f = pytensor.function([x], pytensor.grad(op(x).sum(), x), mode=MODES["numba"])
     g = pickle.loads(pickle.dumps(f))
     np.testing.assert_allclose(g(X), 2 * np.tanh(X) / np.cosh(X) ** 2, rtol=1e-13)
+
+
+@pytest.fixture
+def emulated_gpu(monkeypatch):
+    """The CPU emulation of CuPy (tests/cuda_emulator.py) in CuPy's place: device="cuda" without a GPU."""
+    from cuda_emulator import emulated_cupy
+    from elemgrad_gpu.backends.cuda import backend as backend_cuda
+
+    emulated = emulated_cupy()
+    monkeypatch.setattr(backend_cuda, "cupy", lambda: emulated)
+    backend_cuda.status.cache_clear()
+    yield emulated
+    backend_cuda.status.cache_clear()
+
+
+@pytest.mark.parametrize("mode", ["numba", "cvm"])
+def test_on_a_gpu_device_the_op_takes_and_gives_host_arrays(emulated_gpu, mode):
+    x, mu = pt.dvector("x"), pt.dscalar("mu")
+    fn = eg.compile(lambda x, mu: pt.tanh(x - mu) ** 2, orders=0, device="cuda")
+    assert fn.device.startswith("cuda")
+    y = fn.as_op()(x, mu)
+    value, gx, gmu = compiled([y, *pytensor.grad(y.sum(), [x, mu])], [x, mu], mode)(X, 0.25)
+    assert type(value) is np.ndarray and type(gx) is np.ndarray
+    t = np.tanh(X - 0.25)
+    np.testing.assert_allclose(value, t ** 2, rtol=1e-12)
+    np.testing.assert_allclose(gx, 2 * t * (1 - t ** 2), rtol=1e-12, atol=1e-14)
+    assert gmu == pytest.approx(-(2 * t * (1 - t ** 2)).sum(), rel=1e-12)
