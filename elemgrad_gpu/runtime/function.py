@@ -52,6 +52,7 @@ class ElementwiseFunction:
     def __getstate__(self) -> dict:
         """What a pickle keeps (for PyMC's worker processes, through cloudpickle): what was asked;
         the kernels are found again in the cache, or compiled, in the process that unpickles."""
+        _check_picklable(self._source.callable)
         return {"source": self._source, "indices": self._indices, "single": self._single,
                 "device": self._device.name if not self._device.automatic else "auto", "dtype": self._dtype}
 
@@ -133,6 +134,11 @@ class ElementwiseFunction:
             return known(args, out)
         if masked.given(args, kwargs, out):  # masked arrays have no signature: never known calls
             return masked.call(self, self.inputs, self._single, args, kwargs, out)
+        if _dask_given(args, kwargs):  # lazy: a Dask graph of one fused task per chunk
+            from elemgrad_gpu.adapters import dask_arrays
+
+            values = args if not kwargs and len(args) == len(self.inputs) else self._bind(args, kwargs)
+            return dask_arrays.call(self, list(values), out, self._single)
         call = self._checked(args, out, kwargs)
         results = call.run()
         if key is not None and None not in key:
@@ -280,6 +286,35 @@ class ElementwiseFunction:
             raise InputError(f"missing input{'s' * (len(missing) > 1)} {', '.join(map(repr, missing))}; "
                              f"the inputs are {', '.join(names)}")
         return [values[name] for name in names]
+
+
+def _check_picklable(f: Callable | None) -> None:
+    """Refuse, clearly, to pickle a function compiled from a callable that Python's pickle cannot
+    carry (a lambda, a nested function), unless cloudpickle is the pickler (Dask's fallback)."""
+    import pickle
+    import sys
+
+    if f is None:
+        return
+    frame = sys._getframe(1)
+    while frame is not None:
+        if frame.f_globals.get("__name__", "").startswith("cloudpickle"):
+            return
+        frame = frame.f_back
+    try:
+        pickle.dumps(f)  # a top-level function pickles by reference
+        return
+    except (pickle.PicklingError, AttributeError, TypeError):
+        pass
+    raise pickle.PicklingError(
+        f"this function was compiled from {getattr(f, '__qualname__', f)!r}, which Python's pickle cannot carry "
+        f"to another process: compile the expression string instead (eg.compile('tanh(x)**2')), define the "
+        f"function at the top level of a module, or pickle with cloudpickle (as Dask does)")
+
+
+def _dask_given(args: tuple, kwargs: dict) -> bool:
+    """Whether a Dask array is among the inputs (read by type: Dask is not imported)."""
+    return any(type(v).__module__.startswith("dask.") for v in (*args, *kwargs.values()))
 
 
 def _single_values(inputs: Sequence, shape: tuple[int, ...]) -> tuple[int, ...]:
