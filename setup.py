@@ -19,6 +19,8 @@ setup(
         "cuda12": ["cupy-cuda12x>=13"],
         "cuda13": ["cupy-cuda13x>=13"],
         "plot": ["matplotlib>=3.7"],
+        # PyMC models with fn.as_op(): PyMC 5 (PyTensor 2.38) on Python 3.11, PyMC 6 (PyTensor 3) from 3.12
+        "pymc": ["pymc>=5.28"],
         # NVRTC (no GPU needed) lets the tests compile every generated CUDA kernel.
         "test": ["pytest>=8", "pytest-benchmark>=4", "sympy>=1.12", "mpmath>=1.3", "hypothesis>=6", "matplotlib>=3.7",
                  "nvidia-cuda-nvrtc-cu12>=12.4", "cuda-bindings>=12.4,<13"],

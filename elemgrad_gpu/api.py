@@ -17,16 +17,23 @@ if TYPE_CHECKING:
 MAX_ORDER = 8  # total order of one derivative; graphs grow quickly beyond it
 
 
-def compile(f: Callable | str, *, wrt: str | Sequence[str] | None = None,  # noqa: A001 - like jax.jit
+def compile(f: Callable | str | Variable | Sequence[Variable], *,  # noqa: A001 - like jax.jit
+            inputs: Sequence[Variable | str] | None = None, wrt: str | Sequence[str] | None = None,
             orders: int | Sequence[int] = 1, derivatives: Sequence[Sequence[str]] | None = None,
             device: str = "auto", dtype: str | None = None) -> ElementwiseFunction:
     """Compile f's value and elementwise derivatives into one fused kernel.
 
     f: a callable whose parameters are the inputs, returning an expression of symbolic
     tensors (elemgrad_gpu's math functions or pytensor.tensor); or an expression string
-    such as ``"tanh(x)**2"`` whose free names are the inputs.
-    wrt: the input(s) to differentiate by. Default: the callable's first parameter; for a
-    string ``x`` if it occurs, else its only name.
+    such as ``"tanh(x)**2"`` whose free names are the inputs; or a PyTensor variable built
+    over the user's own named inputs (``X = pt.dvector("X"); f = 3 * X``), or a list/tuple
+    of them (one kernel computes them all, output-major: each output's derivatives in turn).
+    inputs: for a graph only, its root variables (or their names) in call order. Default:
+    the order they first appear in the graph, left to right. Shared variables are folded
+    as constants (a call after one changed is refused: recompile).
+    wrt: the input(s) to differentiate by, by name (or, for a graph, as its variables).
+    Default: the callable's first parameter or the graph's first input; for a string ``x``
+    if it occurs, else its only name.
     orders: an int or a tuple of ints >= 0 (0 is the value). With several ``wrt``, order k
     asks for every partial of total order k (combinations of ``wrt`` with repetition).
     derivatives: instead of ``orders``, multi-indices of input names, e.g.
@@ -44,7 +51,9 @@ def compile(f: Callable | str, *, wrt: str | Sequence[str] | None = None,  # noq
     >>> np.allclose(slope, 2 * np.tanh([0.0, 1.0]) / np.cosh([0.0, 1.0]) ** 2)
     True
     """
-    source = make_source(f)
+    source = make_source(f, inputs)
+    if source.given is not None:
+        wrt, derivatives = _variables_as_names(wrt, source), _variables_as_names(derivatives, source, nested=True)
     if derivatives is not None:
         if orders != 1:
             raise InputError("pass either orders or derivatives, not both")
@@ -53,9 +62,33 @@ def compile(f: Callable | str, *, wrt: str | Sequence[str] | None = None,  # noq
         indices, single = _from_orders(orders, _parse_wrt(wrt, source.names, source.is_string))
     chosen = select_device(device)
     chosen.backend.check_arguments(len(source.names), len(indices))  # at once, before differentiating
+    single = single and source.n_outputs == 1
     function = ElementwiseFunction(source, indices, single, chosen, _check_dtype(dtype))
     function.expressions  # trace, verify and fuse now: errors surface at compile time
     return function
+
+
+def _variables_as_names(given, source, nested: bool = False):
+    """``wrt``/``derivatives`` with a graph's input variables replaced by their names."""
+    from pytensor.graph.basic import Variable
+
+    if given is None or isinstance(given, str):
+        return given
+    by_variable = dict(zip(source.given.inputs, source.names))
+
+    def name(item):
+        if isinstance(item, Variable):
+            if item not in by_variable:
+                raise InputError(f"{item.name or item} is not an input of the graph; its inputs are "
+                                 f"{', '.join(source.names)}")
+            return by_variable[item]
+        return item
+
+    if isinstance(given, Variable):
+        return name(given)
+    if nested:
+        return [name(d) if isinstance(d, str | Variable) else tuple(name(i) for i in d) for d in given]
+    return tuple(name(item) for item in given)
 
 
 def _parse_wrt(wrt, names: tuple[str, ...], is_string: bool) -> tuple[str, ...]:

@@ -14,6 +14,7 @@ Everything else imports these names from here, never tests a version itself.
 from __future__ import annotations
 
 from pytensor.graph.op import Op
+from pytensor.graph.traversal import io_toposort  # both lines have it here (2.38 warns on graph.basic's)
 
 PYTENSOR_3 = hasattr(Op, "pullback")
 
@@ -44,4 +45,4 @@ else:
         def pullback(self, inputs, outputs, output_gradients):
             return super().L_op(inputs, outputs, output_gradients)
 
-__all__ = ["PYTENSOR_3", "Function", "Pullback", "pushforward"]
+__all__ = ["PYTENSOR_3", "Function", "Pullback", "io_toposort", "pushforward"]

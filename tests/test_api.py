@@ -232,7 +232,7 @@ def test_bad_calls_raise_clear_errors(call, error, message):
 
 
 BAD_COMPILES = [
-    (dict(f=42), eg.InputTypeError, "callable or an expression"),
+    (dict(f=42), eg.InputTypeError, "callable, an expression"),
     (dict(f="x", orders=-1), eg.InputError, "orders"),
     (dict(f="x", orders=(0, 1.5)), eg.InputError, "orders"),
     (dict(f="x", orders=()), eg.InputError, "empty"),

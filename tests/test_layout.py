@@ -22,7 +22,7 @@ PACKAGE = Path(__file__).resolve().parents[1] / "elemgrad_gpu"
 LAYERS = [  # (module name prefix, layer); the longest matching prefix decides
     ("elemgrad_gpu.errors", 0), ("elemgrad_gpu.compat", 0), ("elemgrad_gpu.config", 1), ("elemgrad_gpu.arrays", 1), ("elemgrad_gpu.cache", 1),
     ("elemgrad_gpu.backends", 1), ("elemgrad_gpu.expr", 2), ("elemgrad_gpu.graph", 3), ("elemgrad_gpu.backends.", 4),
-    ("elemgrad_gpu.runtime", 5), ("elemgrad_gpu.api", 6), ("elemgrad_gpu", 6), ("elemgrad_gpu.__main__", 8),
+    ("elemgrad_gpu.runtime", 5), ("elemgrad_gpu.adapters", 5), ("elemgrad_gpu.api", 6), ("elemgrad_gpu", 6), ("elemgrad_gpu.__main__", 8),
     ("elemgrad_gpu.cli", 7), ("elemgrad_gpu.bench", 7),
 ]
 

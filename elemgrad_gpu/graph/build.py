@@ -30,6 +30,7 @@ from elemgrad_gpu.expr.names import canonical
 from elemgrad_gpu.expr.parse import Expression, parse
 
 if TYPE_CHECKING:
+    from elemgrad_gpu.graph.given import Given
     from pytensor.graph.basic import Apply
     from pytensor.tensor.variable import TensorVariable
 
@@ -46,6 +47,18 @@ class Source:
     names: tuple[str, ...]
     callable: Callable | None = None
     expression: Expression | None = None
+    given: Given | None = None  # a PyTensor graph of the user's own inputs (given.py)
+
+    @property
+    def ndim(self) -> int:
+        """The dimensions of the inputs traced before any call: a graph's own (its inputs'
+        largest ndim), else 1."""
+        return max(v.type.ndim for v in self.given.inputs) if self.given is not None else 1
+
+    @property
+    def n_outputs(self) -> int:
+        """How many functions are differentiated: several for a list of graph outputs."""
+        return len(self.given.outputs) if self.given is not None else 1
 
     @property
     def is_string(self) -> bool:
@@ -55,6 +68,15 @@ class Source:
               ) -> tuple[list[TensorVariable], TensorVariable]:
         """Symbolic inputs (one per name, of ``dtype`` and ``ndim``, or of the static ``shapes``
         given per input, None for an unknown length) and the output over them."""
+        if self.n_outputs > 1:
+            raise InputError(f"this needs one function, and the graph given has {self.n_outputs} outputs: "
+                             f"pass one of them")
+        inputs, (output,) = self.trace_all(dtype, ndim, shapes)
+        return inputs, output
+
+    def trace_all(self, dtype: str, ndim: int = 0, shapes: Sequence[tuple] | None = None
+                  ) -> tuple[list[TensorVariable], list[TensorVariable]]:
+        """As ``trace``, with every output (a graph given as a list of outputs has several)."""
         import pytensor.tensor as pt
         from pytensor.scalar.basic import autocast_float_as
 
@@ -64,14 +86,17 @@ class Source:
         inputs = [pt.tensor(name, dtype=dtype, shape=shape) for name, shape in zip(self.names, shapes)]
         env = dict(zip(self.names, inputs))
         if self.expression is not None:
-            output = self.expression.build(env, dtype, IMPLEMENTATIONS)
+            outputs = [self.expression.build(env, dtype, IMPLEMENTATIONS)]
+        elif self.given is not None:
+            outputs = self.given.rebuild(inputs)
         else:
             with autocast_float_as(dtype):
-                output = self.callable(*inputs)
-        output = _as_output(output, dtype, self)
+                outputs = [self.callable(*inputs)]
+        outputs = [_as_output(output, dtype, self) for output in outputs]
         if self.expression is None:
-            check_graph_size(output)
-        return inputs, output
+            for output in outputs:
+                check_graph_size(output)
+        return inputs, outputs
 
 
 def check_graph_size(output: TensorVariable) -> None:
@@ -121,8 +146,20 @@ def _as_output(output, dtype: str, source: Source) -> TensorVariable:
     return output if output.dtype == dtype else pt.cast(output, dtype)
 
 
-def make_source(f: Callable | str) -> Source:
-    """A Source for a callable (inputs: its parameters) or an expression string."""
+def make_source(f: Callable | str, inputs: Sequence | None = None) -> Source:
+    """A Source for a callable (inputs: its parameters), an expression string, or PyTensor
+    variables over the user's own inputs (``inputs``: their order; default as ``given.py`` says)."""
+    if not isinstance(f, str) and not callable(f):  # PyTensor variables are not callable
+        from elemgrad_gpu.graph.given import given, is_graph  # only here: a string's call imports no PyTensor
+
+        if is_graph(f):
+            graph = given(f, inputs)
+            names = tuple(v.name for v in graph.inputs)
+            _refuse_reserved(names, None)
+            return Source(names=names, given=graph)
+    if inputs is not None:
+        raise InputError("inputs= is for a PyTensor graph given as f; a callable's inputs are its parameters, "
+                         "an expression's its names")
     if isinstance(f, str):
         expression = parse(f)
         if not expression.names:
@@ -130,7 +167,8 @@ def make_source(f: Callable | str) -> Source:
         _refuse_reserved(expression.names, f)
         return Source(names=expression.names, expression=expression)
     if not callable(f):
-        raise InputTypeError(f"f must be a callable or an expression string, not {type(f).__name__}")
+        raise InputTypeError(f"f must be a callable, an expression string or PyTensor variables, not "
+                             f"{type(f).__name__}")
     names = _parameter_names(f)
     _refuse_reserved(names, None)
     return Source(names=names, callable=f)

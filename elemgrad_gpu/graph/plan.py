@@ -57,19 +57,24 @@ def _make_plan(source: Source, indices: Sequence[MultiIndex], dtype: str, ndim: 
     from elemgrad_gpu.graph.substitute import use_our_ops
     from elemgrad_gpu.graph.verify import verify_elementwise
 
-    inputs, y = source.trace(dtype, ndim)
+    inputs, ys = source.trace_all(dtype, ndim)
     # PyTensor's own ops replaced by ours where registered (substitute.py), then maximum, minimum,
     # clip and pow by ours, whose derivatives are by selection (kinks.py)
-    (y,) = use_kink_conventions(use_our_ops([y]))
+    ys = use_kink_conventions(use_our_ops(ys))
     env = dict(zip(source.names, inputs))
-    for name in dict.fromkeys(n for index in indices for n in index):
-        verify_elementwise([y], env[name], x_name=name, what="f")
-    check_polygamma_orders(y, env, indices)
+    for k, y in enumerate(ys):
+        what = "f" if len(ys) == 1 else f"output {k} of f"
+        for name in dict.fromkeys(n for index in indices for n in index):
+            verify_elementwise([y], env[name], x_name=name, what=what)
+        check_polygamma_orders(y, env, indices)
     names = dict(zip(inputs, source.names))
-    fused, descriptions = _taylor_plan(inputs, y, indices, source.names, dtype, names)
+    fused, descriptions = None, None
+    if len(ys) == 1:  # Taylor mode takes one function; several go symbolic, within the budget
+        fused, descriptions = _taylor_plan(inputs, ys[0], indices, source.names, dtype, names)
     if fused is None:  # no derivative of Taylor mode, or an operation without a rule
         budget = Budget()
-        outputs = simplify(restore_pytensor_ops(partial_derivatives(y, env, indices, budget)), budget)
+        derived = [d for y in ys for d in partial_derivatives(y, env, indices, budget)]  # output-major
+        outputs = simplify(restore_pytensor_ops(derived), budget)
         fused = fuse(inputs, outputs, dtype)
         descriptions = [formula(out, names) for out in outputs]
     prelude = None

@@ -23,7 +23,7 @@ from elemgrad_gpu.errors import InputError, InputTypeError
 from elemgrad_gpu.expr.names import resolve
 from elemgrad_gpu.graph.plan import MultiIndex, Plan, make_plan
 from elemgrad_gpu.runtime import known_calls, masked, plan_store
-from elemgrad_gpu.runtime.device import Device
+from elemgrad_gpu.runtime.device import Device, select_device
 from elemgrad_gpu.runtime.known_calls import Call, KnownCall, signature
 from elemgrad_gpu.runtime.specialization import Specialization
 
@@ -49,24 +49,76 @@ class ElementwiseFunction:
         self._calls: dict[tuple, KnownCall] = {}
         self._lock = threading.RLock()  # a hoisted specialization is made from its base one, under the lock
 
+    def __getstate__(self) -> dict:
+        """What a pickle keeps (for PyMC's worker processes, through cloudpickle): what was asked;
+        the kernels are found again in the cache, or compiled, in the process that unpickles."""
+        _check_picklable(self._source.callable)
+        return {"source": self._source, "indices": self._indices, "single": self._single,
+                "device": self._device.name if not self._device.automatic else "auto", "dtype": self._dtype}
+
+    def __setstate__(self, state: dict) -> None:
+        self.__init__(state["source"], state["indices"], state["single"], select_device(state["device"]),
+                      state["dtype"])
+
     inputs = property(lambda self: self._source.names, doc="The input names, in call order.")
     device = property(lambda self: self._device.name, doc='Where the kernel runs ("cpu" or "cuda:N").')
     backend = property(lambda self: self._device.backend.name, doc='The code generator ("c" or "cuda").')
     derivatives = property(lambda self: tuple(self._indices), doc="The multi-index of each output.")
+    dtype = property(lambda self: self._dtype, doc="The fixed computation dtype, or None (from each call's inputs).")
+    n_outputs = property(lambda self: len(self._indices) * self._source.n_outputs,
+                         doc="How many arrays a call returns.")
+
+    @property
+    def declared_ndims(self) -> tuple[int, ...] | None:
+        """For a PyTensor graph given as f, each input's declared ndim (a call may not exceed
+        it); None for callables and strings."""
+        given = self._source.given
+        return None if given is None else tuple(v.type.ndim for v in given.inputs)
+
+    def differentiated(self, names: str | Sequence[str]) -> ElementwiseFunction:
+        """This function with every output differentiated once more by each input of ``names``
+        (proved elementwise in each first: NotElementwiseError otherwise), in one kernel: per
+        function of the source, per name, per derivative of this one."""
+        names = [names] if isinstance(names, str) else list(names)
+        indices = [(*index, name) for name in names for index in self._indices]
+        function = ElementwiseFunction(self._source, indices, False, self._device, self._dtype)
+        function.expressions  # trace, verify and fuse now, as compile does
+        return function
+
+    def c_entry(self, dtype: str, ndim: int) -> int | None:
+        """The address of the compiled C loop for inputs of ``dtype`` and ``ndim`` (C signature
+        ``int (char **args, npy_intp n, const npy_intp *steps)``, backends/c/elemwise.c), or None
+        where a call needs Python: a GPU device, or extra inputs computed at each call."""
+        specialization = self._specialization(dtype, ndim)
+        backend, kernel = specialization.compiled(self._device)
+        if specialization.plan.prelude is not None:
+            return None
+        return getattr(kernel, "entry", None)
+
+    def as_op(self):
+        """This function as a PyTensor Op, for PyTensor graphs and PyMC models: its outputs for
+        symbolic inputs, differentiable by ``pytensor.grad`` to any order (the kernel of the next
+        order computes each gradient). See ``elemgrad_gpu.adapters.pytensor_op``."""
+        from elemgrad_gpu.adapters.pytensor_op import ElementwiseOp
+
+        return ElementwiseOp(self)
 
     @property
     def expressions(self) -> tuple[str, ...]:
         """A readable formula for each requested output."""
-        return tuple(self._specialization(self._default_dtype(), 1).plan.descriptions)
+        return tuple(self._specialization(self._default_dtype(), self._source.ndim).plan.descriptions)
 
     def source(self, backend: str = backends.HOST, dtype: str | None = None) -> str:
-        """The generated source of the fused kernel (for 1-d inputs of ``dtype``) by ``backend``
+        """The generated source of the fused kernel (for 1-d inputs of ``dtype``, or of a graph's
+        own dimensions) by ``backend``
         (a name of the backend registry: "c", "cuda")."""
-        specialization = self._specialization(_check_dtype(dtype) or self._default_dtype(), 1)
+        specialization = self._specialization(_check_dtype(dtype) or self._default_dtype(), self._source.ndim)
         return specialization.source(backends.backend(backend))
 
     def __repr__(self) -> str:
         outputs = ", ".join("d" + "".join(f"/d{n}" for n in i) if i else "f" for i in self._indices)
+        if self._source.n_outputs > 1:
+            outputs = ", ".join(f"[{outputs}] of output {k}" for k in range(self._source.n_outputs))
         return f"<ElementwiseFunction ({', '.join(self.inputs)}) -> ({outputs}) on {self.device}>"
 
     def __call__(self, /, *args, **kwargs):
@@ -82,6 +134,11 @@ class ElementwiseFunction:
             return known(args, out)
         if masked.given(args, kwargs, out):  # masked arrays have no signature: never known calls
             return masked.call(self, self.inputs, self._single, args, kwargs, out)
+        if _dask_given(args, kwargs):  # lazy: a Dask graph of one fused task per chunk
+            from elemgrad_gpu.adapters import dask_arrays
+
+            values = args if not kwargs and len(args) == len(self.inputs) else self._bind(args, kwargs)
+            return dask_arrays.call(self, list(values), out, self._single)
         call = self._checked(args, out, kwargs)
         results = call.run()
         if key is not None and None not in key:
@@ -123,6 +180,9 @@ class ElementwiseFunction:
         """The slow path: the arguments bound, checked, cast and on the device; out checked."""
         names = self._source.names
         values = args if not kwargs and len(args) == len(names) else self._bind(args, kwargs)
+        if self._source.given is not None:
+            self._source.given.check_unchanged()  # shared values folded in as constants
+            self._source.given.check_call(names, values)
         device = self._device.backend
         inputs, dtype = arrays.prepare(names, values, self._dtype, device.read, self._default_dtype)
         shape = arrays.broadcast_shape(names, inputs)
@@ -137,13 +197,16 @@ class ElementwiseFunction:
             extra = prelude(*[np.broadcast_to(backend.to_host(a), shape) for a in inputs])
             inputs += [backend.cast(np.asarray(a), dtype) for a in extra]
         if out is not None:
-            out = arrays.check_outputs(out, len(self._indices), shape, dtype, backend.array_type)
+            out = arrays.check_outputs(out, len(self._indices) * self._source.n_outputs, shape, dtype,
+                                       backend.array_type)
             backend.check_placement(out)
         return Call(values, backend, kernel, inputs, shape, out, backend.finisher(values))
 
     def _remember(self, key: tuple, call: Call, out: Any) -> None:
         """Keep the known call for later calls of the signature ``key``, where one can be kept:
         not after a fallback, not where floatX decides each call."""
+        if self._source.given is not None and self._source.given.shared:
+            return  # each call checks the folded shared values (_checked)
         if call.backend is not self._device.backend \
                 or self._dtype is None and all(type(v) in arrays.WEAK for v in call.values):
             return
@@ -223,6 +286,35 @@ class ElementwiseFunction:
             raise InputError(f"missing input{'s' * (len(missing) > 1)} {', '.join(map(repr, missing))}; "
                              f"the inputs are {', '.join(names)}")
         return [values[name] for name in names]
+
+
+def _check_picklable(f: Callable | None) -> None:
+    """Refuse, clearly, to pickle a function compiled from a callable that Python's pickle cannot
+    carry (a lambda, a nested function), unless cloudpickle is the pickler (Dask's fallback)."""
+    import pickle
+    import sys
+
+    if f is None:
+        return
+    frame = sys._getframe(1)
+    while frame is not None:
+        if frame.f_globals.get("__name__", "").startswith("cloudpickle"):
+            return
+        frame = frame.f_back
+    try:
+        pickle.dumps(f)  # a top-level function pickles by reference
+        return
+    except (pickle.PicklingError, AttributeError, TypeError):
+        pass
+    raise pickle.PicklingError(
+        f"this function was compiled from {getattr(f, '__qualname__', f)!r}, which Python's pickle cannot carry "
+        f"to another process: compile the expression string instead (eg.compile('tanh(x)**2')), define the "
+        f"function at the top level of a module, or pickle with cloudpickle (as Dask does)")
+
+
+def _dask_given(args: tuple, kwargs: dict) -> bool:
+    """Whether a Dask array is among the inputs (read by type: Dask is not imported)."""
+    return any(type(v).__module__.startswith("dask.") for v in (*args, *kwargs.values()))
 
 
 def _single_values(inputs: Sequence, shape: tuple[int, ...]) -> tuple[int, ...]:

@@ -109,6 +109,7 @@ class CKernel:
 
     def __init__(self, module: ModuleType, outputs: int, dtype: str):
         self._ufunc, self._call, self._new = module.kernel, module.call, module.new
+        self.entry = module.entry  # the loop's C address: int eg_entry(char **args, npy_intp n, const npy_intp *steps)
         self._outputs, self._dtype, self._itemsize = outputs, dtype, np.dtype(dtype).itemsize
 
     def run(self, inputs: Sequence[np.ndarray], shape: tuple[int, ...], out: Sequence | None = None) -> list:

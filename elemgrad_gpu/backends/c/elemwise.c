@@ -338,21 +338,34 @@ static int eg_operand(PyObject *object, int k, npy_intp n, char **args, npy_intp
     return 1;
 }
 
-/* The loop over n elements; the errors it raised as UFUNC_FPE_* bits. */
-static int eg_run(char **args, npy_intp n, const npy_intp *steps)
+/* The loop over n elements for callers outside Python (the Numba implementation of the
+ * PyTensor Op, adapters/pytensor_op.py), whose address is the module's ``entry``: args holds the
+ * EG_NIN input then EG_NOUT output pointers, steps their steps in bytes (0: one value for
+ * every element). It takes no Python object and keeps the GIL as it is. Returns the
+ * UFUNC_FPE_* bits of the floating-point errors raised. */
+static int eg_entry(char **args, npy_intp n, const npy_intp *steps)
 {
     feclearexcept(EG_FP_ERRORS);
-    if (n >= 500) {
-        Py_BEGIN_ALLOW_THREADS
-        eg_loop(args, &n, steps, NULL);
-        Py_END_ALLOW_THREADS
-    } else {
-        eg_loop(args, &n, steps, NULL);
-    }
+    eg_loop(args, &n, steps, NULL);
     const int raised = fetestexcept(EG_FP_ERRORS);
     feclearexcept(EG_FP_ERRORS);
     return (raised & FE_INVALID ? UFUNC_FPE_INVALID : 0) | (raised & FE_DIVBYZERO ? UFUNC_FPE_DIVIDEBYZERO : 0)
            | (raised & FE_OVERFLOW ? UFUNC_FPE_OVERFLOW : 0);
+}
+
+/* The loop over n elements; the errors it raised as UFUNC_FPE_* bits. Other threads run
+ * meanwhile from 500 elements on. */
+static int eg_run(char **args, npy_intp n, const npy_intp *steps)
+{
+    int raised;
+    if (n >= 500) {
+        Py_BEGIN_ALLOW_THREADS
+        raised = eg_entry(args, n, steps);
+        Py_END_ALLOW_THREADS
+    } else {
+        raised = eg_entry(args, n, steps);
+    }
+    return raised;
 }
 
 static PyObject *eg_call(PyObject *self, PyObject *const *operands, Py_ssize_t count)
@@ -446,6 +459,12 @@ PyMODINIT_FUNC EG_INIT(EG_MODULE)(void)
                                     PyUFunc_None, "elemgrad_gpu_kernel", "elemgrad_gpu fused kernel", 0);
     if (ufunc == NULL || PyModule_AddObject(module, "kernel", ufunc) < 0) {
         Py_XDECREF(ufunc);
+        Py_DECREF(module);
+        return NULL;
+    }
+    PyObject *entry = PyLong_FromVoidPtr((void *)eg_entry);
+    if (entry == NULL || PyModule_AddObject(module, "entry", entry) < 0) {
+        Py_XDECREF(entry);
         Py_DECREF(module);
         return NULL;
     }

@@ -1,0 +1,105 @@
+"""Dask arrays in, lazy Dask arrays out: a compiled function called with a ``dask.array.Array``.
+
+``fn(x_dask, mu)`` builds a graph and computes nothing: one task per output chunk runs the
+fused kernel once for ALL requested outputs, written into one block (a leading axis of one
+entry per output), and each output is a view of that block: no second pass, no copy. The
+inputs broadcast by Dask's rules (``da.broadcast_to`` where shapes differ; ``blockwise``
+aligns the chunks of arrays chunked differently, rechunking only where Dask would).
+NumPy arrays beside them are wrapped by ``da.asarray``; numbers and one-value arrays are
+passed to every task as they are. NumPy chunks run the C kernel, CuPy chunks (dask-cuda)
+the CUDA kernel of a function compiled for ``device="cuda"``, on the worker's current GPU.
+
+Each task carries the function; on a cluster it is pickled to the workers, which compile it
+once per process or read it from their own disk cache (``ElementwiseFunction.__getstate__``).
+Zero-size chunks compute nothing; ``meta`` follows the inputs' (NumPy or CuPy).
+"""
+from __future__ import annotations
+
+import string
+from typing import Any, Sequence
+
+import numpy as np
+
+from elemgrad_gpu import arrays
+from elemgrad_gpu.errors import InputError
+
+
+def is_dask(value: Any) -> bool:
+    """Whether ``value`` is a Dask array (no import of Dask for anything else)."""
+    return type(value).__module__.startswith("dask.array") and hasattr(value, "dask")
+
+
+def given(values: Sequence[Any]) -> bool:
+    """Whether any of ``values`` is a Dask array."""
+    return any(is_dask(v) for v in values)
+
+
+class ChunkTask:
+    """One output chunk's work: every output of the function, into one block (outputs first)."""
+
+    def __init__(self, function: Any, count: int, dtype: str):
+        self.function, self.count, self.dtype = function, count, dtype
+
+    def __call__(self, *chunks):
+        shape = np.broadcast_shapes(*(np.shape(c) for c in chunks))
+        on_gpu = any(type(c).__module__.split(".")[0] == "cupy" for c in chunks)
+        empty = _cupy().empty if on_gpu else np.empty
+        block = empty((self.count, *shape), dtype=self.dtype)
+        if block.size:
+            self.function(*chunks, out=tuple(block[m] for m in range(self.count)))
+        return block
+
+
+def _cupy():
+    import cupy
+
+    return cupy
+
+
+def call(function: Any, values: list, out: Any, single: bool):
+    """The lazy outputs of ``function`` (an ElementwiseFunction) on ``values`` (Dask arrays among them)."""
+    import dask.array as da
+
+    if out is not None:
+        raise InputError("out= cannot be given with Dask inputs: Dask allocates each chunk's outputs; store the "
+                         "results with dask.array.store or .to_zarr")
+    names = function.inputs
+    dtype = _dtype(function, names, values)
+    shapes = [np.shape(v) if not is_dask(v) else v.shape for v in values]
+    if any(np.isnan(n) for s in shapes for n in s):
+        raise InputError("a Dask input has chunks of unknown size (NaN in its shape): call .compute_chunk_sizes() "
+                         "on it first")
+    shape = np.broadcast_shapes(*shapes)
+    ndim = len(shape)
+    pairs = []
+    for name, value, given_shape in zip(names, values, shapes):
+        if not is_dask(value) and int(np.prod(given_shape)) == 1:
+            pairs += [np.asarray(value).reshape(()) if np.ndim(value) else value, None]  # one value: as it is
+            continue
+        array = value if is_dask(value) else da.asarray(arrays.read_host(name, value))
+        if array.shape != shape:
+            array = da.broadcast_to(array, shape)
+        pairs += [array, string.ascii_lowercase[:ndim]]
+    count = function.n_outputs
+    index = string.ascii_lowercase[:ndim]
+    meta = _meta([v for v in values if is_dask(v)], ndim + 1, dtype)
+    block = da.blockwise(ChunkTask(function, count, dtype), "Z" + index, *pairs, new_axes={"Z": count},
+                         dtype=dtype, meta=meta, concatenate=True)
+    outputs = [block[m] for m in range(count)]
+    return outputs[0] if single else tuple(outputs)
+
+
+def _dtype(function: Any, names: Sequence[str], values: Sequence[Any]) -> str:
+    """The computation dtype, by the rule of a call with these inputs (arrays.prepare)."""
+    samples = [np.empty((0,), v.dtype) if is_dask(v) else v for v in values]
+    _, dtype = arrays.prepare(names, samples, function.dtype, arrays.read_host, function._default_dtype)
+    return dtype
+
+
+def _meta(inputs: Sequence[Any], ndim: int, dtype: str):
+    """An empty array of the outputs' kind: CuPy where the inputs' chunks are CuPy, else NumPy."""
+    for array in inputs:
+        meta = getattr(array, "_meta", None)
+        if type(meta).__module__.split(".")[0] == "cupy":
+            return _cupy().empty((0,) * ndim, dtype=dtype)
+    return np.empty((0,) * ndim, dtype=dtype)
