@@ -268,8 +268,8 @@ class Quotient(_Elementary, BinaryScalarOp):
         self.floor = floor
         adjust = " if (eg_m != 0.0 && (isgreater(0.0, $b) != isgreater(0.0, eg_m))) eg_d -= 1.0;" if floor else ""
         self.c_form = (f"$T eg_m = fmod($a, $b), eg_d = ($a - eg_m) / $b;{adjust}"
-                       " if (eg_d != 0.0) { $T eg_f = floor(eg_d); $z = isgreater(eg_d - eg_f, 0.5) ? eg_f + 1.0 : eg_f; }"
-                       " else $z = copysign(0.0, $a / $b);")
+                       " if (eg_d != 0.0) { $T eg_f = floor(eg_d);"
+                       " $z = isgreater(eg_d - eg_f, 0.5) ? eg_f + 1.0 : eg_f; } else $z = copysign(0.0, $a / $b);")
 
     def impl(self, a, b):
         if b == 0:
