@@ -96,7 +96,7 @@ FUNCTIONS: tuple[Function, ...] = (
     # rounding: derivative 0 everywhere, also at the jumps
     Function("floor", 1, "pt.floor", "floor"),
     Function("ceil", 1, "pt.ceil", "ceil"),
-    Function("trunc", 1, "pt.trunc"),
+    Function("trunc", 1, "elementary.trunc", "trunc"),
     Function("round", 1, "elementary.round", "rint", aliases=("round_half_to_even", "rint")),  # NumPy's: half to even
     Function("round_half_away_from_zero", 1, "pt.round_half_away_from_zero", "round",
              printed=("RoundHalfAwayFromZero",)),  # C's round

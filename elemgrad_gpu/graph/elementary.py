@@ -17,7 +17,7 @@ built from ops whose own derivatives exist to any order:
   ``exprel'`` is a Taylor polynomial for ``|u| < 2`` and its closed form beyond, each
   evaluated only where it is taken (removable.py's ``Guard``): exact at and near
   ``lmbda = 0`` in every order.
-* ``floor``, ``ceil``, ``trunc`` (PyTensor's), ``round`` (half to even, NumPy's: C's
+* ``floor``, ``ceil`` (PyTensor's), ``trunc`` (C's), ``round`` (half to even, NumPy's: C's
   ``rint``, also at -0.0), ``round_half_away_from_zero`` (C's ``round``): derivative 0
   everywhere, also at the jumps (as JAX and PyTorch: the jumps are ignored).
 * ``mod`` (NumPy's: the sign of the divisor) and ``fmod`` (C's: the sign of the dividend,
@@ -30,7 +30,8 @@ built from ops whose own derivatives exist to any order:
   0, NaN where both are NaN. ``clamp(low, x, high)`` is JAX's argument order for
   kinks.py's ``clip``, values and derivatives.
 
-PyTensor's own ``round`` (``+0.0`` for ``round(-0.4)``, where NumPy gives ``-0.0``), its
+PyTensor's own ``round`` (``+0.0`` for ``round(-0.4)``, where NumPy gives ``-0.0``), ``trunc``
+("invalid" raised on NaN), its
 float ``mod`` (``+0.0`` for ``mod(4, -2)``, and d/db ``-(a // b)``, 10 at ``mod(1, 0.1)``)
 and ``pt.logaddexp`` (``log(exp(a) + exp(b))``: NaN slopes once ``exp`` overflows) are
 replaced by these in a user's graph (substitute.py).
@@ -256,6 +257,17 @@ class HalfEvenRound(Pullback, ps.RoundHalfToEven):
         return (1,)
 
 
+class CTrunc(Pullback, ps.Trunc):
+    """Rounding toward 0 by C's ``trunc`` (PyTensor's ``x >= 0 ? floor(x) : -floor(-x)`` raised
+    "invalid" on NaN through its comparison). Derivative 0, PyTensor's."""
+
+    def c_code(self, node, name, inputs, outputs, sub) -> str:
+        return f"{outputs[0]} = trunc({inputs[0]});"
+
+    def c_code_cache_version(self) -> tuple[int, ...]:
+        return (1,)
+
+
 class Quotient(_Elementary, BinaryScalarOp):
     """The integer quotient of a remainder: NumPy's ``floor_divide(a, b)`` (``floor``) or its
     truncation toward 0 (``fmod``'s), from the exact ``fmod`` as NumPy's ``npy_divmod``;
@@ -340,7 +352,7 @@ _cbrt, _entr = Elemwise(Cbrt(name="cbrt")), Elemwise(Entr(name="entr"))
 _rel_entr, _kl_div = Elemwise(RelEntr(False)), Elemwise(RelEntr(True))
 _boxcox, _boxcox1p = Elemwise(BoxCox(False)), Elemwise(BoxCox(True))
 half_even_round = HalfEvenRound(ps.same_out_float_only, name="round")
-_round = Elemwise(half_even_round)
+_round, _trunc = Elemwise(half_even_round), Elemwise(CTrunc(upgrade_to_float_no_complex, name="trunc"))
 _mod, _fmod = Elemwise(Remainder(True)), Elemwise(Remainder(False))
 _fmax, _fmin = Elemwise(NaNIgnoringExtremum(True)), Elemwise(NaNIgnoringExtremum(False))
 
@@ -400,6 +412,11 @@ def round(x) -> pt.TensorVariable:  # noqa: A001 - the expression language's nam
     return _round(_float(x))
 
 
+def trunc(x) -> pt.TensorVariable:
+    """Round toward 0, as np.trunc; derivative 0."""
+    return _trunc(x)
+
+
 def mod(a, b) -> pt.TensorVariable:
     """NumPy's ``mod``: ``a - floor_divide(a, b) * b``, the sign of ``b``; NaN where ``b = 0``."""
     return _mod(a, b)
@@ -431,6 +448,12 @@ def clamp(low, x, high) -> pt.TensorVariable:
 def _round_half_to_even(node):
     """PyTensor's round gave +0.0 where NumPy gives -0.0 (round(-0.4))."""
     return None if isinstance(node.op.scalar_op, HalfEvenRound) else [_round(node.inputs[0])]
+
+
+@substitutes(ps.Trunc)
+def _c_trunc(node):
+    """PyTensor's trunc raised "invalid" on NaN (a comparison in its C code)."""
+    return None if isinstance(node.op.scalar_op, CTrunc) else [_trunc(node.inputs[0])]
 
 
 @substitutes(ps.Mod)

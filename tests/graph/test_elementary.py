@@ -319,6 +319,16 @@ def test_pytensor_round_gives_numpys_negative_zero():
     assert np.all(np.signbit(value)) and np.all(value == 0)
 
 
+def test_trunc_of_nan_raises_no_floating_point_warning():
+    """Regression: PyTensor's C code for trunc compared NaN with 0, raising "invalid"."""
+    for build in (eg.trunc, pt.trunc):
+        fn = eg.compile(lambda v: build(v), orders=(0, 1), device="cpu")
+        with warnings.catch_warnings():
+            warnings.simplefilter("error")
+            value, slope = fn(np.array([np.nan, -2.5]))
+        assert np.isnan(value[0]) and value[1] == -2.0 and slope[1] == 0
+
+
 def test_pytensor_mod_in_callables_is_numpys_with_the_exact_quotient():
     """Regression: PyTensor's float mod gave +0.0 for mod(4, -2) and slope -10 in b at mod(1, 0.1)."""
     a, b = np.array([4.0, 1.0, -5.0]), np.array([-2.0, 0.1, 3.0])
