@@ -37,4 +37,13 @@ CASES = [
     # the functions added under NumPy's names (issue 15), two to a case
     ("rsqrt(x) - reciprocal(x)", 1 / sp.sqrt(x) - 1 / x, POSITIVE),
     ("deg2rad(x)*square(x) + rad2deg(x)", sp.pi / 180 * x ** 3 + 180 / sp.pi * x, WIDE),
+    # elementary compositions (graph/elementary.py), two to a case where they share a domain
+    ("logit(x)", sp.log(x / (1 - x)), (0.02, 0.3, 0.5, 0.77, 0.98)),
+    ("logaddexp(x, 0.7) + logaddexp2(-0.3, x)", sp.log(sp.exp(x) + sp.exp(sp.Rational(7, 10)))
+     + sp.log(2 ** sp.Rational(-3, 10) + 2 ** x, 2), WIDE + (-30.0, 0.7, 25.0)),
+    ("cbrt(x) + entr(x)", sp.cbrt(x) - x * sp.log(x), POSITIVE),
+    ("kl_div(x, 1.3) + rel_entr(0.8, x)", x * sp.log(x / sp.Rational(13, 10)) - x + sp.Rational(13, 10)
+     + sp.Rational(4, 5) * sp.log(sp.Rational(4, 5) / x), POSITIVE),
+    ("boxcox(x, 0.4) + boxcox1p(x, -0.6)", (x ** sp.Rational(2, 5) - 1) / sp.Rational(2, 5)
+     + ((1 + x) ** sp.Rational(-3, 5) - 1) / sp.Rational(-3, 5), POSITIVE),
 ]

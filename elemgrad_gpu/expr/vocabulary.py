@@ -86,6 +86,28 @@ FUNCTIONS: tuple[Function, ...] = (
 
     # ---- end ----
     # ---- elementary compositions, rounding, remainders (graph/elementary.py) ----
+    Function("logit", 1, "elementary.logit"),  # log(x/(1 - x)), accurate near 0, 1/2 and 1
+    Function("logaddexp", 2, "elementary.logaddexp"),  # log(exp(a) + exp(b)) without overflow
+    Function("logaddexp2", 2, "elementary.logaddexp2"),
+    Function("cbrt", 1, "elementary.cbrt", "cbrt", vector=True),  # the real cube root
+    Function("entr", 1, "elementary.entr"),  # SciPy's -x log(x), kl_div and rel_entr
+    Function("kl_div", 2, "elementary.kl_div"),
+    Function("rel_entr", 2, "elementary.rel_entr"),
+    Function("boxcox", 2, "elementary.boxcox"),  # exact at and near lmbda = 0
+    Function("boxcox1p", 2, "elementary.boxcox1p"),
+    # rounding: derivative 0 everywhere, also at the jumps
+    Function("floor", 1, "pt.floor", "floor"),
+    Function("ceil", 1, "pt.ceil", "ceil"),
+    Function("trunc", 1, "elementary.trunc", "trunc"),
+    Function("round", 1, "elementary.round", "rint", aliases=("round_half_to_even", "rint")),  # NumPy's: half to even
+    Function("round_half_away_from_zero", 1, "pt.round_half_away_from_zero", "round",
+             printed=("RoundHalfAwayFromZero",)),  # C's round
+    # remainders: mod has the sign of the divisor (NumPy's), fmod that of the dividend (C's, jax.lax.rem)
+    Function("mod", 2, "elementary.mod", aliases=("remainder",)),
+    Function("fmod", 2, "elementary.fmod", "fmod", aliases=("rem",)),
+    Function("fmax", 2, "elementary.fmax"),  # NaN-ignoring, NumPy's (its sign of a zero: not C's fmax)
+    Function("fmin", 2, "elementary.fmin"),
+    Function("clamp", 3, "elementary.clamp"),  # JAX's clamp(low, x, high): clip(x, low, high)
 
     # ---- end ----
     # ---- the gamma family (graph/gamma.py) ----

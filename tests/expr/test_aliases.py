@@ -40,6 +40,11 @@ CASES = {
     "multiply": (lambda x, y: x * y, (EVERYWHERE, (0.7, -1.3, 2.2, -0.5))),
     "divide": (lambda x, y: x / y, (EVERYWHERE, (0.7, -1.3, 2.2, -0.5))),
     "true_divide": (lambda x, y: x / y, (EVERYWHERE, (0.7, -1.3, 2.2, -0.5))),
+    # issue 15's elementary family: rounding half to even and the remainders (locally, away from the jumps)
+    "round_half_to_even": (lambda x: M.floor(x + 0.5), (-2.2, -0.7, 0.3, 1.6)),
+    "rint": (lambda x: M.floor(x + 0.5), (-2.2, -0.7, 0.3, 1.6)),
+    "remainder": (lambda x, y: x - y * M.floor(x / y), (EVERYWHERE, (0.7, -1.3, 2.2, -0.5))),
+    "rem": (lambda x, y: x - y * M.sign(x / y) * M.floor(abs(x / y)), (EVERYWHERE, (0.7, -1.3, 2.2, -0.5))),
 }
 NAMES = "xy"
 
@@ -122,8 +127,6 @@ def test_an_alias_is_a_function_name_not_an_input():
     ("lgamma(x)", "did you mean gammaln?"), ("loggamma(x)", "did you mean gammaln?"),
     ("erf_inv(x)", "did you mean erfinv?"), ("tri_gamma(x)", "did you mean polygamma(1, x)?"),
     ("trigamma(x)", "did you mean polygamma(1, x)?"), ("arctangent(x)", "did you mean arctan?"),
-    ("mod(x, y)", "no remainder function yet"), ("remainder(x, y)", "no remainder function yet"),
-    ("fmax(x, y)", "no NaN-ignoring fmax/fmin yet"),
     ("gamma(x)", "no gamma function yet: exp(gammaln(x)) is gamma(x) for x > 0"),
     ("sinn(x)", "did you mean sin?"), ("expitt(x)", "did you mean expit?"),
 ])
@@ -132,6 +135,16 @@ def test_did_you_mean_by_meaning_then_by_spelling(text, hint):
         parse(text)
     assert f"unknown function {text.split('(')[0]!r}: {hint}" in str(info.value)
     assert "sigmoid" not in str(info.value) or "sigmoid" in hint
+
+
+@pytest.mark.parametrize("text", ["mod(x, y)", "remainder(x, y)", "fmod(x, y)", "rem(x, y)", "fmax(x, y)",
+                                  "fmin(x, y)", "cbrt(x)", "floor(x)", "ceil(x)", "round(x)", "trunc(x)",
+                                  "logaddexp(x, y)", "logit(x)"])
+def test_the_names_once_not_yet_in_the_language_now_work(text):
+    names = parse(text).names
+    fn = eg.compile(text, derivatives=[(), (names[-1],)], device="cpu")
+    value, _ = fn(*[np.array([0.3, 0.6])] * len(names))
+    assert np.all(np.isfinite(value))
 
 
 def test_the_synonym_table_names_real_functions():

@@ -49,6 +49,17 @@ REFERENCE = {
     "rsqrt": ("rsqrt(x)", lambda x, y, z: 1 / np.sqrt(x)),
     "multiply": ("multiply(x, y)", lambda x, y, z: x * y),
     "divide": ("divide(x, y)", lambda x, y, z: x / y),
+    # elementary compositions, rounding and remainders (graph/elementary.py); 10x - 0.5 has halves
+    **{name: (f"{name}(x, y)", lambda x, y, z, f=getattr(np, name): f(x, y)) for name in (
+        "logaddexp", "logaddexp2", "mod", "fmod", "fmax", "fmin")},
+    **{name: (f"{name}(x, y)", lambda x, y, z, f=getattr(sp, name): f(x, y)) for name in (
+        "kl_div", "rel_entr", "boxcox", "boxcox1p")},
+    "logit": ("logit(x)", lambda x, y, z: sp.logit(x)),
+    "entr": ("entr(x)", lambda x, y, z: sp.entr(x)),
+    **{name: (f"{name}(10*x - 0.5)", lambda x, y, z, f=getattr(np, name): f(10 * x - 0.5)) for name in (
+        "cbrt", "floor", "ceil", "trunc", "round")},
+    "round_half_away_from_zero": ("round_half_away_from_zero(10*x - 0.5)", lambda x, y, z: np.array([2.0, 5.0, 7.0])),
+    "clamp": ("clamp(x, z, y + 0.5)", lambda x, y, z: np.clip(z, x, y + 0.5)),
 }
 
 
