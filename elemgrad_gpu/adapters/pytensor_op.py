@@ -16,7 +16,8 @@ graph. The Op:
 * runs in PyTensor's C/CVM and Python modes through ``perform`` (the function's call path),
   and in its Numba mode (PyTensor 3's default) through a Numba implementation that calls the
   compiled C loop by its address, with no Python in the call (``numba_funcify`` below);
-  outputs are computed in the inputs' common float dtype (float32 stays float32);
+  outputs are computed in the inputs' common float dtype (float32 stays float32); floating-point
+  errors give inf and NaN without NumPy's warnings, as PyTensor's own ops do;
 * on a GPU ``device`` takes and returns host (NumPy) arrays: the kernel runs on the device,
   the copies each way are part of each call. PyTensor's graphs live on the host.
 """
@@ -100,8 +101,9 @@ class ElementwiseOp(Pullback, Op):
         if len({np.shape(a) for a in inputs}) > 1:  # something broadcasts: only as the types allow
             _check_runtime_broadcast(node, inputs, self.function.inputs)
         dtype = node.outputs[0].dtype
-        results = self.function(*[a if getattr(a, "dtype", None) == dtype else np.asarray(a, dtype=dtype)
-                                  for a in inputs])
+        with np.errstate(all="ignore"):  # inf and NaN silently, as PyTensor's own ops (and the Numba path)
+            results = self.function(*[a if getattr(a, "dtype", None) == dtype else np.asarray(a, dtype=dtype)
+                                      for a in inputs])
         results = results if isinstance(results, tuple) else (results,)
         for storage, result in zip(output_storage, results):
             storage[0] = result if type(result) is np.ndarray else np.asarray(_to_host(result), dtype=dtype)

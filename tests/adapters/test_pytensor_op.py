@@ -141,3 +141,13 @@ def test_on_a_gpu_device_the_op_takes_and_gives_host_arrays(emulated_gpu, mode):
     np.testing.assert_allclose(value, t ** 2, rtol=1e-12)
     np.testing.assert_allclose(gx, 2 * t * (1 - t ** 2), rtol=1e-12, atol=1e-14)
     assert gmu == pytest.approx(-(2 * t * (1 - t ** 2)).sum(), rel=1e-12)
+
+
+def test_floating_point_errors_give_inf_and_nan_silently_as_pytensors_own_ops():
+    x = pt.dvector("x")
+    op = eg.compile("log(x)", orders=0, device="cpu").as_op()
+    f = pytensor.function([x], [op(x), pt.log(x)], mode=MODES["cvm"])
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        ours, theirs = f(np.array([0.0, -1.0, 1.0]))
+    np.testing.assert_array_equal(ours, theirs)  # -inf, nan, 0
