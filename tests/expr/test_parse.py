@@ -49,6 +49,10 @@ REFERENCE = {
     "rsqrt": ("rsqrt(x)", lambda x, y, z: 1 / np.sqrt(x)),
     "multiply": ("multiply(x, y)", lambda x, y, z: x * y),
     "divide": ("divide(x, y)", lambda x, y, z: x / y),
+    **{name: (f"{name}(x)", lambda x, y, z, f=getattr(sp, name): f(x)) for name in (
+        "erfcx", "erfcinv", "ndtr", "log_ndtr", "ndtri", "dawsn")},
+    "ndtri_exp": ("ndtri_exp(-x)", lambda x, y, z: sp.ndtri_exp(-x)),
+    "owens_t": ("owens_t(x, y)", lambda x, y, z: sp.owens_t(x, y)),
 }
 
 
