@@ -254,6 +254,30 @@ static inline DEVICE T F(eg_owens_t)(T h, T a) {                                
         r = L(0.5) * (qh + qah) - qh * qah - F(eg_owens_t_quad)(ah, L(1.0) / r);                    \
     }                                                                                               \
     return F(copysign)(r, a);                                                                       \
+}                                                                                                   \
+                                                                                                    \
+/* erfcinv'(y) = -sqrt(pi)/2 exp(z^2) as -sqrt(pi)/2 erfcx(z) / y, z = erfcinv(y): exp(z^2) would   \
+ * magnify the rounding of z 2 z^2 times, erfcx does not. -inf at y = 0 and 2, NaN outside. */      \
+static inline DEVICE T F(eg_erfcinv_d1)(T y) {                                                      \
+    if (y == L(0.0) || y == L(2.0)) return -(T)INFINITY;                                            \
+    return L(-0.88622692545275801365) * F(eg_erfcx)(F(eg_erfcinv)(y)) / y;                          \
+}                                                                                                   \
+                                                                                                    \
+/* ndtri'(p) = 1/phi(z) as sqrt(pi/2) erfcx(|z|/sqrt(2)) / min(p, 1 - p), z = ndtri(p) (as above). */ \
+static inline DEVICE T F(eg_ndtri_d1)(T p) {                                                        \
+    T z = F(eg_ndtri)(p);                                                                           \
+    if (p == L(0.0) || p == L(1.0)) return (T)INFINITY;                                             \
+    return L(1.2533141373155002512) * F(eg_erfcx)(F(fabs)(z) * L(0.70710678118654752440))           \
+           / (z < L(0.0) ? p : L(1.0) - p);                                                         \
+}                                                                                                   \
+                                                                                                    \
+/* ndtri_exp'(y) = 1/G(z), z = ndtri_exp(y); above 0 as exp(y) sqrt(pi/2) erfcx(z/sqrt(2)) / -expm1(y). */ \
+static inline DEVICE T F(eg_ndtri_exp_d1)(T y) {                                                    \
+    T z = F(eg_ndtri_exp)(y);                                                                       \
+    if (y == L(0.0)) return (T)INFINITY;                                                            \
+    if (z > L(0.0))                                                                                 \
+        return F(exp)(y) * L(1.2533141373155002512) * F(eg_erfcx)(z * L(0.70710678118654752440)) / -F(expm1)(y); \
+    return L(1.0) / F(eg_log_ndtr_d1)(z);                                                           \
 }
 
 EG_DEFINE_NORMAL(double, EG_D_NAME, EG_D_LIT, 6.0, 16, 8.5, 18, 7.0, 1e-17, 4, 9.0)

@@ -105,8 +105,22 @@ class Erfcinv(_NormalOp, UnaryScalarOp):
         return sc.erfcinv(y)
 
     def pullback(self, inputs, outputs, output_gradients):
-        (z,), (gz,) = outputs, output_gradients
-        return [gz * _const(-_SQRT_PI / 2, z) * ps.exp(z * z)]
+        return [output_gradients[0] * scalar_erfcinv_d1(inputs[0])]
+
+
+class ErfcinvD1(_NormalOp, UnaryScalarOp):
+    """erfcinv'(y) = -sqrt(pi)/2 exp(z**2), z = erfcinv(y), in C as -sqrt(pi)/2 erfcx(z) / y: exp(z**2)
+    magnifies the rounding of z 2 z**2 times (1e-5 in float32 near y = 1e-38), erfcx does not. Its
+    derivative 2 z D**2 is a product: it overflows to inf, never to inf - inf."""
+
+    c_name = "erfcinv_d1"
+
+    def impl(self, y):
+        return -_SQRT_PI / 2 * sc.erfcx(sc.erfcinv(y)) / y
+
+    def pullback(self, inputs, outputs, output_gradients):
+        (y,), (d,), (gz,) = inputs, outputs, output_gradients
+        return [gz * _const(2.0, y) * scalar_erfcinv(y) * d * d]
 
 
 class Ndtr(_NormalOp, UnaryScalarOp):
@@ -172,8 +186,21 @@ class Ndtri(_NormalOp, UnaryScalarOp):
         return sc.ndtri(p)
 
     def pullback(self, inputs, outputs, output_gradients):
-        (z,), (gz,) = outputs, output_gradients
-        return [gz * _const(math.sqrt(2 * math.pi), z) * ps.exp(_const(0.5, z) * z * z)]
+        return [output_gradients[0] * scalar_ndtri_d1(inputs[0])]
+
+
+class NdtriD1(_NormalOp, UnaryScalarOp):
+    """ndtri'(p) = 1/phi(z), z = ndtri(p), in C as sqrt(pi/2) erfcx(|z|/sqrt(2)) / min(p, 1 - p) (as
+    ErfcinvD1); its derivative z D**2."""
+
+    c_name = "ndtri_d1"
+
+    def impl(self, p):
+        return 1 / np.exp(-0.5 * sc.ndtri(p) ** 2) * math.sqrt(2 * math.pi)
+
+    def pullback(self, inputs, outputs, output_gradients):
+        (p,), (d,), (gz,) = inputs, outputs, output_gradients
+        return [gz * scalar_ndtri(p) * d * d]
 
 
 class NdtriExp(_NormalOp, UnaryScalarOp):
@@ -186,8 +213,23 @@ class NdtriExp(_NormalOp, UnaryScalarOp):
         return sc.ndtri_exp(y)
 
     def pullback(self, inputs, outputs, output_gradients):
-        (z,), (gz,) = outputs, output_gradients
-        return [gz / scalar_log_ndtr_d1(z)]  # the inverse of log_ndtr: 1 / log_ndtr'(z)
+        return [output_gradients[0] * scalar_ndtri_exp_d1(inputs[0])]
+
+
+class NdtriExpD1(_NormalOp, UnaryScalarOp):
+    """ndtri_exp'(y) = 1/G(z), z = ndtri_exp(y) (the inverse of log_ndtr), in C above z = 0 as
+    exp(y) sqrt(pi/2) erfcx(z/sqrt(2)) / -expm1(y), free of phi(z)'s magnified rounding of z;
+    its derivative (z + G(z)) D**2 (G' = -G (z + G))."""
+
+    c_name = "ndtri_exp_d1"
+
+    def impl(self, y):
+        z = sc.ndtri_exp(y)
+        return np.exp(sc.log_ndtr(z) + 0.5 * z * z) * math.sqrt(2 * math.pi)
+
+    def pullback(self, inputs, outputs, output_gradients):
+        (y,), (d,), (gz,) = inputs, outputs, output_gradients
+        return [gz * scalar_log_ndtr_r(scalar_ndtri_exp(y)) * d * d]
 
 
 class Dawsn(_NormalOp, UnaryScalarOp):
@@ -238,9 +280,12 @@ class OwensT(_NormalOp, BinaryScalarOp):
 scalar_erfcx, scalar_erfcx_d1 = Erfcx(name="erfcx"), ErfcxD1(name="erfcx_d1")
 scalar_log_ndtr_d1, scalar_log_ndtr_r = LogNdtrD1(name="log_ndtr_d1"), LogNdtrR(name="log_ndtr_r")
 scalar_dawsn, scalar_dawsn_d1 = Dawsn(name="dawsn"), DawsnD1(name="dawsn_d1")
+scalar_erfcinv, scalar_erfcinv_d1 = Erfcinv(name="erfcinv"), ErfcinvD1(name="erfcinv_d1")
+scalar_ndtri, scalar_ndtri_d1 = Ndtri(name="ndtri"), NdtriD1(name="ndtri_d1")
+scalar_ndtri_exp, scalar_ndtri_exp_d1 = NdtriExp(name="ndtri_exp"), NdtriExpD1(name="ndtri_exp_d1")
 _elemwise = {op.name: Elemwise(op) for op in (
-    scalar_erfcx, Erfcinv(name="erfcinv"), Ndtr(name="ndtr"), LogNdtr(name="log_ndtr"), Ndtri(name="ndtri"),
-    NdtriExp(name="ndtri_exp"), scalar_dawsn, OwensT(name="owens_t"))}
+    scalar_erfcx, scalar_erfcinv, Ndtr(name="ndtr"), LogNdtr(name="log_ndtr"), scalar_ndtri,
+    scalar_ndtri_exp, scalar_dawsn, OwensT(name="owens_t"))}
 
 
 def erfcx(x):
