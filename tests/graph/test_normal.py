@@ -130,7 +130,8 @@ CASES = {  # name: (references of orders 0-2, float64 points)
                                    [1e-10, 0.5, 0.7, 1.0, 1.3, 1.5, 1.9, 5e-324]]),
     "ndtri": (refs_ndtri, np.r_[np.geomspace(1e-300, 0.4, 30), 1 - np.geomspace(1e-15, 0.4, 15), [0.25, 0.5, 0.7]]),
     "ndtri_exp": (refs_ndtri_exp, np.r_[-np.geomspace(1e-300, 1e3, 40), [-0.5, -0.6931, -0.7, -1.38, -1.39, -2.0]]),
-    "dawsn": (refs_dawsn, np.r_[np.linspace(-20, 20, 41), [0.0, 0.1, 6.99, 7.01, -7.0, 1e3, 1e8, -1e150, 1e300]]),
+    "dawsn": (refs_dawsn, np.r_[np.linspace(-20, 20, 41), [0.0, 0.1, 6.99, 7.01, -7.0, 1e3, 1e8, -1e150, 1e300],
+                               [4.2, 4.29, 4.31, 4.35, 4.5, -4.7, 4.9]]),  # float32 switches series at 4.3
 }
 
 
