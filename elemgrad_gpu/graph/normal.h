@@ -16,7 +16,8 @@
  *   T(h, a) = (q(h) + q(ah))/2 - q(h) q(ah) - T(ah, 1/a) above.
  * Derivative helpers, stable where the textbook forms cancel: eg_erfcx_d1 (erfcx'),
  *   eg_log_ndtr_d1 (G = phi/Phi = log_ndtr'), eg_log_ndtr_r (x + G, so G' = -G (x + G)),
- *   eg_dawsn_d1 (dawsn' = 1 - 2 x dawsn).
+ *   eg_dawsn_d1 (dawsn' = 1 - 2 x dawsn); eg_erfcinv_d1, eg_ndtri_d1, eg_ndtri_exp_d1 (the inverses'
+ *   derivatives through erfcx, not exp(z^2), which magnifies the rounding of z 2 z^2 times).
  */
 #ifndef EG_NORMAL_H
 #define EG_NORMAL_H

@@ -13,7 +13,8 @@ ndtri_exp' = 1/G(ndtri_exp), dawsn' = 1 - 2x dawsn, and Owen's T's partials
 dT/dh = -exp(-h^2/2) erf(a h/sqrt(2)) / (2 sqrt(2 pi)), dT/da = exp(-h^2 (1 + a^2)/2) / (2 pi (1 + a^2)).
 Where such a form cancels (2x erfcx - 2/sqrt(pi) for large x, x + G far below 0, 1 - 2x dawsn
 for large |x|), the C code computes it from the continued fraction or series directly, so
-the second derivatives keep their accuracy in the tails.
+the second derivatives keep their accuracy in the tails; the inverses' derivatives go through
+erfcx rather than exp(z**2), which magnifies the rounding of z 2 z**2 times.
 
 PyTensor's own ``Erfcx`` (C++ code gcc cannot build as C), ``Erfcinv`` and ``Owens_t`` (no C
 code) are replaced by these in a user's graph (``substitute.py``).
