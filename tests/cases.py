@@ -46,4 +46,5 @@ CASES = [
      + sp.Rational(4, 5) * sp.log(sp.Rational(4, 5) / x), POSITIVE),
     ("boxcox(x, 0.4) + boxcox1p(x, -0.6)", (x ** sp.Rational(2, 5) - 1) / sp.Rational(2, 5)
      + ((1 + x) ** sp.Rational(-3, 5) - 1) / sp.Rational(-3, 5), POSITIVE),
+    ("erfcinv(x)", sp.erfinv(1 - x), (0.05, 0.4, 1.0, 1.3, 1.95)),  # the normal family (graph/normal.py)
 ]

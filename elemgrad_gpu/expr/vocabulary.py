@@ -52,7 +52,7 @@ FUNCTIONS: tuple[Function, ...] = (
     Function("sqrt", 1, "pt.sqrt", "sqrt"),  # vectorized by the compiler itself: no libmvec call
     Function("abs", 1, "pt.abs", "fabs", printed=("Abs",), aliases=("absolute", "fabs")),
     Function("sign", 1, "pt.sign"),
-    Function("erfinv", 1, "special.erfinv"),
+    Function("erfinv", 1, "special.erfinv", aliases=("erf_inv",)),
     Function("gammaln", 1, "pt.gammaln", "lgamma"),
     Function("digamma", 1, "special.digamma", aliases=("psi",)),
     Function("sigmoid", 1, "pt.sigmoid", aliases=("expit", "logistic")),
@@ -83,7 +83,14 @@ FUNCTIONS: tuple[Function, ...] = (
 
     # ---- end ----
     # ---- the error function and the normal distribution (graph/normal.py) ----
-
+    Function("erfcx", 1, "normal.erfcx"),  # exp(x**2) erfc(x)
+    Function("erfcinv", 1, "normal.erfcinv"),
+    Function("ndtr", 1, "normal.ndtr"),  # the standard normal CDF
+    Function("log_ndtr", 1, "normal.log_ndtr"),
+    Function("ndtri", 1, "normal.ndtri"),
+    Function("ndtri_exp", 1, "normal.ndtri_exp"),  # ndtri(exp(y))
+    Function("dawsn", 1, "normal.dawsn"),  # Dawson's integral
+    Function("owens_t", 2, "normal.owens_t"),  # Owen's T(h, a)
     # ---- end ----
     # ---- elementary compositions, rounding, remainders (graph/elementary.py) ----
     Function("logit", 1, "elementary.logit"),  # log(x/(1 - x)), accurate near 0, 1/2 and 1

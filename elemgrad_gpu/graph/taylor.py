@@ -24,7 +24,7 @@ from pytensor.graph.basic import Constant, Variable
 from pytensor.graph.traversal import io_toposort
 
 from elemgrad_gpu.errors import NoTaylorRule
-from elemgrad_gpu.graph import removable, special
+from elemgrad_gpu.graph import normal, removable, special
 from elemgrad_gpu.graph.fuse import ScalarBody
 from elemgrad_gpu.graph.taylor_series import Arithmetic, Lazy, is_number
 
@@ -436,6 +436,7 @@ RULES: dict[type, Callable] = {
     ps.ArcTan2: _arctan2, psm.Erf: _erf_like(2 / _SQRT_PI), psm.Erfc: _erf_like(-2 / _SQRT_PI),
     psm.Erfcx: _erfcx, special.ErfInv: _erfinv_like(_SQRT_PI / 2), psm.Erfinv: _erfinv_like(_SQRT_PI / 2),
     psm.Erfcinv: _erfinv_like(-_SQRT_PI / 2), special.Hypot: _hypot,
+    normal.Erfcx: _erfcx, normal.Erfcinv: _erfinv_like(-_SQRT_PI / 2),
     psm.GammaLn: _polygamma_rule(lambda op, j: j - 1), special.PolyGamma: _polygamma_rule(lambda op, j: op.n + j),
     removable.Polynomial: _polynomial, removable.Guard: _guard,
     **{op: _zero_where_x_is_zero(g) for op, g in _SERIES_OF_G.items()},

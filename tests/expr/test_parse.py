@@ -60,6 +60,10 @@ REFERENCE = {
         "cbrt", "floor", "ceil", "trunc", "round")},
     "round_half_away_from_zero": ("round_half_away_from_zero(10*x - 0.5)", lambda x, y, z: np.array([2.0, 5.0, 7.0])),
     "clamp": ("clamp(x, z, y + 0.5)", lambda x, y, z: np.clip(z, x, y + 0.5)),
+    **{name: (f"{name}(x)", lambda x, y, z, f=getattr(sp, name): f(x)) for name in (
+        "erfcx", "erfcinv", "ndtr", "log_ndtr", "ndtri", "dawsn")},
+    "ndtri_exp": ("ndtri_exp(-x)", lambda x, y, z: sp.ndtri_exp(-x)),
+    "owens_t": ("owens_t(x, y)", lambda x, y, z: sp.owens_t(x, y)),
 }
 
 
