@@ -61,17 +61,19 @@ NOT_YET: dict[str, str] = {
 }
 
 
-def _live(table: dict[str, str]) -> dict[str, str]:
-    """The entries of ``table`` for names not in the language, dropping every entry whose message an
-    entry for a name in the language shares (``mod`` once ``remainder`` is a row)."""
+def _live(table: dict[str, str], shared: bool = True) -> dict[str, str]:
+    """The entries of ``table`` for names not in the language; with ``shared``, also dropping every
+    entry whose message an entry for a name in the language shares (``rem``'s "no remainder function
+    yet" once ``mod`` is a row). A synonym stays meant when another synonym of its function became an
+    alias (inverf -> erfinv, after erf_inv became erfinv's alias): synonyms use ``shared=False``."""
     known = set(ARITY) | set(ALIASES)
-    stale = {message for name, message in table.items() if name in known}
+    stale = {message for name, message in table.items() if name in known} if shared else set()
     return {name: message for name, message in table.items() if name not in known and message not in stale}
 
 
 def _by_meaning(name: str) -> str | None:
     """The hint for ``name`` from the tables of meaning, or None."""
-    not_yet, not_elementwise, synonyms = _live(NOT_YET), _live(NOT_ELEMENTWISE), _live(SYNONYMS)
+    not_yet, not_elementwise, synonyms = _live(NOT_YET), _live(NOT_ELEMENTWISE), _live(SYNONYMS, shared=False)
     if name in not_yet:
         return not_yet[name]
     if name in not_elementwise:
@@ -91,10 +93,12 @@ def suggestion(name: str) -> str:
     then up to three real names close in spelling; else the list of functions."""
     meaning = _by_meaning(name)
     if meaning is None:  # lgama: a misspelling of lgamma, which means gammaln; sinn: of sin
-        known = [*_live(SYNONYMS), *_live(NOT_YET), *_live(NOT_ELEMENTWISE), *ARITY, *ALIASES]
+        known = [*_live(SYNONYMS, shared=False), *_live(NOT_YET), *_live(NOT_ELEMENTWISE), *ARITY, *ALIASES]
         nearest = difflib.get_close_matches(name, known, n=1, cutoff=0.7)
         if nearest:
             meaning = _by_meaning(nearest[0]) or f"did you mean {nearest[0]}?"
+    if name in _live(NOT_ELEMENTWISE):  # softmax: no real name is what was meant (not fmax)
+        return meaning
     spelled = close_in_spelling(name)
     if meaning and spelled:
         return f"{meaning} (close in spelling: {', '.join(spelled)})"
