@@ -37,4 +37,9 @@ CASES = [
     # the functions added under NumPy's names (issue 15), two to a case
     ("rsqrt(x) - reciprocal(x)", 1 / sp.sqrt(x) - 1 / x, POSITIVE),
     ("deg2rad(x)*square(x) + rad2deg(x)", sp.pi / 180 * x ** 3 + 180 / sp.pi * x, WIDE),
+    # exponential, trigonometric and Fresnel integrals, Hurwitz zeta (graph/hypergeometric.py)
+    ("expi(x)", sp.Ei(x), (-2.1, -0.7, 0.3, 1.4, 2.6, 7.9)), ("exp1(x)", sp.expint(1, x), POSITIVE),
+    ("expn(3, x)", sp.expint(3, x), POSITIVE), ("si(x)", sp.Si(x), WIDE), ("ci(x)", sp.Ci(x), POSITIVE),
+    ("fresnel_s(x)", sp.fresnels(x), WIDE), ("fresnel_c(x)", sp.fresnelc(x), WIDE),
+    ("zeta(2.5, x)", sp.zeta(sp.Rational(5, 2), x), POSITIVE),
 ]

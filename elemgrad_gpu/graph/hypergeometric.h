@@ -7,6 +7,7 @@
  * a kernel). Expects <math.h>. NaN in gives NaN out; other conventions as scipy.special.
  *
  * eg_hg_e1(x): E1, series (x <= 1) or Lentz's continued fraction (x > 1); NaN for x < 0.
+ * eg_hg_exp_over_x(m, x): the m-th derivative of e^x / x (Ei's (m+1)-th), by Leibniz's rule.
  * eg_hg_ei(x): Ei, series (0 < x <= -log(eps)) or the asymptotic series; -E1(-x) for x < 0.
  * eg_hg_expn(n, x): E_n for any integer n: n <= 0 in closed form (E_{-m} = m! e^-x
  *   sum_k x^(k-m-1)/k!), n = 1 as E1, n >= 2 by the series (x <= 1) or continued fraction.
@@ -114,7 +115,7 @@ static inline DEVICE T F(eg_hg_expn_pos)(int n, T x) {                          
 }                                                                                          \
                                                                                            \
 static inline DEVICE T F(eg_hg_expn)(int n, T x) {                                         \
-    if (F(isnan)(x) || x < L(0.0)) return x < L(0.0) ? (T)NAN : x;                         \
+    if (isnan(x) || x < L(0.0)) return x < L(0.0) ? (T)NAN : x;                         \
     if (x == (T)INFINITY) return L(0.0);                                                   \
     if (n <= 0) { /* E_{-m}(x) = e^-x sum_{k=0}^m m!/k! x^(k-m-1) */                       \
         int m = -n, k;                                                                     \
@@ -129,9 +130,22 @@ static inline DEVICE T F(eg_hg_expn)(int n, T x) {                              
                                                                                            \
 static inline DEVICE T F(eg_hg_e1)(T x) { return F(eg_hg_expn)(1, x); }                    \
                                                                                            \
+/* d^m/dx^m e^x / x = e^x sum_i C(m,i) (-1)^i i! x^(-i-1): the derivatives of Ei. */       \
+static inline DEVICE T F(eg_hg_exp_over_x)(int m, T x) {                                   \
+    T s = L(0.0), binom = L(1.0), fact = L(1.0), r = L(1.0) / x, p = r;                    \
+    int i;                                                                                 \
+    for (i = 0; i <= m; ++i) {                                                             \
+        s += (i & 1) ? -binom * fact * p : binom * fact * p;                               \
+        binom = binom * (T)(m - i) / (T)(i + 1);                                           \
+        fact *= (T)(i + 1);                                                                \
+        p *= r;                                                                            \
+    }                                                                                      \
+    return F(exp)(x) * s;                                                                  \
+}                                                                                          \
+                                                                                           \
 static inline DEVICE T F(eg_hg_ei)(T x) {                                                  \
     T sum = L(0.0), term = L(1.0), k, e;                                                   \
-    if (F(isnan)(x)) return x;                                                             \
+    if (isnan(x)) return x;                                                             \
     if (x == L(0.0)) return -(T)INFINITY;                                                  \
     if (x < L(0.0)) return -F(eg_hg_expn)(1, -x);                                          \
     if (x == (T)INFINITY) return x;                                                        \
@@ -182,7 +196,7 @@ static inline DEVICE void F(eg_hg_sici_pos)(T t, T *si, T *ci) {                
                                                                                            \
 static inline DEVICE T F(eg_hg_si)(T x) {                                                  \
     T si, ci, t = F(fabs)(x);                                                              \
-    if (F(isnan)(x) || t == L(0.0)) return x;                                              \
+    if (isnan(x) || t == L(0.0)) return x;                                              \
     if (t == (T)INFINITY) return F(copysign)(L(0.5) * F(eg_hg_pi)(), x);                     \
     F(eg_hg_sici_pos)(t, &si, &ci);                                                        \
     return F(copysign)(si, x);                                                             \
@@ -190,7 +204,7 @@ static inline DEVICE T F(eg_hg_si)(T x) {                                       
                                                                                            \
 static inline DEVICE T F(eg_hg_ci)(T x) {                                                  \
     T si, ci, t = F(fabs)(x);                                                              \
-    if (F(isnan)(x)) return x;                                                             \
+    if (isnan(x)) return x;                                                             \
     if (t == L(0.0)) return -(T)INFINITY;                                                  \
     if (t == (T)INFINITY) return x > L(0.0) ? L(0.0) : (T)NAN;                             \
     F(eg_hg_sici_pos)(t, &si, &ci);                                                        \
@@ -255,7 +269,7 @@ static inline DEVICE T F(eg_hg_cos_half_pi_sq)(T x) {                           
 static inline DEVICE T F(eg_hg_fresnel)(int sine, T x) {                                   \
     T t = F(fabs)(x), s, c;                                                                \
     int big;                                                                               \
-    if (F(isnan)(x)) return x;                                                             \
+    if (isnan(x)) return x;                                                             \
     F(eg_hg_half_sq_turns)(t, &big);                                                       \
     if (big) return F(copysign)(L(0.5), x);                                                \
     if (t <= L(1.5)) { /* S = sum (-1)^k u^(2k+1) t^(4k+3) / ((2k+1)! (4k+3)), u = pi/2 */ \
@@ -333,7 +347,7 @@ static inline DEVICE T F(eg_hg_zeta_tail)(int m, int nb, T s, T a) {            
 static inline DEVICE T F(eg_hg_zeta)(int m, T s, T q) {                                    \
     T amin, sum = L(0.0), a = q;                                                           \
     int nb = EG_HG_BERNOULLI;                                                              \
-    if (F(isnan)(s) || F(isnan)(q) || m < 0 || m > EG_HG_MMAX) return s + q + (T)NAN;      \
+    if (isnan(s) || isnan(q) || m < 0 || m > EG_HG_MMAX) return s + q + (T)NAN;      \
     if (s == L(1.0)) return m == 0 ? (T)INFINITY : (m & 1) ? -(T)INFINITY : (T)INFINITY;   \
     if (!(s > L(1.0)) || q == (T)INFINITY) return (T)NAN;                                  \
     if (q <= L(0.0)) {                                                                     \

@@ -34,8 +34,9 @@ from pytensor.scalar.basic import BinaryScalarOp, UnaryScalarOp
 from pytensor.tensor.elemwise import Elemwise
 from pytensor.tensor.exceptions import NotScalarConstantError
 
-from elemgrad_gpu.errors import ExpressionError
+from elemgrad_gpu.errors import ExpressionError, NoTaylorRule
 from elemgrad_gpu.graph.special import _SpecialOp
+from elemgrad_gpu.graph.taylor_series import is_number
 
 HEADER = Path(__file__).with_name("hypergeometric.h")
 MAX_EXPN_ORDER = 100
@@ -80,7 +81,32 @@ class Expi(_HypergeometricOp, UnaryScalarOp):
 
     def pullback(self, inputs, outputs, output_gradients):
         (x,), (gz,) = inputs, output_gradients
-        return [gz * ps.exp(x) / x]
+        return [gz * exp_over_x(0)(x)]
+
+    def nth_derivative(self, j: int, x):
+        return exp_over_x(j - 1)(x)
+
+
+class ExpOverX(_HypergeometricOp, UnaryScalarOp):
+    """The ``m``-th derivative of ``e**x / x`` (Ei's derivative of order m + 1)."""
+
+    __props__ = ("m",)
+    c_name = "hg_exp_over_x"
+
+    def __init__(self, m: int):
+        super().__init__(name=f"exp_over_x{m}")
+        self.m = int(m)
+
+    def impl(self, x):
+        return math.exp(x) * sum(math.comb(self.m, i) * (-1) ** i * math.factorial(i) / x ** (i + 1)
+                                 for i in range(self.m + 1))
+
+    def c_prefix(self) -> str:
+        return f"{self.m}, "
+
+    def pullback(self, inputs, outputs, output_gradients):
+        (x,), (gz,) = inputs, output_gradients
+        return [gz * exp_over_x(self.m + 1)(x)]
 
 
 class ExpN(_HypergeometricOp, UnaryScalarOp):
@@ -106,6 +132,9 @@ class ExpN(_HypergeometricOp, UnaryScalarOp):
         (x,), (gz,) = inputs, output_gradients
         return [-gz * scalar_expn(self.n - 1)(x)]
 
+    def nth_derivative(self, j: int, x):
+        return scalar_expn(self.n - j)(x) if j % 2 == 0 else -scalar_expn(self.n - j)(x)
+
 
 class TrigOverX(_HypergeometricOp, UnaryScalarOp):
     """The ``m``-th derivative of ``sin(x)/x`` (its Taylor series for |x| < 2: exact at 0) or ``cos(x)/x``."""
@@ -126,6 +155,9 @@ class TrigOverX(_HypergeometricOp, UnaryScalarOp):
     def pullback(self, inputs, outputs, output_gradients):
         (x,), (gz,) = inputs, output_gradients
         return [gz * trig_over_x(self.cosine, self.m + 1)(x)]
+
+    def nth_derivative(self, j: int, x):
+        return trig_over_x(self.cosine, self.m + j)(x)
 
 
 def _trig_over_x(cosine: bool, m: int, x: float) -> float:
@@ -163,7 +195,10 @@ class Exp1(_Integral):
     c_name, scipy_name = "hg_e1", "exp1"
 
     def derivative(self, x):
-        return -ps.exp(-x) / x
+        return -scalar_expn(0)(x)
+
+    def nth_derivative(self, j: int, x):
+        return scalar_expn(1).nth_derivative(j, x)
 
 
 class Si(_Integral):
@@ -174,6 +209,9 @@ class Si(_Integral):
     def derivative(self, x):
         return trig_over_x(False, 0)(x)
 
+    def nth_derivative(self, j: int, x):
+        return trig_over_x(False, j - 1)(x)
+
 
 class Ci(_Integral):
     """The cosine integral ``Ci(x) = gamma + log|x| + int_0^|x| (cos(t) - 1)/t dt``; -inf at 0."""
@@ -182,6 +220,9 @@ class Ci(_Integral):
 
     def derivative(self, x):
         return trig_over_x(True, 0)(x)
+
+    def nth_derivative(self, j: int, x):
+        return trig_over_x(True, j - 1)(x)
 
 
 class SinHalfPiSq(_Integral):
@@ -230,6 +271,12 @@ class FresnelC(_Integral):
 def scalar_expn(n: int) -> ExpN:
     """The scalar op of ``E_n`` (one shared instance per n; negative n for derivatives)."""
     return ExpN(n)
+
+
+@cache
+def exp_over_x(m: int) -> ExpOverX:
+    """The scalar op of the m-th derivative of ``e**x / x``."""
+    return ExpOverX(m)
 
 
 @cache
@@ -355,3 +402,52 @@ def zeta(x, q) -> pt.TensorVariable:
     """Elementwise Hurwitz zeta ``sum_k (q + k)**-x`` (scipy.special.zeta(x, q)); x > 1, q > 0."""
     x, q = _float(x), _float(q)
     return Elemwise(scalar_zeta(0))(x, q)
+
+
+# Taylor mode (graph/taylor.py): the rules of these ops, registered in its table.
+
+def _taylor_compose(a, node, s):
+    """``f(u)`` for an op whose ``nth_derivative(j, x)`` is a closed form: by composition."""
+    u0 = s[0][0]
+    derivatives = [a.call(lambda v, j=j: node.op.nth_derivative(j, v), u0) for j in range(1, a.order + 1)]
+    return a.compose(s[0], derivatives, node.outputs[0])
+
+
+def _taylor_fresnel(a, node, s):
+    """Fresnel S and C: ``y' = sin(phase) u'`` (or cos), ``phase = pi/2 u**2`` by the sin/cos recurrence."""
+    from elemgrad_gpu.graph.taylor import _sin_cos
+
+    u = s[0]
+    phase = [a.mul(math.pi / 2, c) for c in a.product(u, u)]
+    sin, cos = _sin_cos(a, phase, a.call(sin_half_pi_sq, u[0]), a.call(cos_half_pi_sq, u[0]))
+    return a.chain(u, sin if isinstance(node.op, FresnelS) else cos, node.outputs[0])
+
+
+def _varies(a, series) -> bool:
+    return any(not (is_number(c) and float(c) == 0) for c in series[1:])
+
+
+def _taylor_zeta(a, node, s):
+    """zeta(x, q) with one of x, q varying: x-derivatives are ops; d^j/dq^j = (-1)^j (x)_j zeta(x + j, q)."""
+    (x, q), m = s, node.op.m
+    if _varies(a, x) and _varies(a, q) or (m and _varies(a, q)):
+        raise NoTaylorRule("zeta(x, q) with both arguments varying has no Taylor rule: symbolic instead")
+    if not _varies(a, q):
+        derivatives = [a.call(scalar_zeta(m + j), x[0], q[0]) for j in range(1, a.order + 1)]
+        return a.compose(x, derivatives, node.outputs[0])
+    derivatives = []
+    for j in range(1, a.order + 1):
+        rising = a.mul(*[a.add(x[0], float(i)) for i in range(j)])
+        derivatives.append(a.mul((-1.0) ** j, rising, a.call(scalar_zeta(0), a.add(x[0], float(j)), q[0])))
+    return a.compose(q, derivatives, node.outputs[0])
+
+
+def _register_taylor_rules() -> None:
+    from elemgrad_gpu.graph import taylor
+
+    taylor.RULES.update({Expi: _taylor_compose, ExpN: _taylor_compose, Exp1: _taylor_compose, Si: _taylor_compose,
+                         Ci: _taylor_compose, TrigOverX: _taylor_compose, ExpOverX: _taylor_compose,
+                         FresnelS: _taylor_fresnel, FresnelC: _taylor_fresnel, Zeta: _taylor_zeta})
+
+
+_register_taylor_rules()
