@@ -349,7 +349,8 @@ static inline DEVICE T F(eg_hg_zeta)(int m, T s, T q) {                         
     int nb = EG_HG_BERNOULLI;                                                              \
     if (isnan(s) || isnan(q) || m < 0 || m > EG_HG_MMAX) return s + q + (T)NAN;      \
     if (s == L(1.0)) return m == 0 ? (T)INFINITY : (m & 1) ? -(T)INFINITY : (T)INFINITY;   \
-    if (!(s > L(1.0)) || q == (T)INFINITY) return (T)NAN;                                  \
+    if (!(s > L(1.0))) return (T)NAN;                                                      \
+    if (q == (T)INFINITY) return L(0.0);                                  \
     if (q <= L(0.0)) {                                                                     \
         if (q == F(floor)(q)) return m == 0 ? (T)INFINITY : (T)NAN;                        \
         if (s != F(floor)(s) || m > 0) return (T)NAN;                                      \

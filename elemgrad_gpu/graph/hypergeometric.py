@@ -360,7 +360,7 @@ class Zeta(_HypergeometricOp, BinaryScalarOp):
     integral, half and ``EG_HG_BERNOULLI = 14`` Bernoulli terms, each differentiated m times
     in x. Consecutive Bernoulli terms fall by ``((x + 2j)/(2 pi a))**2 <= 1/4`` or faster,
     and for m = 0 (a completely monotone summand) the remainder is below the first omitted
-    term, ``|B_30/30!| (x)_29 a**(-x-29)``: under 1e-17 of the value on the documented
+    term, ``|B_30/30!| (x)_29 a**(-x-29)``: under 2e-17 of the value on the documented
     domain ``1 < x <= 60``, ``0 < q <= 1e4`` (tests/graph/test_hypergeometric.py checks the
     bound, and the derivatives against mpmath).
     """

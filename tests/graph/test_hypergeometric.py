@@ -1,0 +1,210 @@
+"""elemgrad_gpu.graph.hypergeometric: the exponential, trigonometric and Fresnel integrals and
+Hurwitz zeta against mpmath at 40 digits, as C code and through ``eg.compile``.
+
+Errors are |got - ref| / max(1, |ref|): at most 1e-12 in float64 and 1e-5 in float32 (2e-5
+for zeta's derivatives in float32), for orders 0 to 2 in every argument; order 3 through
+Taylor mode. Poles, infinities and NaN are as SciPy's.
+"""
+import warnings
+
+import mpmath as mp
+import numpy as np
+import pytensor
+import pytensor.tensor as pt
+import pytest
+import scipy.special
+from pytensor.compile.mode import Mode
+
+import elemgrad_gpu as eg
+from elemgrad_gpu.graph import hypergeometric as hg
+
+mp.mp.dps = 40
+TOLERANCE = {"float64": 1e-12, "float32": 1e-5}
+C_MODE = Mode(linker="cvm", optimizer="fast_run")
+WIDE = [-37.5, -12.0, -3.3, -1.6, -0.4, -1e-3, 1e-8, 1e-3, 0.3725, 0.9, 1.5, 2.0, 2.7, 4.0, 9.5, 20.0, 36.0, 41.0,
+        80.0]
+POSITIVE = [1e-8, 1e-3, 0.2, 0.999, 1.0, 1.001, 2.5, 7.0, 20.0, 60.0, 300.0]
+# name -> (builder of x, mpmath reference, points)
+ONE_ARGUMENT = {
+    "expi": (hg.expi, mp.ei, WIDE),
+    "exp1": (hg.exp1, mp.e1, POSITIVE),
+    "expn0": (lambda x: hg.expn(0, x), lambda x: mp.expint(0, x), POSITIVE),
+    "expn2": (lambda x: hg.expn(2, x), lambda x: mp.expint(2, x), POSITIVE),
+    "expn7": (lambda x: hg.expn(7, x), lambda x: mp.expint(7, x), POSITIVE),
+    "si": (hg.si, mp.si, WIDE + [1e4, -2e5]),
+    "ci": (hg.ci, mp.ci, POSITIVE + [1e4, -3.3, -0.2]),
+    "fresnel_s": (hg.fresnel_s, mp.fresnels, WIDE + [1e3 + 0.1, -3e4 - 0.7]),
+    "fresnel_c": (hg.fresnel_c, mp.fresnelc, WIDE + [1e3 + 0.1, -3e4 - 0.7]),
+}
+
+
+def mp_ci(x):
+    return mp.ci(abs(x))  # SciPy's (real) Ci(x < 0) is Ci(|x|)
+
+
+def reference(function, order: int, x: float):
+    if function is mp.ci:
+        function = mp_ci
+    return mp.diff(function, mp.mpf(x), order) if order else function(mp.mpf(x))
+
+
+def scaled_errors(got, refs, dtype) -> list[float]:
+    """|got - ref| / max(1, |ref|); a reference past the dtype's range must come out as +-inf."""
+    errors = []
+    for g, r in zip(got, refs):
+        if abs(r) > np.finfo(dtype).max:
+            assert np.isinf(g) and (g > 0) == (r > 0), (g, r)
+            continue
+        errors.append(float(abs(mp.mpf(float(g)) - r) / max(1, abs(r))))
+    return errors
+
+
+def c_function(inputs, outputs):
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        return pytensor.function(inputs, outputs, mode=C_MODE)
+
+
+@pytest.mark.parametrize("dtype", ["float64", "float32"])
+@pytest.mark.parametrize("name", list(ONE_ARGUMENT))
+def test_integrals_orders_0_to_2_match_mpmath(name, dtype):
+    build, function, points = ONE_ARGUMENT[name]
+    x = pt.vector("x", dtype=dtype)
+    y = build(x)
+    d1 = pytensor.grad(y.sum(), x)
+    d2 = pytensor.grad(d1.sum(), x)
+    values = np.array(points, dtype=dtype)
+    for order, got in enumerate(c_function([x], [y, d1, d2])(values)):
+        assert got.dtype == dtype
+        refs = [reference(function, order, float(v)) for v in values]
+        assert max(scaled_errors(got, refs, dtype)) < TOLERANCE[dtype], (name, order)
+
+
+ZETA_POINTS = [(s, q) for s in (1.001, 1.1, 1.5, 2.0, 3.7, 10.0, 30.0, 60.0) for q in (1e-3, 0.1, 0.5, 1.0, 2.5, 10.0,
+                                                                                       100.0, 1e4)]
+ZETA_INDICES = [(0, 0), (1, 0), (0, 1), (2, 0), (1, 1), (0, 2)]
+
+
+@pytest.mark.parametrize("dtype", ["float64", "float32"])
+def test_zeta_orders_0_to_2_in_x_and_q_match_mpmath(dtype):
+    x, q = pt.vector("x", dtype=dtype), pt.vector("q", dtype=dtype)
+    z = hg.zeta(x, q)
+    dx, dq = pytensor.grad(z.sum(), [x, q])
+    outputs = [z, dx, dq, pytensor.grad(dx.sum(), x), pytensor.grad(dx.sum(), q), pytensor.grad(dq.sum(), q)]
+    s, a = (np.array(column, dtype=dtype) for column in zip(*ZETA_POINTS))
+    tolerance = {"float64": 1e-12, "float32": 2e-5}[dtype]
+    for (i, j), got in zip(ZETA_INDICES, c_function([x, q], outputs)(s, a)):
+        refs = [mp.diff(mp.zeta, (mp.mpf(float(u)), mp.mpf(float(v))), (i, j)) for u, v in zip(s, a)]
+        assert max(scaled_errors(got, refs, dtype)) < tolerance, (i, j)
+
+
+def test_zeta_truncation_bound_documented_in_the_op():
+    """The first omitted Euler-Maclaurin term (j = 15) is below 2e-17 of zeta on 1 < x <= 60, 0 < q <= 1e4."""
+    worst = 0
+    for s, q in ZETA_POINTS:
+        s, q = mp.mpf(s), mp.mpf(q)
+        a = q + max(0, int(mp.ceil(max(9, (s + 26) / mp.pi) - q)))
+        term = mp.bernoulli(30) / mp.factorial(30) * mp.rf(s, 29) * a ** (-s - 29)
+        worst = max(worst, abs(term) / mp.zeta(s, q))
+    assert worst < 2e-17
+
+
+def test_poles_infinities_and_nan_as_scipy():
+    x = np.array([0.0, -0.0, -1.0, -1e-300, 1e-300, 700.0, np.inf, -np.inf, np.nan])
+    expected = {
+        "expi": scipy.special.expi(x), "exp1": scipy.special.exp1(x),
+        "si": scipy.special.sici(x)[0], "ci": scipy.special.sici(x)[1],
+        "fresnel_s": scipy.special.fresnel(x)[0], "fresnel_c": scipy.special.fresnel(x)[1],
+        **{f"expn{n}": scipy.special.expn(n, x) for n in (0, 1, 2, 5)},
+    }
+    v = pt.dvector("v")
+    builds = [hg.expi, hg.exp1, hg.si, hg.ci, hg.fresnel_s, hg.fresnel_c] + [
+        (lambda n: lambda t: hg.expn(n, t))(n) for n in (0, 1, 2, 5)]
+    with np.errstate(all="ignore"):
+        got = c_function([v], [b(v) for b in builds])(x)
+    for (name, want), value in zip(expected.items(), got):
+        np.testing.assert_allclose(value, want, rtol=1e-14, err_msg=name)
+    with np.errstate(all="ignore"):  # Ei(710) = 3.15e305: finite (SciPy overflows from 709.8 on)
+        ei = c_function([v], hg.expi(v))(np.array([710.0, 716.0, 717.0]))
+    assert max(scaled_errors(ei[:2], [mp.ei(710), mp.ei(716)], "float64")) < 1e-15 and ei[2] == np.inf
+    s = np.array([1.0, 0.5, 2.0, 2.0, 2.5, 2.0, np.inf, np.inf, np.inf, 2.0, 2.0, np.nan, 3.0, 2.0])
+    q = np.array([1.0, 1.0, 0.0, -1.0, -1.5, -1.5, 2.0, 1.0, 0.5, 1e300, np.inf, 1.0, -2.5, -0.0])
+    a, b = pt.dvectors("a", "b")
+    np.testing.assert_allclose(c_function([a, b], hg.zeta(a, b))(s, q), scipy.special.zeta(s, q), rtol=1e-14)
+
+
+def test_si_is_exact_at_its_removable_singularity():
+    x = pt.dvector("x")
+    y = hg.si(x)
+    grads = [y]
+    for _ in range(4):
+        grads.append(pytensor.grad(grads[-1].sum(), x))
+    got = c_function([x], grads)(np.array([0.0, 1e-9, -1e-5]))
+    np.testing.assert_array_equal(got[0][0], 0.0)
+    np.testing.assert_allclose([g[0] for g in got[1:]], [1.0, 0.0, -1 / 3, 0.0], atol=1e-16)
+    for order, g in enumerate(got[1:], start=1):
+        refs = [mp.diff(mp.si, mp.mpf(v), order) for v in (1e-9, -1e-5)]
+        assert max(scaled_errors(g[1:], refs, "float64")) < 1e-15
+
+
+@pytest.mark.parametrize("text, function, points", [
+    ("expi(x)", mp.ei, [-3.0, 0.5, 6.0]), ("expn(3, x)", lambda t: mp.expint(3, t), [0.3, 1.5, 9.0]),
+    ("si(x)", mp.si, [-2.5, 1e-3, 4.0]), ("fresnel_c(x)", mp.fresnelc, [-1.7, 0.4, 3.1]),
+    ("zeta(3.5, x)", lambda t: mp.zeta(3.5, t), [0.3, 2.0, 11.0]),
+])
+def test_strings_orders_0_to_3_float64_and_float32(text, function, points):
+    fn = eg.compile(text, orders=(0, 1, 2, 3), device="cpu")
+    assert "Taylor mode" in fn.expressions[3]
+    for dtype in ("float64", "float32"):
+        values = np.array(points, dtype=dtype)
+        for order, got in enumerate(fn(values)):
+            assert got.dtype == dtype
+            refs = [reference(function, order, float(v)) for v in values]
+            assert max(scaled_errors(got, refs, dtype)) < TOLERANCE[dtype], (text, order, dtype)
+
+
+def test_zeta_in_x_and_mixed_partials_through_compile():
+    fn = eg.compile("zeta(x, q)", derivatives=[(), ("x",), ("q",), ("x", "x"), ("x", "q"), ("x", "x", "x")],
+                    device="cpu")
+    s, q = np.array([1.5, 4.0]), np.array([0.7, 3.0])
+    got = fn(s, q)
+    for index, value in zip([(0, 0), (1, 0), (0, 1), (2, 0), (1, 1), (3, 0)], got):
+        refs = [mp.diff(mp.zeta, (mp.mpf(u), mp.mpf(v)), index) for u, v in zip(s, q)]
+        assert max(scaled_errors(value, refs, "float64")) < 1e-12, index
+
+
+def test_callables_use_eg_names():
+    fn = eg.compile(lambda x: eg.si(x) * eg.expn(2, x) + eg.fresnel_s(x) - eg.zeta(2.0, x), orders=(0, 1), device="cpu")
+    x = np.array([0.4, 2.2])
+    value, slope = fn(x)
+    want = [mp.si(v) * mp.expint(2, v) + mp.fresnels(v) - mp.zeta(2, v) for v in x]
+    np.testing.assert_allclose(value, [float(w) for w in want], rtol=1e-13)
+    want = [mp.diff(lambda t: mp.si(t) * mp.expint(2, t) + mp.fresnels(t) - mp.zeta(2, t), v) for v in x]
+    np.testing.assert_allclose(slope, [float(w) for w in want], rtol=1e-13)
+
+
+@pytest.mark.parametrize("text, match", [
+    ("expn(2.5, x)", "expn's order n must be an integer in \\[0, 100\\]"),
+    ("expn(101, x)", "expn's order n must be an integer in \\[0, 100\\]"),
+    ("expn(x, x)", "expn's order n must be a constant integer"),
+])
+def test_expn_order_must_be_a_small_integer_literal(text, match):
+    with pytest.raises(eg.ExpressionError, match=match):
+        eg.compile(text, orders=(0,), device="cpu").expressions
+
+
+def test_zeta_refuses_x_derivatives_past_the_c_codes_order():
+    with pytest.raises(eg.ExpressionError, match="at most 6 times in x"):
+        hg.scalar_zeta(7)
+
+
+def test_float32_c_code_has_no_double():
+    import re
+
+    source = eg.compile("expi(x) + si(x) + fresnel_s(x) + zeta(2.0, x) + expn(2, x)", orders=(0, 1, 2)).source(
+        "cuda", dtype="float32")
+    body = source.split("eg_element(const eg_real *v, eg_real *r)")[1].split("extern \"C\"")[0]
+    assert "double" not in body and not re.findall(r"(?<![\w.])\d+\.\d*(?![\w.f])", body)
+    body = hg.HEADER.read_text().split("#define EG_DEFINE_HYPERGEOMETRIC")[1].split("EG_DEFINE_HYPERGEOMETRIC(double")[0]
+    body = re.sub(r"L\(-?[\d.]+(e[-+]?\d+)?\)", "L()", body)  # literals through L() get the float suffix
+    assert not re.findall(r"\d\.\d*|\bdouble\b", body)
