@@ -42,4 +42,6 @@ CASES = [
     ("expn(3, x)", sp.expint(3, x), POSITIVE), ("si(x)", sp.Si(x), WIDE), ("ci(x)", sp.Ci(x), POSITIVE),
     ("fresnel_s(x)", sp.fresnels(x), WIDE), ("fresnel_c(x)", sp.fresnelc(x), WIDE),
     ("zeta(2.5, x)", sp.zeta(sp.Rational(5, 2), x), POSITIVE),
+    ("hyp1f1(0.5, 1.5, x)", sp.hyper([sp.Rational(1, 2)], [sp.Rational(3, 2)], x), WIDE),
+    ("hyp2f1(0.5, 1.5, 2.5, x)", sp.hyper([sp.Rational(1, 2), sp.Rational(3, 2)], [sp.Rational(5, 2)], x), UNIT),
 ]

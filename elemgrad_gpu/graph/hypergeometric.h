@@ -70,7 +70,7 @@ static inline DEVICE void F(eg_hg_cdiv)(T a, T b, T c, T d, T *re, T *im) {     
  * real a_k = -k * (k + shift) * scale (shift and scale pick the function), step s. */     \
 static inline DEVICE void F(eg_hg_lentz)(T br, T bi, T shift, T scale, T step,             \
                                          T *hr, T *hi) {                                   \
-    T cr = L(0.0), ci = L(0.0), dr, di, k;                                              \
+    T cr = L(0.0), ci = L(0.0), dr, di, k;                                                 \
     F(eg_hg_cdiv)(L(1.0), L(0.0), br, bi, &dr, &di);                                       \
     *hr = dr; *hi = di;                                                                    \
     for (k = L(1.0); k < (T)EG_HG_MAXIT; k += L(1.0)) {                                    \
@@ -87,7 +87,7 @@ static inline DEVICE void F(eg_hg_lentz)(T br, T bi, T shift, T scale, T step,  
     *hr = (T)NAN; *hi = (T)NAN;                                                            \
 }                                                                                          \
                                                                                            \
-/* E_n(x) for n >= 1, x > 0: series (x <= 1) or continued fraction. */                    \
+/* E_n(x) for n >= 1, x > 0: series (x <= 1) or continued fraction. */                     \
 static inline DEVICE T F(eg_hg_expn_pos)(int n, T x) {                                     \
     int nm1 = n - 1, i;                                                                    \
     if (x > L(1.0)) {                                                                      \
@@ -95,14 +95,14 @@ static inline DEVICE T F(eg_hg_expn_pos)(int n, T x) {                          
         F(eg_hg_lentz)(x + (T)n, L(0.0), (T)nm1, L(1.0), L(2.0), &hr, &hi);                \
         return hr * F(exp)(-x);                                                            \
     } else {                                                                               \
-        T ans = nm1 != 0 ? L(1.0) / (T)nm1 : -F(log)(x) - F(eg_hg_euler)(), fact = L(1.0);   \
+        T ans = nm1 != 0 ? L(1.0) / (T)nm1 : -F(log)(x) - F(eg_hg_euler)(), fact = L(1.0); \
         for (i = 1; i < EG_HG_MAXIT; ++i) {                                                \
             T del;                                                                         \
             fact *= -x / (T)i;                                                             \
             if (i != nm1) {                                                                \
                 del = -fact / (T)(i - nm1);                                                \
             } else {                                                                       \
-                T psi = -F(eg_hg_euler)();                                                   \
+                T psi = -F(eg_hg_euler)();                                                 \
                 int ii;                                                                    \
                 for (ii = 1; ii <= nm1; ++ii) psi += L(1.0) / (T)ii;                       \
                 del = fact * (-F(log)(x) + psi);                                           \
@@ -115,7 +115,7 @@ static inline DEVICE T F(eg_hg_expn_pos)(int n, T x) {                          
 }                                                                                          \
                                                                                            \
 static inline DEVICE T F(eg_hg_expn)(int n, T x) {                                         \
-    if (isnan(x) || x < L(0.0)) return x < L(0.0) ? (T)NAN : x;                         \
+    if (isnan(x) || x < L(0.0)) return x < L(0.0) ? (T)NAN : x;                            \
     if (x == (T)INFINITY) return L(0.0);                                                   \
     if (n <= 0) { /* E_{-m}(x) = e^-x sum_{k=0}^m m!/k! x^(k-m-1) */                       \
         int m = -n, k;                                                                     \
@@ -145,7 +145,7 @@ static inline DEVICE T F(eg_hg_exp_over_x)(int m, T x) {                        
                                                                                            \
 static inline DEVICE T F(eg_hg_ei)(T x) {                                                  \
     T sum = L(0.0), term = L(1.0), k, e;                                                   \
-    if (isnan(x)) return x;                                                             \
+    if (isnan(x)) return x;                                                                \
     if (x == L(0.0)) return -(T)INFINITY;                                                  \
     if (x < L(0.0)) return -F(eg_hg_expn)(1, -x);                                          \
     if (x == (T)INFINITY) return x;                                                        \
@@ -155,7 +155,7 @@ static inline DEVICE T F(eg_hg_ei)(T x) {                                       
             sum += term / k;                                                               \
             if (term < EPS * sum) break;                                                   \
         }                                                                                  \
-        return sum + F(log)(x) + F(eg_hg_euler)();                                           \
+        return sum + F(log)(x) + F(eg_hg_euler)();                                         \
     }                                                                                      \
     sum = L(1.0);                                                                          \
     for (k = L(1.0); k < L(100.0); k += L(1.0)) { /* asymptotic: stop at its least term */ \
@@ -184,27 +184,27 @@ static inline DEVICE void F(eg_hg_sici_pos)(T t, T *si, T *ci) {                
             if (add < EPS * L(0.01)) break;                                                \
         }                                                                                  \
         *si = s;                                                                           \
-        *ci = F(eg_hg_euler)() + F(log)(t) + c;                                              \
+        *ci = F(eg_hg_euler)() + F(log)(t) + c;                                            \
     } else { /* E1(i t) = -Ci(t) + i (Si(t) - pi/2) = e^(-i t) * CF */                     \
         T hr, hi, cr = F(cos)(t), sr = F(sin)(t), er, ei;                                  \
         F(eg_hg_lentz)(L(1.0), t, L(0.0), L(1.0), L(2.0), &hr, &hi);                       \
         er = cr * hr + sr * hi; ei = cr * hi - sr * hr;                                    \
         *ci = -er;                                                                         \
-        *si = L(0.5) * F(eg_hg_pi)() + ei;                                                   \
+        *si = L(0.5) * F(eg_hg_pi)() + ei;                                                 \
     }                                                                                      \
 }                                                                                          \
                                                                                            \
 static inline DEVICE T F(eg_hg_si)(T x) {                                                  \
     T si, ci, t = F(fabs)(x);                                                              \
-    if (isnan(x) || t == L(0.0)) return x;                                              \
-    if (t == (T)INFINITY) return F(copysign)(L(0.5) * F(eg_hg_pi)(), x);                     \
+    if (isnan(x) || t == L(0.0)) return x;                                                 \
+    if (t == (T)INFINITY) return F(copysign)(L(0.5) * F(eg_hg_pi)(), x);                   \
     F(eg_hg_sici_pos)(t, &si, &ci);                                                        \
     return F(copysign)(si, x);                                                             \
 }                                                                                          \
                                                                                            \
 static inline DEVICE T F(eg_hg_ci)(T x) {                                                  \
     T si, ci, t = F(fabs)(x);                                                              \
-    if (isnan(x)) return x;                                                             \
+    if (isnan(x)) return x;                                                                \
     if (t == L(0.0)) return -(T)INFINITY;                                                  \
     if (t == (T)INFINITY) return x > L(0.0) ? L(0.0) : (T)NAN;                             \
     F(eg_hg_sici_pos)(t, &si, &ci);                                                        \
@@ -216,7 +216,7 @@ static inline DEVICE T F(eg_hg_trig_over_x)(int cosine, int m, T x) {           
     T s = L(0.0);                                                                          \
     int i;                                                                                 \
     if (!cosine && F(fabs)(x) < L(2.0)) { /* sum_j (-1)^j x^(2j) / (2j+1)!, derived m times */\
-        T coef = L(1.0); /* (-1)^j / (2j+1)!; 20 terms: the tail is below 1e-25 at |x| = 2 */ \
+        T coef = L(1.0); /* (-1)^j / (2j+1)!; 20 terms: the tail is below 1e-25 at |x| = 2 */\
         int j;                                                                             \
         for (j = 0; j < 20; ++j) {                                                         \
             int p = 2 * j;                                                                 \
@@ -245,7 +245,7 @@ static inline DEVICE T F(eg_hg_trig_over_x)(int cosine, int m, T x) {           
     }                                                                                      \
 }                                                                                          \
                                                                                            \
-/* pi x^2 / 2 reduced exactly to pi * r, r in (-2, 4); *big = 1 where x^2 overflows. */     \
+/* pi x^2 / 2 reduced exactly to pi * r, r in (-2, 4); *big = 1 where x^2 overflows. */    \
 static inline DEVICE T F(eg_hg_half_sq_turns)(T x, int *big) {                             \
     T hi = x * x, lo = F(fma)(x, x, -hi);                                                  \
     *big = !(hi < (T)INFINITY);                                                            \
@@ -256,24 +256,24 @@ static inline DEVICE T F(eg_hg_half_sq_turns)(T x, int *big) {                  
 static inline DEVICE T F(eg_hg_sin_half_pi_sq)(T x) {                                      \
     int big;                                                                               \
     T r = F(eg_hg_half_sq_turns)(x, &big);                                                 \
-    return big ? (T)NAN : F(sin)(F(eg_hg_pi)() * r);                                         \
+    return big ? (T)NAN : F(sin)(F(eg_hg_pi)() * r);                                       \
 }                                                                                          \
                                                                                            \
 static inline DEVICE T F(eg_hg_cos_half_pi_sq)(T x) {                                      \
     int big;                                                                               \
     T r = F(eg_hg_half_sq_turns)(x, &big);                                                 \
-    return big ? (T)NAN : F(cos)(F(eg_hg_pi)() * r);                                         \
+    return big ? (T)NAN : F(cos)(F(eg_hg_pi)() * r);                                       \
 }                                                                                          \
                                                                                            \
 /* Fresnel S (sine = 1) or C (sine = 0). */                                                \
 static inline DEVICE T F(eg_hg_fresnel)(int sine, T x) {                                   \
     T t = F(fabs)(x), s, c;                                                                \
     int big;                                                                               \
-    if (isnan(x)) return x;                                                             \
+    if (isnan(x)) return x;                                                                \
     F(eg_hg_half_sq_turns)(t, &big);                                                       \
     if (big) return F(copysign)(L(0.5), x);                                                \
     if (t <= L(1.5)) { /* S = sum (-1)^k u^(2k+1) t^(4k+3) / ((2k+1)! (4k+3)), u = pi/2 */ \
-        T u = L(0.5) * F(eg_hg_pi)() * t * t, term = t, k;                                   \
+        T u = L(0.5) * F(eg_hg_pi)() * t * t, term = t, k;                                 \
         s = L(0.0); c = t;                                                                 \
         for (k = L(1.0); k < L(100.0); k += L(1.0)) {                                      \
             T add;                                                                         \
@@ -286,9 +286,9 @@ static inline DEVICE T F(eg_hg_fresnel)(int sine, T x) {                        
             }                                                                              \
             if (add < EPS * L(0.01) * t) break;                                            \
         }                                                                                  \
-    } else { /* (C + iS) = (1+i)/2 (1 - e^(i pi t^2/2) (t - i t) CF), CF of erfc */          \
-        T hr, hi, pix2 = F(eg_hg_pi)() * t * t, er, ei, cr, ci;                              \
-        F(eg_hg_lentz)(L(1.0), -pix2, L(-0.5), L(4.0), L(4.0), &hr, &hi);                   \
+    } else { /* (C + iS) = (1+i)/2 (1 - e^(i pi t^2/2) (t - i t) CF), CF of erfc */        \
+        T hr, hi, pix2 = F(eg_hg_pi)() * t * t, er, ei, cr, ci;                            \
+        F(eg_hg_lentz)(L(1.0), -pix2, L(-0.5), L(4.0), L(4.0), &hr, &hi);                  \
         er = t * hr + t * hi; ei = t * hi - t * hr; /* (t - i t) h */                      \
         cr = F(eg_hg_cos_half_pi_sq)(t); ci = F(eg_hg_sin_half_pi_sq)(t);                  \
         hr = L(1.0) - (cr * er - ci * ei); hi = -(cr * ei + ci * er);                      \
@@ -299,9 +299,107 @@ static inline DEVICE T F(eg_hg_fresnel)(int sine, T x) {                        
                                                                                            \
 static inline DEVICE T F(eg_hg_fresnel_s)(T x) { return F(eg_hg_fresnel)(1, x); }          \
                                                                                            \
+/* Taylor coefficients in h, to degree n, of a rising factorial (v+h)_k: times (v + k + h). */\
+static inline DEVICE void F(eg_hg_times)(T *p, int n, T v) {                               \
+    int i;                                                                                 \
+    for (i = n; i >= 0; --i) p[i] = v * p[i] + (i > 0 ? p[i - 1] : L(0.0));                \
+}                                                                                          \
+                                                                                           \
+/* ... and of (v)_k / (v+h)_k: times 1 / (1 + h/v) = sum_n (-h/v)^n. */                    \
+static inline DEVICE void F(eg_hg_over)(T *p, int n, T v) {                                \
+    int i, m;                                                                              \
+    for (i = n; i >= 0; --i) {                                                             \
+        T s = L(0.0), f = L(1.0);                                                          \
+        for (m = 0; m <= i; ++m) { s += p[i - m] * f; f *= -L(1.0) / v; }                  \
+        p[i] = s;                                                                          \
+    }                                                                                      \
+}                                                                                          \
+                                                                                           \
+/* n! */                                                                                   \
+static inline DEVICE T F(eg_hg_fact)(int n) {                                              \
+    T f = L(1.0);                                                                          \
+    for (; n > 1; --n) f *= (T)n;                                                          \
+    return f;                                                                              \
+}                                                                                          \
+                                                                                           \
+/* d^i/da^i d^j/db^j M(a, b, x), Kummer's confluent hypergeometric function, i + j <= MMAX. */\
+static inline DEVICE T F(eg_hg_hyp1f1)(int i, int j, T a, T b, T x) {                      \
+    T A[EG_HG_MMAX + 1], B[EG_HG_MMAX + 1], sum = L(0.0), c, y, k, last = L(1.0);          \
+    int kummer = x < L(0.0), n = kummer ? i + j : i, p, l;                                 \
+    if (isnan(a) || isnan(b) || isnan(x)) return a + b + x;                                \
+    if (i < 0 || j < 0 || i + j > EG_HG_MMAX || F(fabs)(x) == (T)INFINITY) return (T)NAN;  \
+    if (b <= L(0.0) && b == F(floor)(b)) return i + j == 0 ? (T)INFINITY : (T)NAN;         \
+    c = kummer ? b - a : a; /* x < 0: M(a, b, x) = e^x M(b - a, b, -x) */                  \
+    y = kummer ? -x : x;                                                                   \
+    for (p = 0; p <= EG_HG_MMAX; ++p) { A[p] = L(0.0); B[p] = L(0.0); }                    \
+    A[0] = L(1.0); B[0] = L(1.0);                                                          \
+    for (k = L(0.0); k < (T)EG_HG_MAXIT; k += L(1.0)) {                                    \
+        T t = L(0.0), binom = L(1.0);                                                      \
+        if (!kummer) t = F(eg_hg_fact)(i) * A[i] * F(eg_hg_fact)(j) * B[j];                \
+        else for (l = 0; l <= j; ++l) { /* d_a = -d_c, d_b = d_c + d_b */                  \
+            t += binom * F(eg_hg_fact)(i + l) * A[i + l] * F(eg_hg_fact)(j - l) * B[j - l];\
+            binom = binom * (T)(j - l) / (T)(l + 1);                                       \
+        }                                                                                  \
+        sum += t;                                                                          \
+        if (k > y && k > (T)(n + 1) && F(fabs)(t) <= EPS * F(fabs)(sum) && last <= EPS * F(fabs)(sum)) \
+            break;                                                                         \
+        last = F(fabs)(t);                                                                 \
+        F(eg_hg_times)(A, n, c + k);                                                       \
+        for (p = 0; p <= n; ++p) A[p] *= y / ((k + L(1.0)) * (b + k));                     \
+        F(eg_hg_over)(B, j, b + k);                                                        \
+    }                                                                                      \
+    if (!(k < (T)EG_HG_MAXIT)) return (T)NAN;                                              \
+    return kummer ? ((i & 1) ? -sum : sum) * F(exp)(x) : sum;                              \
+}                                                                                          \
+                                                                                           \
+/* d^i/da^i d^j/db^j d^l/dc^l 2F1(a, b; c; x), i + j + l <= MMAX: the series for 0 <= x < 1,\
+ * Pfaff's (1 - x)^-a 2F1(a, c - b; c; x/(x - 1)) for x < 0. */                            \
+static inline DEVICE T F(eg_hg_hyp2f1)(int i, int j, int l, T a, T b, T c, T x) {          \
+    T A[EG_HG_MMAX + 1], B[EG_HG_MMAX + 1], C[EG_HG_MMAX + 1], sum = L(0.0), z, bb, lg = L(0.0);\
+    T k, last = L(1.0);                                                                    \
+    int pfaff = x < L(0.0), nb = pfaff ? j + l : j, p, r, s;                               \
+    if (isnan(a) || isnan(b) || isnan(c) || isnan(x)) return a + b + c + x;                \
+    if (i < 0 || j < 0 || l < 0 || i + j + l > EG_HG_MMAX || !(x < L(1.0)) || x == -(T)INFINITY) return (T)NAN;\
+    if (c <= L(0.0) && c == F(floor)(c)) return i + j + l == 0 ? (T)INFINITY : (T)NAN;     \
+    z = pfaff ? x / (x - L(1.0)) : x;                                                      \
+    bb = pfaff ? c - b : b;                                                                \
+    if (pfaff) lg = -F(log1p)(-x); /* (1 - x)^-a = e^(a lg) */                             \
+    for (p = 0; p <= EG_HG_MMAX; ++p) { A[p] = L(0.0); B[p] = L(0.0); C[p] = L(0.0); }     \
+    A[0] = L(1.0); B[0] = L(1.0); C[0] = L(1.0);                                           \
+    for (k = L(0.0); k < (T)EG_HG_MAXIT; k += L(1.0)) {                                    \
+        T t = L(0.0);                                                                      \
+        if (!pfaff) {                                                                      \
+            t = F(eg_hg_fact)(i) * A[i] * F(eg_hg_fact)(j) * B[j] * F(eg_hg_fact)(l) * C[l];\
+        } else { /* d_a: on e^(a lg) and on a; d_b = -d_b'; d_c = d_b' + d_c */            \
+            T bi = L(1.0);                                                                 \
+            for (r = 0; r <= i; ++r) {                                                     \
+                T bl = L(1.0), inner = L(0.0);                                             \
+                for (s = 0; s <= l; ++s) {                                                 \
+                    inner += bl * F(eg_hg_fact)(j + s) * B[j + s] * F(eg_hg_fact)(l - s) * C[l - s];\
+                    bl = bl * (T)(l - s) / (T)(s + 1);                                     \
+                }                                                                          \
+                t += bi * F(pow)(lg, (T)(i - r)) * F(eg_hg_fact)(r) * A[r] * inner;        \
+                bi = bi * (T)(i - r) / (T)(r + 1);                                         \
+            }                                                                              \
+        }                                                                                  \
+        sum += t;                                                                          \
+        if (k > (T)(i + j + l + 1) && F(fabs)(t) <= EPS * F(fabs)(sum) && last <= EPS * F(fabs)(sum)) \
+            break;                                                                         \
+        last = F(fabs)(t);                                                                 \
+        F(eg_hg_times)(A, i, a + k); /* A: (a+h)_k z^k / (c)_k; B: (b+h)_k / k!; C: (c)_k / (c+h)_k */\
+        for (p = 0; p <= i; ++p) A[p] *= z / (c + k);                                      \
+        F(eg_hg_times)(B, nb, bb + k);                                                     \
+        for (p = 0; p <= nb; ++p) B[p] /= k + L(1.0);                                      \
+        F(eg_hg_over)(C, l, c + k);                                                        \
+    }                                                                                      \
+    if (!(k < (T)EG_HG_MAXIT)) return (T)NAN;                                              \
+    if (!pfaff) return sum;                                                                \
+    return ((j & 1) ? -sum : sum) * F(exp)(a * lg);                                        \
+}                                                                                          \
+                                                                                           \
 /* The m-th s-derivative of the Euler-Maclaurin tail of zeta(s, q) at a = q + N > 0:       \
  * a^(1-s)/(s-1) + a^-s/2 + sum_j B_2j/(2j)! (s)_(2j-1) a^(-s-2j+1). */                    \
-static inline DEVICE T F(eg_hg_zeta_tail)(int m, int nb, T s, T a) {                               \
+static inline DEVICE T F(eg_hg_zeta_tail)(int m, int nb, T s, T a) {                       \
     const T b[EG_HG_BERNOULLI + 1] = { /* B_2j / (2j)!, j = 1 .. 15 */                     \
         L(0.0833333333333333333333), L(-0.00138888888888888888889),                        \
         L(0.0000330687830687830687831), L(-8.26719576719576719577e-7),                     \
@@ -326,7 +424,7 @@ static inline DEVICE T F(eg_hg_zeta_tail)(int m, int nb, T s, T a) {            
     for (i = 0; i <= m; ++i) c[i] = L(0.0);                                                \
     c[0] = b[0] * s / a;                                                                   \
     if (m >= 1) c[1] = b[0] / a;                                                           \
-    for (j = 1; j <= nb; ++j) {                                               \
+    for (j = 1; j <= nb; ++j) {                                                            \
         T sum = L(0.0), fact = L(1.0);                                                     \
         binom = L(1.0);                                                                    \
         for (i = 0; i <= m; ++i) { /* sum_i C(m,i) i! c[i] (-L)^(m-i) */                   \
@@ -347,24 +445,24 @@ static inline DEVICE T F(eg_hg_zeta_tail)(int m, int nb, T s, T a) {            
 static inline DEVICE T F(eg_hg_zeta)(int m, T s, T q) {                                    \
     T amin, sum = L(0.0), a = q;                                                           \
     int nb = EG_HG_BERNOULLI;                                                              \
-    if (isnan(s) || isnan(q) || m < 0 || m > EG_HG_MMAX) return s + q + (T)NAN;      \
+    if (isnan(s) || isnan(q) || m < 0 || m > EG_HG_MMAX) return s + q + (T)NAN;            \
     if (s == L(1.0)) return m == 0 ? (T)INFINITY : (m & 1) ? -(T)INFINITY : (T)INFINITY;   \
     if (!(s > L(1.0))) return (T)NAN;                                                      \
-    if (q == (T)INFINITY) return L(0.0);                                  \
+    if (q == (T)INFINITY) return L(0.0);                                                   \
     if (q <= L(0.0)) {                                                                     \
         if (q == F(floor)(q)) return m == 0 ? (T)INFINITY : (T)NAN;                        \
         if (s != F(floor)(s) || m > 0) return (T)NAN;                                      \
     }                                                                                      \
     if (s == (T)INFINITY)                                                                  \
         return m > 0 ? (T)NAN : q == L(1.0) ? L(1.0) : q < L(1.0) ? (T)INFINITY : (T)NAN;  \
-    amin = (s + L(26.0)) / F(eg_hg_pi)(); /* Bernoulli terms fall by 1/4 or faster */       \
+    amin = (s + L(26.0)) / F(eg_hg_pi)(); /* Bernoulli terms fall by 1/4 or faster */      \
     if (amin < L(9.0)) amin = L(9.0);                                                      \
     if (amin > q + L(64.0)) { amin = q + L(64.0); nb = 0; } /* tail < (q/a)^s: negligible */\
     for (; a < amin; a += L(1.0)) {                                                        \
         T t = F(pow)(a, -s);                                                               \
         sum += m == 0 ? t : t * F(pow)(-F(log)(a), (T)m);                                  \
     }                                                                                      \
-    return sum + F(eg_hg_zeta_tail)(m, nb, s, a);                                              \
+    return sum + F(eg_hg_zeta_tail)(m, nb, s, a);                                          \
 }                                                                                          \
 static inline DEVICE T F(eg_hg_fresnel_c)(T x) { return F(eg_hg_fresnel)(0, x); }
 

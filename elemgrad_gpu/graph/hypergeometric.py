@@ -30,12 +30,14 @@ import pytensor.scalar as ps
 import pytensor.tensor as pt
 import scipy.special
 from pytensor.graph.basic import Variable
-from pytensor.scalar.basic import BinaryScalarOp, UnaryScalarOp
+from pytensor.scalar.basic import BinaryScalarOp, ScalarOp, UnaryScalarOp
+from pytensor.scalar.math import Hyp2F1 as PyTensorHyp2F1
 from pytensor.tensor.elemwise import Elemwise
 from pytensor.tensor.exceptions import NotScalarConstantError
 
 from elemgrad_gpu.errors import ExpressionError, NoTaylorRule
 from elemgrad_gpu.graph.special import _SpecialOp
+from elemgrad_gpu.graph.substitute import substitutes
 from elemgrad_gpu.graph.taylor_series import is_number
 
 HEADER = Path(__file__).with_name("hypergeometric.h")
@@ -404,6 +406,128 @@ def zeta(x, q) -> pt.TensorVariable:
     return Elemwise(scalar_zeta(0))(x, q)
 
 
+
+def _parameter_order(name: str, orders: tuple[int, ...]) -> tuple[int, ...]:
+    if sum(orders) > MAX_DERIVATIVE:
+        raise ExpressionError(f"{name} is differentiated at most {MAX_DERIVATIVE} times in its parameters together "
+                              f"(the C code's EG_HG_MMAX), not {sum(orders)}")
+    return orders
+
+
+def _leibniz_terms(k: int, factor, one):
+    """``d^k/dp^k (p * G(p + 1))`` as [(coefficient, order of G)]: ``p G^(k) + k G^(k-1)``."""
+    return [(factor, k)] + ([(_const(k, one), k - 1)] if k else [])
+
+
+class Hyp1F1(_HypergeometricOp, ScalarOp):
+    """``d^i/da^i d^j/db^j`` of Kummer's ``M(a, b, x) = 1F1(a; b; x)`` (scipy.special.hyp1f1 for i = j = 0).
+
+    Its series, ``sum_k (a)_k / (b)_k x**k / k!``, for x >= 0, and Kummer's transformation
+    ``e**x M(b - a, b, -x)`` for x < 0 (so no term cancels beyond a few where ``b - a < 0``);
+    the parameter derivatives are the same series with the Taylor coefficients in a and b of
+    ``(a)_k`` and ``1/(b)_k`` (no digamma needed). Ends when two consecutive terms are below
+    ``eps`` of the sum past ``k > |x|``, NaN after 5000 terms. Documented domain:
+    ``-10 <= a <= 10``, ``0.1 <= b <= 10``, ``|x| <= 30`` (tests/graph/test_hypergeometric.py).
+    """
+
+    __props__ = ("i", "j")
+    nin, nout = 3, 1
+    c_name = "hg_hyp1f1"
+
+    def __init__(self, i: int, j: int):
+        super().__init__(name="hyp1f1" if i == j == 0 else f"hyp1f1_d{i}{j}")
+        self.i, self.j = _parameter_order("hyp1f1(a, b, x)", (int(i), int(j)))
+
+    def impl(self, a, b, x):
+        if self.i == self.j == 0:
+            return scipy.special.hyp1f1(a, b, x)
+        return float(mpmath.diff(lambda u, v: mpmath.hyp1f1(u, v, x), (a, b), (self.i, self.j)))
+
+    def c_prefix(self) -> str:
+        return f"{self.i}, {self.j}, "
+
+    def pullback(self, inputs, outputs, output_gradients):
+        (a, b, x), (gz,) = inputs, output_gradients
+        one = _const(1.0, x)
+        terms = []  # d^i/da^i d^j/db^j of a/b M(a + 1, b + 1, x)
+        for coefficient, i in _leibniz_terms(self.i, a, one):
+            for m in range(self.j + 1):  # d^m/db^m 1/b = (-1)^m m! / b^(m+1)
+                weight = _const((-1) ** m * math.comb(self.j, m) * math.factorial(m), one) / b ** (m + 1)
+                terms.append(coefficient * weight * scalar_hyp1f1(i, self.j - m)(a + one, b + one, x))
+        return [gz * scalar_hyp1f1(self.i + 1, self.j)(a, b, x), gz * scalar_hyp1f1(self.i, self.j + 1)(a, b, x),
+                gz * ps.add(*terms)]
+
+
+class Hyp2F1(_HypergeometricOp, ScalarOp):
+    """``d^i/da^i d^j/db^j d^l/dc^l`` of Gauss's ``2F1(a, b; c; x)`` (scipy.special.hyp2f1 for i = j = l = 0).
+
+    Its series ``sum_k (a)_k (b)_k / (c)_k x**k / k!`` for ``0 <= x < 1`` and Pfaff's
+    transformation ``(1 - x)**-a 2F1(a, c - b; c; x / (x - 1))`` for ``x < 0`` (so every x
+    below 1 maps into [0, 1)); the parameter derivatives are the same series with the Taylor
+    coefficients of the Pochhammer symbols, combined through the transformation by the
+    chain rule. Ends when two consecutive terms are below ``eps`` of the sum, NaN after
+    5000 terms (x within about 1e-3 of 1, or x below about -1e3). Documented domain:
+    ``-5 <= a, b <= 5``, ``0.5 <= c <= 8``, ``-20 <= x <= 0.9``.
+    """
+
+    __props__ = ("i", "j", "l")
+    nin, nout = 4, 1
+    c_name = "hg_hyp2f1"
+
+    def __init__(self, i: int, j: int, l: int):
+        super().__init__(name="hyp2f1" if i == j == l == 0 else f"hyp2f1_d{i}{j}{l}")
+        self.i, self.j, self.l = _parameter_order("hyp2f1(a, b, c, x)", (int(i), int(j), int(l)))
+
+    def impl(self, a, b, c, x):
+        if self.i == self.j == self.l == 0:
+            return scipy.special.hyp2f1(a, b, c, x)
+        return float(mpmath.diff(lambda u, v, w: mpmath.hyp2f1(u, v, w, x), (a, b, c), (self.i, self.j, self.l)))
+
+    def c_prefix(self) -> str:
+        return f"{self.i}, {self.j}, {self.l}, "
+
+    def pullback(self, inputs, outputs, output_gradients):
+        (a, b, c, x), (gz,) = inputs, output_gradients
+        one = _const(1.0, x)
+        terms = []  # d^i/da^i d^j/db^j d^l/dc^l of a b / c 2F1(a + 1, b + 1; c + 1; x)
+        for ca, i in _leibniz_terms(self.i, a, one):
+            for cb, j in _leibniz_terms(self.j, b, one):
+                for m in range(self.l + 1):
+                    weight = _const((-1) ** m * math.comb(self.l, m) * math.factorial(m), one) / c ** (m + 1)
+                    terms.append(ca * cb * weight * scalar_hyp2f1(i, j, self.l - m)(a + one, b + one, c + one, x))
+        i, j, l = self.i, self.j, self.l
+        return [gz * scalar_hyp2f1(i + 1, j, l)(a, b, c, x), gz * scalar_hyp2f1(i, j + 1, l)(a, b, c, x),
+                gz * scalar_hyp2f1(i, j, l + 1)(a, b, c, x), gz * ps.add(*terms)]
+
+
+@cache
+def scalar_hyp1f1(i: int, j: int) -> Hyp1F1:
+    """The scalar op of ``d^i/da^i d^j/db^j hyp1f1``; an ExpressionError past ``MAX_DERIVATIVE`` in all."""
+    return Hyp1F1(i, j)
+
+
+@cache
+def scalar_hyp2f1(i: int, j: int, l: int) -> Hyp2F1:
+    """The scalar op of ``d^i/da^i d^j/db^j d^l/dc^l hyp2f1``; an ExpressionError past ``MAX_DERIVATIVE``."""
+    return Hyp2F1(i, j, l)
+
+
+def hyp1f1(a, b, x) -> pt.TensorVariable:
+    """Elementwise confluent hypergeometric ``M(a, b, x)`` (scipy.special.hyp1f1)."""
+    return Elemwise(scalar_hyp1f1(0, 0))(_float(a), _float(b), _float(x))
+
+
+def hyp2f1(a, b, c, x) -> pt.TensorVariable:
+    """Elementwise Gauss hypergeometric ``2F1(a, b; c; x)`` for x < 1 (scipy.special.hyp2f1)."""
+    return Elemwise(scalar_hyp2f1(0, 0, 0))(_float(a), _float(b), _float(c), _float(x))
+
+
+@substitutes(PyTensorHyp2F1)
+def _pytensor_hyp2f1(node):
+    """PyTensor's hyp2f1 (C code, but a ScalarLoop gradient that does not fuse): ours, same inputs."""
+    return [hyp2f1(*node.inputs)]
+
+
 # Taylor mode (graph/taylor.py): the rules of these ops, registered in its table.
 
 def _taylor_compose(a, node, s):
@@ -442,12 +566,30 @@ def _taylor_zeta(a, node, s):
     return a.compose(q, derivatives, node.outputs[0])
 
 
+def _taylor_hypergeometric(a, node, s):
+    """hyp1f1 and hyp2f1 with only x varying: d^j/dx^j = prod (p)_j / prod (q)_j F(p + j; q + j; x)."""
+    *parameters, x = s
+    if any(_varies(a, p) for p in parameters) or any(getattr(node.op, k, 0) for k in "ijl"):
+        raise NoTaylorRule(f"{node.op} with a parameter varying has no Taylor rule: symbolic instead")
+    values = [p[0] for p in parameters]
+    upper = values[:-1]  # a (and b); the last parameter is the lower one
+    derivatives = []
+    for j in range(1, a.order + 1):
+        rising = [a.add(v, float(r)) for v in upper for r in range(j)]
+        lower = a.mul(*[a.add(values[-1], float(r)) for r in range(j)])
+        shifted = [a.add(v, float(j)) for v in values]
+        op = scalar_hyp1f1(0, 0) if len(values) == 2 else scalar_hyp2f1(0, 0, 0)
+        derivatives.append(a.div(a.mul(*rising, a.call(op, *shifted, x[0])), lower))
+    return a.compose(x, derivatives, node.outputs[0])
+
+
 def _register_taylor_rules() -> None:
     from elemgrad_gpu.graph import taylor
 
     taylor.RULES.update({Expi: _taylor_compose, ExpN: _taylor_compose, Exp1: _taylor_compose, Si: _taylor_compose,
                          Ci: _taylor_compose, TrigOverX: _taylor_compose, ExpOverX: _taylor_compose,
-                         FresnelS: _taylor_fresnel, FresnelC: _taylor_fresnel, Zeta: _taylor_zeta})
+                         FresnelS: _taylor_fresnel, FresnelC: _taylor_fresnel, Zeta: _taylor_zeta,
+                         Hyp1F1: _taylor_hypergeometric, Hyp2F1: _taylor_hypergeometric})
 
 
 _register_taylor_rules()
