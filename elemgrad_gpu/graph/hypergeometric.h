@@ -353,7 +353,7 @@ static inline DEVICE T F(eg_hg_hyp1f1)(int i, int j, T a, T b, T x) {           
 }                                                                                          \
                                                                                            \
 /* d^i/da^i d^j/db^j d^l/dc^l 2F1(a, b; c; x), i + j + l <= MMAX: the series for 0 <= x < 1,\
- * Pfaff's (1 - x)^-a 2F1(a, c - b; c; x/(x - 1)) for x < 0. */                            \
+ * Pfaff's (1 - x)^-a 2F1(a, c - b; c; x/(x - 1)) for negative x */                           \
 static inline DEVICE T F(eg_hg_hyp2f1)(int i, int j, int l, T a, T b, T c, T x) {          \
     T A[EG_HG_MMAX + 1], B[EG_HG_MMAX + 1], C[EG_HG_MMAX + 1], sum = L(0.0), z, bb, lg = L(0.0);\
     T k, last = L(1.0);                                                                    \
