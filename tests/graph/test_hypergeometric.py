@@ -220,7 +220,8 @@ def _hyp1f1_points(domain: str) -> np.ndarray:
         a = np.where(x < 0, np.minimum(a, b), a)
         return np.vstack([np.column_stack([a, b, x]), [[1, 2, -30], [0.5, 0.5, -30], [2, 3, 0.0], [10, 0.1, 30]]])
     a, b, x = rng.uniform(-5, 0, 8), rng.uniform(0.5, 10, 8), rng.uniform(0, 10, 8)  # a in [-5, 0), x in [0, 10]
-    return np.vstack([np.column_stack([a, b, x]), np.column_stack([b[:6] + rng.uniform(0, 5, 6), b[:6], -x[:6]])])
+    signed = np.vstack([np.column_stack([a, b, x]), np.column_stack([b[:6] + rng.uniform(0, 5, 6), b[:6], -x[:6]])])
+    return np.vstack([signed, [[-5, 11 / 3, 10], [-5, 0.5, 20 / 3]]])  # the worst corners of the box
 
 
 def _hyp2f1_points(domain: str) -> np.ndarray:
@@ -229,11 +230,21 @@ def _hyp2f1_points(domain: str) -> np.ndarray:
         a, b, c, x = rng.uniform(0, 5, 12), rng.uniform(0, 5, 12), rng.uniform(0.5, 8, 12), rng.uniform(-20, 0.9, 12)
         b = np.where(x < 0, np.minimum(b, c), b)
         return np.vstack([np.column_stack([a, b, c, x]), [[1, 1, 2, 0.9], [1, 1, 2, -20], [5, 5, 0.5, 0.9]]])
-    return np.column_stack([rng.uniform(-5, 5, 14), rng.uniform(-5, 5, 14), rng.uniform(0.5, 8, 14),
-                            rng.uniform(-0.5, 0.5, 14)])
+    signed = np.column_stack([rng.uniform(-5, 5, 14), rng.uniform(-5, 5, 14), rng.uniform(0.5, 8, 14),
+                              rng.uniform(-0.5, 0.5, 14)])
+    return np.vstack([signed, [[5, -5, 0.5, 0.5]]])  # 800 * 2F1(7, -3; 2.5; 0.5), a polynomial near its root
 
 
-HYPERGEOMETRIC = {"hyp1f1": (hg.hyp1f1, mp.hyp1f1, _hyp1f1_points), "hyp2f1": (hg.hyp2f1, mp.hyp2f1, _hyp2f1_points)}
+# float32 where terms of both signs cancel (documented in docs/EXPRESSIONS.md): hyp1f1 loses up to 1.2e-5
+# at a = -5, x = 10; hyp2f1's x-derivatives, large factors times a near-root polynomial, 3e-4
+SIGNED_FLOAT32 = {"hyp1f1": 2e-5, "hyp2f1": 5e-4}
+
+
+def _mp_hyp2f1(a, b, c, x):
+    return mp.hyp2f1(a, b, c, x, zeroprec=300)  # exact zeros of the polynomial cases
+
+
+HYPERGEOMETRIC = {"hyp1f1": (hg.hyp1f1, mp.hyp1f1, _hyp1f1_points), "hyp2f1": (hg.hyp2f1, _mp_hyp2f1, _hyp2f1_points)}
 
 
 @pytest.mark.parametrize("dtype", ["float64", "float32"])
@@ -259,7 +270,8 @@ def test_hypergeometric_every_partial_to_order_2_matches_mpmath(name, domain, dt
             args = [mp.mpf(float(v)) for v in row]
             refs.append(mp.diff(function, args, [index.count(i) for i in range(len(args))]) if index
                         else function(*args))
-        assert max(scaled_errors(got, refs, dtype)) < TOLERANCE[dtype], (name, domain, index)
+        tolerance = SIGNED_FLOAT32[name] if (domain, dtype) == ("signed", "float32") else TOLERANCE[dtype]
+        assert max(scaled_errors(got, refs, dtype)) < tolerance, (name, domain, index)
 
 
 def test_hyp1f1_outside_the_signed_domain_loses_what_its_largest_term_says():
