@@ -130,6 +130,10 @@ class ExpN(_HypergeometricOp, UnaryScalarOp):
     def c_prefix(self) -> str:
         return f"{self.n}, "
 
+    def printed_call(self, arguments: list[str]) -> str:
+        """How graph/formula.py prints it: ``expn(2, x)`` (a negative n, of a derivative, does not parse back)."""
+        return f"expn({self.n}, {arguments[0]})"
+
     def pullback(self, inputs, outputs, output_gradients):
         (x,), (gz,) = inputs, output_gradients
         return [-gz * scalar_expn(self.n - 1)(x)]
