@@ -324,3 +324,13 @@ def test_parameter_derivatives_past_order_6_are_refused():
         hg.scalar_hyp1f1(4, 3)
     with pytest.raises(eg.ExpressionError, match="hyp2f1\\(a, b, c, x\\) is differentiated at most 6 times"):
         hg.scalar_hyp2f1(3, 2, 2)
+
+
+@pytest.mark.parametrize("dtype, arch", [("float32", "sm_80"), ("float64", "sm_90")])
+def test_parameter_derivative_kernels_compile_with_nvrtc(compile_ptx, dtype, arch):
+    """The CUDA source of every op family (parameter derivatives included) compiles (one arch per dtype: NVRTC
+    takes a while on this source; tests/cases.py's cases compile each family for both)."""
+    text = "zeta(x, q) + hyp1f1(a, q, x) + hyp2f1(a, q, q + 1, x) + expn(3, x) + ci(x) + fresnel_c(x) + expi(x)"
+    derivatives = [(), ("a",), ("q",), ("x", "q")]  # each op family and a parameter derivative of each
+    source = eg.compile(text, derivatives=derivatives).source("cuda", dtype=dtype)
+    assert ".entry eg_contiguous" in compile_ptx(source, arch)
