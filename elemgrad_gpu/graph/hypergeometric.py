@@ -1,4 +1,10 @@
-"""Exponential, trigonometric and Fresnel integrals: scalar ops with C code and closed-form derivatives.
+"""Exponential, trigonometric and Fresnel integrals, Hurwitz zeta, hyp1f1 and hyp2f1: scalar ops with C code.
+
+``zeta(x, q)``, ``hyp1f1(a, b, x)`` and ``hyp2f1(a, b, c, x)`` are ops that take their
+derivative orders in x (zeta) or in the parameters (hyp1f1, hyp2f1) as properties, so each
+derivative is another op of the family; their classes say how and on which domain (also
+docs/EXPRESSIONS.md). PyTensor's own ``Hyp2F1`` in a user's graph is replaced by ours
+(``@substitutes``), and each op's Taylor-mode rule is registered in graph/taylor.py's table.
 
 ``expi`` (Ei), ``exp1`` (E1), ``expn(n, x)`` (E_n, n a non-negative integer literal),
 ``si`` and ``ci`` (SciPy's ``sici`` as two functions), ``fresnel_s`` and ``fresnel_c``
