@@ -47,4 +47,11 @@ CASES = [
     ("boxcox(x, 0.4) + boxcox1p(x, -0.6)", (x ** sp.Rational(2, 5) - 1) / sp.Rational(2, 5)
      + ((1 + x) ** sp.Rational(-3, 5) - 1) / sp.Rational(-3, 5), POSITIVE),
     ("erfcinv(x)", sp.erfinv(1 - x), (0.05, 0.4, 1.0, 1.3, 1.95)),  # the normal family (graph/normal.py)
+    # exponential, trigonometric and Fresnel integrals, Hurwitz zeta (graph/hypergeometric.py)
+    ("expi(x)", sp.Ei(x), (-2.1, -0.7, 0.3, 1.4, 2.6, 7.9)), ("exp1(x)", sp.expint(1, x), POSITIVE),
+    ("expn(3, x)", sp.expint(3, x), POSITIVE), ("si(x)", sp.Si(x), WIDE), ("ci(x)", sp.Ci(x), POSITIVE),
+    ("fresnel_s(x)", sp.fresnels(x), WIDE), ("fresnel_c(x)", sp.fresnelc(x), WIDE),
+    ("zeta(2.5, x)", sp.zeta(sp.Rational(5, 2), x), POSITIVE),
+    ("hyp1f1(0.5, 1.5, x)", sp.hyper([sp.Rational(1, 2)], [sp.Rational(3, 2)], x), WIDE),
+    ("hyp2f1(0.5, 1.5, 2.5, x)", sp.hyper([sp.Rational(1, 2), sp.Rational(3, 2)], [sp.Rational(5, 2)], x), UNIT),
 ]

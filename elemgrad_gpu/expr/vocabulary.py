@@ -127,6 +127,16 @@ FUNCTIONS: tuple[Function, ...] = (
 
     # ---- end ----
     # ---- hypergeometric, zeta, exponential and trigonometric integrals (graph/hypergeometric.py) ----
+    Function("expi", 1, "hypergeometric.expi"),
+    Function("exp1", 1, "hypergeometric.exp1"),
+    Function("expn", 2, "hypergeometric.expn", literal=(0,)),
+    Function("si", 1, "hypergeometric.si"),  # scipy.special.sici's two outputs, one per function
+    Function("ci", 1, "hypergeometric.ci"),
+    Function("fresnel_s", 1, "hypergeometric.fresnel_s"),  # scipy.special.fresnel's, S(x) = int_0^x sin(pi t^2/2)
+    Function("fresnel_c", 1, "hypergeometric.fresnel_c"),
+    Function("zeta", 2, "hypergeometric.zeta"),  # Hurwitz: scipy.special.zeta(x, q)
+    Function("hyp1f1", 3, "hypergeometric.hyp1f1"),  # Kummer's M(a, b, x)
+    Function("hyp2f1", 4, "hypergeometric.hyp2f1"),  # Gauss's 2F1(a, b; c; x), x < 1
 
     # ---- end ----
 )

@@ -72,6 +72,8 @@ def _apply(op: ps.ScalarOp, args: list[tuple[str, int]]) -> tuple[str, int]:
         return named, ATOM
     if getattr(op, "n", None) is not None and type(op).__name__ == "PolyGamma":
         return (f"digamma({args[0][0]})" if op.n == 0 else f"polygamma({op.n}, {args[0][0]})"), ATOM
+    if hasattr(op, "printed_call"):  # an op with a literal argument prints it: expn(2, x) (graph/hypergeometric.py)
+        return op.printed_call([text for text, _ in args]), ATOM
     name = _NAMES.get(kind.__name__) or op.name or kind.__name__.lower()
     return f"{name}({', '.join(text for text, _ in args)})", ATOM
 
