@@ -94,22 +94,27 @@ static inline DEVICE EG_J EG_FN(eg_jexp)(EG_J l) {
     return r;
 }
 
+/* Whether every component of the step d is within tol of the sum s: relative to the
+ * component, or to 1e-4 of the value for a component that passes through 0. */
+static inline DEVICE int EG_FN(eg_jwithin)(EG_J d, EG_J s, EG_W tol) {
+    EG_W f = EG_C(1e-4) * EG_WM(fabs)(s.v);
+    return EG_WM(fabs)(d.v) <= tol * EG_WM(fabs)(s.v)
+        && EG_WM(fabs)(d.a) <= tol * (EG_WM(fabs)(s.a) + f)
+        && EG_WM(fabs)(d.b) <= tol * (EG_WM(fabs)(s.b) + f)
+        && EG_WM(fabs)(d.aa) <= tol * (EG_WM(fabs)(s.aa) + f)
+        && EG_WM(fabs)(d.ab) <= tol * (EG_WM(fabs)(s.ab) + f)
+        && EG_WM(fabs)(d.bb) <= tol * (EG_WM(fabs)(s.bb) + f);
+}
+
 /* Whether to stop after the step d of the sum s at iteration n: every component has
- * converged (relative to itself, or to 1e-4 of the value for a component that passes
- * through 0), or twice the iterations the value took (+ 10) have run: rounding noise can
- * keep a derivative's steps above EG_WEPS for ever, while its terms converge at the
- * value's rate times a power of n. *vn: the iteration at which the value converged (0: not yet). */
+ * converged to EG_WEPS, or, past twice the iterations the value took (+ 10), to n EG_WEPS:
+ * rounding noise that grows with n can keep a derivative's steps above EG_WEPS for ever,
+ * and the value can converge early (a continued fraction that ends: integer a) while its
+ * derivatives go on. *vn: the iteration at which the value converged (0: not yet). */
 static inline DEVICE int EG_FN(eg_jstop)(EG_J d, EG_J s, int n, int *vn) {
-    EG_W e = EG_WEPS, f = EG_C(1e-4) * EG_WM(fabs)(s.v);
-    int value = EG_WM(fabs)(d.v) <= e * EG_WM(fabs)(s.v);
-    if (value && *vn == 0) *vn = n;
-    return (value
-        && EG_WM(fabs)(d.a) <= e * (EG_WM(fabs)(s.a) + f)
-        && EG_WM(fabs)(d.b) <= e * (EG_WM(fabs)(s.b) + f)
-        && EG_WM(fabs)(d.aa) <= e * (EG_WM(fabs)(s.aa) + f)
-        && EG_WM(fabs)(d.ab) <= e * (EG_WM(fabs)(s.ab) + f)
-        && EG_WM(fabs)(d.bb) <= e * (EG_WM(fabs)(s.bb) + f))
-        || (*vn > 0 && n >= 2 * *vn + 10);
+    if (*vn == 0 && EG_WM(fabs)(d.v) <= EG_WEPS * EG_WM(fabs)(s.v)) *vn = n;
+    return EG_FN(eg_jwithin)(d, s, EG_WEPS)
+        || (*vn > 0 && n >= 2 * *vn + 10 && EG_FN(eg_jwithin)(d, s, EG_WEPS * (EG_W)n));
 }
 
 /* log a - psi(a) for a >= 20: 1/(2a) + sum_k B_2k / (2k a^2k). */
@@ -262,16 +267,17 @@ static inline DEVICE EG_T EG_FN(eg_gammainc_dx)(EG_T a_, EG_T x_) {
 /* Jet in (a, b) of I_x(a, b) by the continued fraction; lx = log x, ly = log(1 - x), x < 1. */
 static inline DEVICE EG_J EG_FN(eg_beta_cf)(EG_W a, EG_W b, EG_W x, EG_W lx, EG_W ly) {
     EG_J l, s, t, a1, b1, a0, b0, ja = EG_FN(eg_jconst)(a), jb = EG_FN(eg_jconst)(b);
-    EG_W pa = EG_FN(eg_psiw)(a), pb = EG_FN(eg_psiw)(b), pab = EG_FN(eg_psiw)(a + b);
-    EG_W qa = EG_FN(eg_psi1w)(a), qb = EG_FN(eg_psi1w)(b), qab = EG_FN(eg_psi1w)(a + b);
+    /* psi(a + 1) = psi(a) + 1/a: the prefix's 1/a cancels it for small a */
+    EG_W pa1 = EG_FN(eg_psiw)(a + EG_C(1.0)), pb = EG_FN(eg_psiw)(b), pab = EG_FN(eg_psiw)(a + b);
+    EG_W qa1 = EG_FN(eg_psi1w)(a + EG_C(1.0)), qb = EG_FN(eg_psi1w)(b), qab = EG_FN(eg_psi1w)(a + b);
     int n, vn = 0;
     ja.a = EG_C(1.0);
     jb.b = EG_C(1.0);
     /* log(x^a (1-x)^b / (a B(a, b))) and its derivatives */
     l.v = a * lx + b * ly - EG_WM(log)(a) - EG_WM(lgamma)(a) - EG_WM(lgamma)(b) + EG_WM(lgamma)(a + b);
-    l.a = lx - EG_C(1.0) / a - pa + pab;
+    l.a = lx - pa1 + pab;
     l.b = ly - pb + pab;
-    l.aa = EG_C(1.0) / (a * a) - qa + qab;
+    l.aa = qab - qa1;
     l.ab = qab;
     l.bb = qab - qb;
     a1 = b0 = a0 = EG_FN(eg_jconst)(EG_C(1.0));

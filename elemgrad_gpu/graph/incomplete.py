@@ -287,7 +287,10 @@ def gammau(a, x) -> pt.TensorVariable:
 def chi2sf(k, x) -> pt.TensorVariable:
     """Chi-squared survival function with k degrees of freedom, Q(k/2, x/2) (scipy.special.chdtrc(k, x))."""
     k, x = pt.as_tensor_variable(k), pt.as_tensor_variable(x)
-    return gammaincc(k / 2, x / 2)
+    floats = [v.dtype for v in (k, x) if v.dtype.startswith("float")]
+    dtype = ps.upcast(*floats) if floats else "float64"
+    half = pt.constant(np.asarray(0.5, dtype=dtype))  # not / 2: PyTensor folds log(x / 2) with a float32 log(2)
+    return gammaincc(k * half, x * half)
 
 
 def betainc(a, b, x) -> pt.TensorVariable:
