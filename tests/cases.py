@@ -37,4 +37,11 @@ CASES = [
     # the functions added under NumPy's names (issue 15), two to a case
     ("rsqrt(x) - reciprocal(x)", 1 / sp.sqrt(x) - 1 / x, POSITIVE),
     ("deg2rad(x)*square(x) + rad2deg(x)", sp.pi / 180 * x ** 3 + 180 / sp.pi * x, WIDE),
+    # incomplete gamma and beta (graph/incomplete.py), in x: the shape parameters' derivatives are
+    # tested in tests/graph/test_incomplete.py
+    ("gammainc(1.5, x)", sp.lowergamma(sp.Rational(3, 2), x) / sp.gamma(sp.Rational(3, 2)), POSITIVE),
+    ("gammaincc(2.5, x)", sp.uppergamma(sp.Rational(5, 2), x) / sp.gamma(sp.Rational(5, 2)), POSITIVE),
+    ("gammal(1.5, x) + gammau(3, x)", sp.lowergamma(sp.Rational(3, 2), x) + sp.uppergamma(3, x), POSITIVE),
+    ("chi2sf(3, x)", sp.uppergamma(sp.Rational(3, 2), x / 2) / sp.gamma(sp.Rational(3, 2)), POSITIVE),
+    ("betainc(1.5, 2.5, x)", sp.betainc_regularized(sp.Rational(3, 2), sp.Rational(5, 2), 0, x), (0.1, 0.3, 0.55, 0.8)),
 ]

@@ -185,6 +185,53 @@ static inline DEVICE EG_J EG_FN(eg_gamma_logprefix)(EG_W a, EG_W x, int lower) {
     return l;
 }
 
+/* lgamma(1 + a) for 0 <= a <= 1/2 by its Taylor series -gamma a + sum_k zeta(k) (-a)^k / k
+ * (lgamma(1 + a) from the rounded 1 + a has only the absolute accuracy of 1). */
+static inline DEVICE EG_W EG_FN(eg_lgamma1p_small)(EG_W a) {
+    const EG_W c[63] = { /* zeta(k) / k, k = 2 .. 64 */
+        EG_C(0.822467033424113218236), EG_C(0.400685634386531428467), EG_C(0.270580808427784547879),
+        EG_C(0.207385551028673985266), EG_C(0.169557176997408189952), EG_C(0.14404989676884611812),
+        EG_C(0.125509669524743042422), EG_C(0.111334265869564690491), EG_C(0.100099457512781808534),
+        EG_C(0.0909540171458290422326), EG_C(0.0833538405461090040249), EG_C(0.0769325164113521914728),
+        EG_C(0.0714329462953613360592), EG_C(0.0666687058824204680329), EG_C(0.062500955141213040742),
+        EG_C(0.058823978658684582339), EG_C(0.0555557676274036111022), EG_C(0.0526316793796166607336),
+        EG_C(0.0500000476981016936398), EG_C(0.0476190703301422279908), EG_C(0.0454545562932046694424),
+        EG_C(0.0434782660530402593614), EG_C(0.0416666691503412104691), EG_C(0.0400000011921401405861),
+        EG_C(0.0384615390346751857063), EG_C(0.0370370373129893255495), EG_C(0.0357142858473333580282),
+        EG_C(0.0344827586849193008108), EG_C(0.0333333333643775810807), EG_C(0.0322580645311504163388),
+        EG_C(0.0312500000072759744802), EG_C(0.0303030303065580455069), EG_C(0.0294117647075943447317),
+        EG_C(0.0285714285722601100127), EG_C(0.0277777777781819978303), EG_C(0.0270270270272236745901),
+        EG_C(0.0263157894737799468302), EG_C(0.0256410256410722817859), EG_C(0.0250000000000227373696),
+        EG_C(0.0243902439024501157897), EG_C(0.023809523809529223183), EG_C(0.023255813953491015973),
+        EG_C(0.0227272727272740191686), EG_C(0.0222222222222228538158), EG_C(0.0217391304347829176273),
+        EG_C(0.0212765957446810022431), EG_C(0.0208333333333334073482), EG_C(0.0204081632653061587012),
+        EG_C(0.0200000000000000177636), EG_C(0.0196078431372549106684), EG_C(0.0192307692307692350393),
+        EG_C(0.0188679245283018888872), EG_C(0.0185185185185185195465), EG_C(0.0181818181818181823228),
+        EG_C(0.0178571428571428573907), EG_C(0.0175438596491228071393), EG_C(0.017241379310344827646),
+        EG_C(0.0169491525423728813853), EG_C(0.0166666666666666666811), EG_C(0.0163934426229508196792),
+        EG_C(0.0161290322580645161325), EG_C(0.0158730158730158730176), EG_C(0.0156250000000000000008)};
+    EG_W r = c[62];
+    int k;
+    for (k = 61; k >= 0; --k) r = r * -a + c[k];
+    return -EG_C(0.57721566490153286060651209008240243) * a + r * a * a;
+}
+
+/* Q(a, x) for 0 < a < 1/2, 0 < x < a + 1, to relative accuracy where 1 - P would lose it
+ * (Q ~ a E1(x) is small): with u = a log x - lgamma(1 + a) and T = sum_(n>=1) (-x)^n / ((a+n) n!),
+ * P = e^u (1 + a T) (DLMF 8.7.1), so Q = -expm1(u) - e^u a T. */
+static inline DEVICE EG_W EG_FN(eg_gammaq_small)(EG_W a, EG_W x) {
+    EG_W u = a * EG_WM(log)(x) - EG_FN(eg_lgamma1p_small)(a), p = EG_C(1.0), t = EG_C(0.0);
+    int n;
+    for (n = 1; n < EG_MAXIT; ++n) {
+        EG_W term;
+        p *= -x / (EG_W)n;
+        term = p / (a + (EG_W)n);
+        t += term;
+        if (EG_WM(fabs)(term) <= EG_WEPS * EG_WM(fabs)(t)) break;
+    }
+    return -EG_WM(expm1)(u) - EG_WM(exp)(u) * a * t;
+}
+
 /* Jet in a of P(a, x) by its series (upper = 0), or of Q(a, x) by the continued
  * fraction (upper = 1), whichever converges well: x < a + 1 takes the series. */
 static inline DEVICE EG_J EG_FN(eg_gamma_jet)(EG_W a, EG_W x, int *upper) {
@@ -244,6 +291,7 @@ static inline DEVICE EG_T EG_FN(eg_gammainc_part)(EG_T a_, EG_T x_, int what, in
     EG_J j;
     int upper;
     if (EG_FN(eg_gamma_edge)(a, x, what, &r)) return (EG_T)(sign < 0 && what == 0 && !isnan(r) ? EG_C(1.0) - r : r);
+    if (what == 0 && sign < 0 && a < EG_C(0.5) && x < a + EG_C(1.0)) return (EG_T)EG_FN(eg_gammaq_small)(a, x);
     j = EG_FN(eg_gamma_jet)(a, x, &upper);
     if (what == 1) return (EG_T)(upper ? -j.a : j.a);
     if (what == 2) return (EG_T)(upper ? -j.aa : j.aa);

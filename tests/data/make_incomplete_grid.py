@@ -5,8 +5,9 @@ a, x = numpy.logspace(-3, 3, 224) (50,176 points), as float64 ``ref[i, j]`` for 
 betainc_dadb_grid.npz: d/da and d/db of the regularized incomplete beta I_x(a, b) on
 a, b = numpy.logspace(-2, 2, 24), x in X_BETA (4,608 points each).
 
-Each derivative is mpmath.diff at 40 digits of whichever of P or Q = 1 - P (I or 1 - I) is
-below 1/2: the difference quotient of a function that is nearly 1 loses its tiny derivative.
+Each derivative is mpmath.diff at 40 digits of whichever of P or Q = 1 - P (I, or
+1 - I = I_(1-x)(b, a)) is below 1/2: the difference quotient of a function that is nearly 1
+loses its tiny derivative.
 Usage: PYTHONPATH=. python tests/data/make_incomplete_grid.py
 """
 from __future__ import annotations
@@ -37,7 +38,7 @@ def betainc_d(a: float, b: float, x: float) -> tuple[float, float]:
     if mp.betainc(a, b, 0, x, regularized=True) < 0.5:
         f, sign = (lambda s, t: mp.betainc(s, t, 0, x, regularized=True)), 1
     else:
-        f, sign = (lambda s, t: mp.betainc(s, t, x, 1, regularized=True)), -1
+        f, sign = (lambda s, t: mp.betainc(t, s, 0, 1 - x, regularized=True)), -1  # 1 - I_x(a, b)
     return float(sign * mp.diff(f, (a, b), (1, 0))), float(sign * mp.diff(f, (a, b), (0, 1)))
 
 
