@@ -11,8 +11,10 @@
  *   EG_WL(x)    literals of EG_W: x##L, x or x##f (every literal has a decimal point)
  *   EG_WEPS     the relative step at which a series or continued fraction stops
  *   EG_MAXIT    the most terms a series or continued fraction takes
- * and DEVICE (WITHIN_KERNEL in a kernel). Plain C99 math only: the text compiles as host
- * C/C++ and as CUDA device code. Expects <math.h>.
+ * and DEVICE (WITHIN_KERNEL in a kernel), EG_HEAVY (static inline; in CUDA static __noinline__:
+ * every function and derivative of a kernel calls one copy of the long iterations, which keeps
+ * NVRTC fast). Plain C99 math only: the text compiles as host C/C++ and as CUDA device code.
+ * Expects <math.h>.
  *
  * Every function value comes with its first and second derivatives in the shape
  * parameters, as a "jet" (v, d/da, d/db, d2/da2, d2/dadb, d2/db2) carried through the
@@ -286,7 +288,7 @@ static inline DEVICE int EG_FN(eg_gamma_edge)(EG_W a, EG_W x, int what, EG_W *r)
 }
 
 /* P(a, x) (what = 0, sign = 1), Q (0, -1), dP/da (1, 1), d2P/da2 (2, 1). */
-static inline DEVICE EG_T EG_FN(eg_gammainc_part)(EG_T a_, EG_T x_, int what, int sign) {
+EG_HEAVY DEVICE EG_T EG_FN(eg_gammainc_part)(EG_T a_, EG_T x_, int what, int sign) {
     EG_W a = (EG_W)a_, x = (EG_W)x_, r;
     EG_J j;
     int upper;
@@ -387,7 +389,7 @@ static inline DEVICE int EG_FN(eg_beta_edge)(EG_W a, EG_W b, EG_W x, int what, E
 }
 
 /* I_x(a, b) (what = 0) and its derivatives: 1 d/da, 2 d/db, 3 d2/da2, 4 d2/dadb, 5 d2/db2. */
-static inline DEVICE EG_T EG_FN(eg_betainc_part)(EG_T a_, EG_T b_, EG_T x_, int what) {
+EG_HEAVY DEVICE EG_T EG_FN(eg_betainc_part)(EG_T a_, EG_T b_, EG_T x_, int what) {
     EG_W a = (EG_W)a_, b = (EG_W)b_, x = (EG_W)x_, r;
     EG_J j;
     int flip;

@@ -52,6 +52,11 @@ _PREAMBLE = """
 #define DEVICE
 #endif
 #endif
+#ifdef __CUDACC__
+#define EG_HEAVY static __noinline__
+#else
+#define EG_HEAVY static inline
+#endif
 """
 # The double copy computes in long double on the host, in double in CUDA; the float copy in float.
 _DOUBLE = """
