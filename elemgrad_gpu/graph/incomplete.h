@@ -305,6 +305,17 @@ static inline DEVICE EG_T EG_FN(eg_gammaincc)(EG_T a, EG_T x) { return EG_FN(eg_
 static inline DEVICE EG_T EG_FN(eg_gammainc_da)(EG_T a, EG_T x) { return EG_FN(eg_gammainc_part)(a, x, 1, 1); }
 static inline DEVICE EG_T EG_FN(eg_gammainc_daa)(EG_T a, EG_T x) { return EG_FN(eg_gammainc_part)(a, x, 2, 1); }
 
+/* gamma(a) P(a, x), gamma(a) Q(a, x) (PyTensor's gammal, gammau) and Q(k/2, x/2) (SciPy's chdtrc). */
+static inline DEVICE EG_T EG_FN(eg_gammal)(EG_T a, EG_T x) {
+    return (EG_T)(EG_WM(tgamma)((EG_W)a) * (EG_W)EG_FN(eg_gammainc)(a, x));
+}
+static inline DEVICE EG_T EG_FN(eg_gammau)(EG_T a, EG_T x) {
+    return (EG_T)(EG_WM(tgamma)((EG_W)a) * (EG_W)EG_FN(eg_gammaincc)(a, x));
+}
+static inline DEVICE EG_T EG_FN(eg_chi2sf)(EG_T k, EG_T x) {
+    return EG_FN(eg_gammaincc)(k * (EG_T)EG_C(0.5), x * (EG_T)EG_C(0.5));
+}
+
 /* dP/dx = x^(a-1) e^-x / Gamma(a), the gamma density; 0 at a = 0 (P = 1 there). */
 static inline DEVICE EG_T EG_FN(eg_gammainc_dx)(EG_T a_, EG_T x_) {
     EG_W a = (EG_W)a_, x = (EG_W)x_;

@@ -134,6 +134,8 @@ def _impl(kind: str, *args):
 
 _SCIPY = {
     "gammainc": scipy.special.gammainc, "gammaincc": scipy.special.gammaincc, "betainc": scipy.special.betainc,
+    "gammal": lambda a, x: scipy.special.gamma(a) * scipy.special.gammainc(a, x),
+    "gammau": lambda a, x: scipy.special.gamma(a) * scipy.special.gammaincc(a, x), "chi2sf": scipy.special.chdtrc,
     "gammainc_dx": lambda a, x: np.exp((a - 1) * np.log(x) - x - scipy.special.gammaln(a)),
 }
 
@@ -253,7 +255,31 @@ def _pull_beta_dx(a, b, x):
     return [d * la, d * lb, d * lx]
 
 
+def _half(like):
+    """0.5 in ``like``'s float type (float64 for an integer ``like``)."""
+    dtype = like.type.dtype
+    return ps.constant(np.asarray(0.5, dtype=dtype if dtype.startswith("float") else "float64"))
+
+
+def _pull_gamma_product(sign: int):
+    """gamma(a) * P (sign 1) or gamma(a) * Q (sign -1): the product rule, gamma' = gamma psi."""
+    def pull(a, x):
+        value = _s("gammainc" if sign > 0 else "gammaincc", a, x)
+        g = ps.gamma(a)
+        return [g * (_psi(a) * value + sign * _s("gammainc_da", a, x)), sign * g * _s("gammainc_dx", a, x)]
+    return pull
+
+
+def _pull_chi2sf(k, x):
+    half = _half(x)
+    s, y = k * half, x * half
+    return [-half * _s("gammainc_da", s, y), -half * _s("gammainc_dx", s, y)]
+
+
 _PULLBACKS = {
+    "gammal": _pull_gamma_product(1),
+    "gammau": _pull_gamma_product(-1),
+    "chi2sf": _pull_chi2sf,
     "gammainc": lambda a, x: [_s("gammainc_da", a, x), _s("gammainc_dx", a, x)],
     "gammaincc": lambda a, x: [-_s("gammainc_da", a, x), -_s("gammainc_dx", a, x)],
     "gammainc_da": _pull_gamma_da,
@@ -281,21 +307,17 @@ def gammaincc(a, x) -> pt.TensorVariable:
 
 def gammal(a, x) -> pt.TensorVariable:
     """Lower incomplete gamma function gamma(a) * P(a, x) (PyTensor's gammal)."""
-    return pt.gamma(a) * gammainc(a, x)
+    return _op("gammal")(a, x)
 
 
 def gammau(a, x) -> pt.TensorVariable:
     """Upper incomplete gamma function gamma(a) * Q(a, x) (PyTensor's gammau)."""
-    return pt.gamma(a) * gammaincc(a, x)
+    return _op("gammau")(a, x)
 
 
 def chi2sf(k, x) -> pt.TensorVariable:
     """Chi-squared survival function with k degrees of freedom, Q(k/2, x/2) (scipy.special.chdtrc(k, x))."""
-    k, x = pt.as_tensor_variable(k), pt.as_tensor_variable(x)
-    floats = [v.dtype for v in (k, x) if v.dtype.startswith("float")]
-    dtype = ps.upcast(*floats) if floats else "float64"
-    half = pt.constant(np.asarray(0.5, dtype=dtype))  # not / 2: PyTensor folds log(x / 2) with a float32 log(2)
-    return gammaincc(k * half, x * half)
+    return _op("chi2sf")(k, x)
 
 
 def betainc(a, b, x) -> pt.TensorVariable:
@@ -310,3 +332,44 @@ def _pytensor_incomplete(node):
     build = ours[type(node.op.scalar_op)]
     (out,) = node.outputs
     return [pt.cast(build(*node.inputs), out.dtype)]
+
+
+# Taylor mode (graph/taylor.py) for orders >= 3 in x: with the shape parameters constant,
+# y' = c * density(x(t)) * x'(t), and the density is exp of a series in t. Derivative ops, and
+# varying shape parameters, fall back to symbolic differentiation (NoTaylorRule).
+_DENSITY_FACTOR = {"gammainc": 1.0, "gammaincc": -1.0, "gammal": 1.0, "gammau": -1.0, "chi2sf": -1.0, "betainc": 1.0}
+
+
+def _taylor_rule(a, node, s):
+    """The Taylor series of gammainc & co. in x, shape parameters constant."""
+    from elemgrad_gpu.errors import NoTaylorRule
+    from elemgrad_gpu.graph.taylor import _is_constant
+
+    kind, *shapes, u = node.op.kind, *node.inputs[:-1], s[-1]
+    if kind not in _DENSITY_FACTOR or not all(_is_constant(series) for series in s[:-1]):
+        raise NoTaylorRule(f"no Taylor rule for {kind} with varying shape parameters")
+    if kind == "chi2sf":  # Q(k/2, x/2)
+        shapes, u = [shapes[0] * _half(shapes[0])], [a.mul(0.5, c) for c in u]
+    log_u = a.log(u, a.call(ps.log, u[0]))
+    if kind == "betainc":
+        (p, q), one = shapes, ps.constant(np.asarray(1, dtype=node.outputs[0].type.dtype))
+        log_v = a.log([a.sub(1.0, u[0])] + [a.neg(c) for c in u[1:]], a.call(ps.log1p, a.neg(u[0])))
+        w = [0.0] + [a.add(a.mul(p - one, log_u[k]), a.mul(q - one, log_v[k])) for k in range(1, a.order + 1)]
+        density = a.exp(w, a.call(Incomplete("betainc_dx"), p, q, u[0]))
+    else:
+        (p,), one = shapes, ps.constant(np.asarray(1, dtype=node.outputs[0].type.dtype))
+        w = [0.0] + [a.sub(a.mul(p - one, log_u[k]), u[k]) for k in range(1, a.order + 1)]
+        density = a.exp(w, a.call(Incomplete("gammainc_dx"), p, u[0]))
+    factor = _DENSITY_FACTOR[kind]
+    if kind in ("gammal", "gammau"):
+        factor = a.mul(factor, a.call(ps.gamma, p))
+    return a.chain(u, [a.mul(factor, c) for c in density], node.outputs[0])
+
+
+def _register_taylor_rule() -> None:
+    from elemgrad_gpu.graph import taylor
+
+    taylor.RULES[Incomplete] = _taylor_rule
+
+
+_register_taylor_rule()

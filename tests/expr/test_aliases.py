@@ -40,6 +40,7 @@ CASES = {
     "multiply": (lambda x, y: x * y, (EVERYWHERE, (0.7, -1.3, 2.2, -0.5))),
     "divide": (lambda x, y: x / y, (EVERYWHERE, (0.7, -1.3, 2.2, -0.5))),
     "true_divide": (lambda x, y: x / y, (EVERYWHERE, (0.7, -1.3, 2.2, -0.5))),
+    "chdtrc": (lambda k, x: M.gammainc(k / 2, x / 2, M.inf, regularized=True), (POSITIVE, (0.2, 1.1, 2.5, 6.0))),
 }
 NAMES = "xy"
 
