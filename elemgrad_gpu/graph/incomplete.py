@@ -12,7 +12,8 @@ series and continued fractions that compute the values (what that header says). 
 function and derivative is a scalar op with that C code (the same text compiles as
 CUDA device code); a derivative's own pullback is the next derivative, so every
 derivative of order 2 is one op. The third derivative in a shape parameter is not
-available (``grad_not_implemented``); every other third derivative is.
+available (``grad_not_implemented``); every other third derivative is, and orders >= 3 in
+``x`` alone go through Taylor mode (the rule at the end of this module).
 
 Accuracy (tests/graph/test_incomplete.py, against mpmath at 40 digits; docs/EXPRESSIONS.md
 "Incomplete gamma and beta"): float64 computes in long double on the CPU, float32 in float.
