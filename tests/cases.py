@@ -54,4 +54,14 @@ CASES = [
     ("zeta(2.5, x)", sp.zeta(sp.Rational(5, 2), x), POSITIVE),
     ("hyp1f1(0.5, 1.5, x)", sp.hyper([sp.Rational(1, 2)], [sp.Rational(3, 2)], x), WIDE),
     ("hyp2f1(0.5, 1.5, 2.5, x)", sp.hyper([sp.Rational(1, 2), sp.Rational(3, 2)], [sp.Rational(5, 2)], x), UNIT),
+    # incomplete gamma and beta (graph/incomplete.py), in x: the shape parameters' derivatives are
+    # tested in tests/graph/test_incomplete.py
+    ("gammainc(1.5, x)", sp.lowergamma(sp.Rational(3, 2), x) / sp.gamma(sp.Rational(3, 2)), POSITIVE),
+    ("gammaincc(2.5, x)", sp.uppergamma(sp.Rational(5, 2), x) / sp.gamma(sp.Rational(5, 2)), POSITIVE),
+    ("gammal(1.5, x) + gammau(3, x)", sp.lowergamma(sp.Rational(3, 2), x) + sp.uppergamma(3, x), POSITIVE),
+    ("chi2sf(3, x)", sp.uppergamma(sp.Rational(3, 2), x / 2) / sp.gamma(sp.Rational(3, 2)), POSITIVE),
+    # I_x(a, b) = x^a 2F1(a, 1 - b; a + 1; x) / (a B(a, b)) (lambdify gives betainc_regularized no mpmath form)
+    ("betainc(1.5, 2.5, x)", x ** sp.Rational(3, 2) * sp.hyper([sp.Rational(3, 2), -sp.Rational(3, 2)],
+                                                                [sp.Rational(5, 2)], x)
+     / (sp.Rational(3, 2) * sp.beta(sp.Rational(3, 2), sp.Rational(5, 2))), (0.1, 0.3, 0.55, 0.8)),
 ]

@@ -121,7 +121,12 @@ FUNCTIONS: tuple[Function, ...] = (
 
     # ---- end ----
     # ---- incomplete gamma and beta, with parameter derivatives (graph/incomplete.py) ----
-
+    Function("gammainc", 2, "incomplete.gammainc"),  # regularized P(a, x), SciPy's
+    Function("gammaincc", 2, "incomplete.gammaincc"),  # Q(a, x) = 1 - P(a, x)
+    Function("gammal", 2, "incomplete.gammal"),  # gamma(a) * P(a, x), PyTensor's
+    Function("gammau", 2, "incomplete.gammau"),  # gamma(a) * Q(a, x)
+    Function("chi2sf", 2, "incomplete.chi2sf", aliases=("chdtrc",)),  # Q(k/2, x/2), SciPy's chdtrc(k, x)
+    Function("betainc", 3, "incomplete.betainc"),  # regularized I_x(a, b), SciPy's
     # ---- end ----
     # ---- Bessel functions (graph/bessel.py) ----
 

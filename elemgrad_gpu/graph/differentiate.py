@@ -17,6 +17,7 @@ import time
 from typing import Sequence
 
 import pytensor
+from pytensor.gradient import NullTypeGradError
 from pytensor.tensor.variable import TensorVariable
 
 from elemgrad_gpu.graph.budget import Budget
@@ -63,3 +64,6 @@ def _grad(y: TensorVariable, x: TensorVariable, index: MultiIndex) -> TensorVari
             f"each order makes deeper. Ask for a lower order, or split the function into shorter pieces "
             f"and combine their derivatives by the chain rule"
         ) from None
+    except NullTypeGradError as error:  # an op's grad_not_implemented: its reason follows "not implemented."
+        reason = str(error).partition("is not implemented. ")[2] or str(error)
+        raise ExpressionError(f"the derivative d/d{'/d'.join(index)} is not available: {reason}") from None

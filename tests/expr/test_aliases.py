@@ -45,6 +45,7 @@ CASES = {
     "rint": (lambda x: M.floor(x + 0.5), (-2.2, -0.7, 0.3, 1.6)),
     "remainder": (lambda x, y: x - y * M.floor(x / y), (EVERYWHERE, (0.7, -1.3, 2.2, -0.5))),
     "rem": (lambda x, y: x - y * M.sign(x / y) * M.floor(abs(x / y)), (EVERYWHERE, (0.7, -1.3, 2.2, -0.5))),
+    "chdtrc": (lambda k, x: M.gammainc(k / 2, x / 2, M.inf, regularized=True), (POSITIVE, (0.2, 1.1, 2.5, 6.0))),
 }
 NAMES = "xy"
 
