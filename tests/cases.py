@@ -37,4 +37,5 @@ CASES = [
     # the functions added under NumPy's names (issue 15), two to a case
     ("rsqrt(x) - reciprocal(x)", 1 / sp.sqrt(x) - 1 / x, POSITIVE),
     ("deg2rad(x)*square(x) + rad2deg(x)", sp.pi / 180 * x ** 3 + 180 / sp.pi * x, WIDE),
+    ("xlogx(x)", x * sp.log(x), POSITIVE),  # the defects block (issue 15)
 ]

@@ -19,7 +19,7 @@ import numpy as np
 
 from elemgrad_gpu import arrays, backends
 from elemgrad_gpu.config import setting
-from elemgrad_gpu.errors import InputError, InputTypeError
+from elemgrad_gpu.errors import ExpressionError, InputError, InputTypeError
 from elemgrad_gpu.expr.names import resolve
 from elemgrad_gpu.graph.plan import MultiIndex, Plan, make_plan
 from elemgrad_gpu.runtime import known_calls, masked, plan_store
@@ -134,7 +134,7 @@ class ElementwiseFunction:
         inputs = [backend.cast(a, dtype) for a in inputs]
         prelude = specialization.plan.prelude
         if prelude is not None:
-            extra = prelude(*[np.broadcast_to(backend.to_host(a), shape) for a in inputs])
+            extra = _aux_values(prelude, [np.broadcast_to(backend.to_host(a), shape) for a in inputs], names)
             inputs += [backend.cast(np.asarray(a), dtype) for a in extra]
         if out is not None:
             out = arrays.check_outputs(out, len(self._indices), shape, dtype, backend.array_type)
@@ -223,6 +223,19 @@ class ElementwiseFunction:
             raise InputError(f"missing input{'s' * (len(missing) > 1)} {', '.join(map(repr, missing))}; "
                              f"the inputs are {', '.join(names)}")
         return [values[name] for name in names]
+
+
+def _aux_values(prelude: Callable, inputs: list, names: Sequence[str]) -> list:
+    """The values computed before the kernel (of shapes, of inputs not differentiated by);
+    PyTensor's failure there (``x.shape[1]`` of a 1-d input) as an ExpressionError."""
+    try:
+        return prelude(*inputs)
+    except Exception as error:  # noqa: BLE001 - PyTensor's runtime errors, reported with the shapes
+        shapes = ", ".join(f"{name} {np.shape(a)}" for name, a in zip(names, inputs))
+        reason = (str(error).strip().splitlines() or [""])[0]
+        raise ExpressionError(f"the function's values that do not depend on an input elementwise (its shapes, "
+                              f"reductions of inputs not differentiated by) cannot be computed for inputs of "
+                              f"these shapes ({shapes}): {type(error).__name__}: {reason}") from error
 
 
 def _single_values(inputs: Sequence, shape: tuple[int, ...]) -> tuple[int, ...]:
