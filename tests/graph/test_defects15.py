@@ -77,6 +77,34 @@ def test_array_constant_along_the_first_axis(dtype):
     np.testing.assert_allclose(slope, np.broadcast_to(column, x.shape), rtol=1e-6)
 
 
+
+@pytest.fixture(params=["emulated", pytest.param("cupy", marks=pytest.mark.gpu)])
+def cuda(request, monkeypatch):
+    """The CUDA backend on a GPU, or on the CPU emulation of CuPy (tests/cuda_emulator.py)."""
+    from cuda_emulator import emulated_cupy
+
+    from elemgrad_gpu.backends.cuda import backend as backend_cuda
+
+    if request.param == "emulated":
+        emulated = emulated_cupy()
+        monkeypatch.setattr(backend_cuda, "cupy", lambda: emulated)
+        backend_cuda.status.cache_clear()
+        request.addfinalizer(backend_cuda.status.cache_clear)
+    return "cuda"
+
+
+@pytest.mark.parametrize("shape", [(2, 3), (3, 2, 4)])
+def test_aux_values_keep_their_axes_on_the_cuda_backend(cuda, shape):
+    def f(x):
+        return pt.triu(x) * pt.arange(x.shape[0]).dimshuffle([0] + ["x"] * (x.ndim - 1))
+    x = _x(shape)
+    fn = eg.compile(f, orders=(0, 1), device=cuda)
+    assert fn.backend == "cuda"
+    value, slope = fn(x)
+    index = np.arange(shape[0]).reshape((-1,) + (1,) * (len(shape) - 1))
+    np.testing.assert_allclose(np.asarray(value), np.triu(x) * index, rtol=1e-14)
+    np.testing.assert_allclose(np.asarray(slope), np.triu(np.ones(shape)) * index, rtol=1e-14)
+
 # ---- 2. a callable is traced at its first call, at that call's ndim ----
 
 def test_a_callable_for_matrices_compiles_and_works_at_its_first_call():
