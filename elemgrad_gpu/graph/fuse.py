@@ -146,9 +146,10 @@ def passes_first(op) -> bool:
 def _operands(v: Variable, scalars: dict) -> list[Variable]:
     """The operands whose scalars give v's scalar; none for a leaf of the loop.
 
-    A broadcast (``[:, None]``), check or fill of a value that is itself a leaf, and not an
-    input or a single number, is the leaf: the aux value keeps the axes the loop lines it
-    up with (``arange(x.shape[0])[:, None]`` runs along the first axis, not the last).
+    A broadcast of a value computed before the loop that adds or drops axes other than
+    leading ones (``arange(x.shape[0])[:, None]``) is itself the leaf: the aux value keeps
+    the axes the loop lines it up with (the kernel aligns an aux value's axes with the
+    last ones, as NumPy broadcasts, so adding leading axes needs no copy of its own).
     """
     if v.owner is None:
         return []
@@ -157,7 +158,16 @@ def _operands(v: Variable, scalars: dict) -> list[Variable]:
     if not passes_first(v.owner.op):
         return []
     first = v.owner.inputs[0]
-    return [] if _is_aux(first, scalars) else [first]
+    if isinstance(v.owner.op, DimShuffle) and not _adds_leading_axes(v.owner.op, first) and _is_aux(first, scalars):
+        return []
+    return [first]
+
+
+def _adds_leading_axes(op: DimShuffle, operand: Variable) -> bool:
+    """Whether ``op`` only puts new axes before all of ``operand``'s (NumPy's broadcasting does that)."""
+    order = list(op.new_order)
+    added = order.count("x")
+    return order == ["x"] * added + list(range(operand.type.ndim))
 
 
 def _is_aux(v: Variable, scalars: dict) -> bool:

@@ -78,6 +78,16 @@ def test_array_constant_along_the_first_axis(dtype):
 
 
 
+@pytest.mark.parametrize("shape", [(3, 4), (2, 5), (4, 1)])
+def test_a_reduction_of_another_input_broadcast_along_the_first_axis(shape):
+    fn = eg.compile(lambda x, w: pt.exp(x) * pt.sum(w, axis=1)[:, None], wrt="x", orders=(0, 1), device="cpu")
+    x, w = _x(shape), _x(shape) + 1.0
+    value, slope = fn(x, w)
+    row_sums = w.sum(axis=1)[:, None]
+    np.testing.assert_allclose(value, np.exp(x) * row_sums, rtol=1e-14)
+    np.testing.assert_allclose(slope, np.exp(x) * row_sums, rtol=1e-14)
+
+
 @pytest.fixture(params=["emulated", pytest.param("cupy", marks=pytest.mark.gpu)])
 def cuda(request, monkeypatch):
     """The CUDA backend on a GPU, or on the CPU emulation of CuPy (tests/cuda_emulator.py)."""
