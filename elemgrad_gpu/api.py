@@ -126,15 +126,13 @@ def elementwise_grad(y: Variable, wrt: Variable) -> Variable:
     """
     import pytensor
     import pytensor.tensor as pt
-
-    from elemgrad_gpu.compat import pushforward
-    from elemgrad_gpu.graph.verify import verify_elementwise
-
     from pytensor.gradient import NullTypeGradError
     from pytensor.graph.utils import MethodNotDefined
 
+    from elemgrad_gpu.compat import pushforward
     from elemgrad_gpu.errors import ExpressionError
     from elemgrad_gpu.graph.differentiate import no_derivative_message
+    from elemgrad_gpu.graph.verify import verify_elementwise
 
     y, wrt = pt.as_tensor_variable(y), pt.as_tensor_variable(wrt)
     verify_elementwise([y], wrt, what="y")

@@ -92,8 +92,8 @@ class Source:
             shapes = ", ".join(f"{name}: {ndim}-d" for name in self.names)
             raise ExpressionError(
                 f"{_name(self.callable)} failed when traced over symbolic inputs of {dtype} ({shapes}): "
-                f"{type(error).__name__}: {str(error).rstrip('.')}. A callable is traced at the first call of each dtype and "
-                f"number of dimensions, over inputs like that call's: check it works on them"
+                f"{type(error).__name__}: {str(error).rstrip('.')}. A callable is traced at the first call of "
+                f"each dtype and number of dimensions, over inputs like that call's: check it works on them"
             ) from error
 
 

@@ -22,7 +22,7 @@ from __future__ import annotations
 import importlib
 from typing import Callable
 
-SUBSTITUTES: dict[type, Callable] = {}  # PyTensor scalar op class -> node -> replacement outputs or None
+SUBSTITUTES: dict[type, Callable] = {}  # PyTensor (scalar) op class -> node -> replacement outputs or None
 
 
 def substitutes(*op_classes: type) -> Callable[[Callable], Callable]:
