@@ -56,8 +56,10 @@ class ElementwiseFunction:
 
     @property
     def expressions(self) -> tuple[str, ...]:
-        """A readable formula for each requested output."""
-        return tuple(self._specialization(self._default_dtype(), 1).plan.descriptions)
+        """A readable formula for each requested output (of a callable: as traced by the first
+        call, or over 1-d inputs before any call)."""
+        dtype, ndim = next(((d, n) for d, n, _ in self._specializations), (self._default_dtype(), 1))
+        return tuple(self._specialization(dtype, ndim).plan.descriptions)
 
     def source(self, backend: str = backends.HOST, dtype: str | None = None) -> str:
         """The generated source of the fused kernel (for 1-d inputs of ``dtype``) by ``backend``

@@ -126,6 +126,12 @@ def test_a_callable_for_matrices_compiles_and_works_at_its_first_call():
     np.testing.assert_allclose(slope, np.broadcast_to(row_sums, x.shape), rtol=1e-14)
 
 
+def test_the_formulas_of_a_callable_are_those_of_its_first_call():
+    fn = eg.compile(lambda x, w: x * pt.sum(w, axis=1, keepdims=True), wrt="x", orders=(0, 1))
+    fn(np.ones((2, 3)), np.ones((2, 3)))
+    assert "Sum{axis=1}(w)" in fn.expressions[1]  # not a trace over 1-d inputs, where axis 1 does not exist
+
+
 def test_a_second_order_callable_for_matrices():
     fn = eg.compile(lambda x: pt.exp(x) * x * x.shape[1], orders=(1, 2), device="cpu")  # x.shape[1]: 2-d
     x = _x((2, 3))
