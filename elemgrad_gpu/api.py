@@ -44,7 +44,9 @@ def compile(f: Callable | str | Variable | Sequence[Variable], *,  # noqa: A001 
 
     Returns an ElementwiseFunction; calling it returns one array when ``orders`` is an int
     and there is one ``wrt``, else a tuple in the requested order. Raises
-    NotElementwiseError when f is not elementwise in an input it is differentiated by.
+    NotElementwiseError when f is not elementwise in an input it is differentiated by: at
+    compile for a string, at the first call of each dtype and ndim for a callable (traced
+    then, over inputs of that call's dtype and ndim; its own failure there is an ExpressionError).
 
     >>> import numpy as np, elemgrad_gpu as eg
     >>> value, slope = eg.compile("tanh(x)**2", orders=(0, 1))(np.array([0.0, 1.0]))
@@ -64,7 +66,10 @@ def compile(f: Callable | str | Variable | Sequence[Variable], *,  # noqa: A001 
     chosen.backend.check_arguments(len(source.names), len(indices))  # at once, before differentiating
     single = single and source.n_outputs == 1
     function = ElementwiseFunction(source, indices, single, chosen, _check_dtype(dtype))
-    function.expressions  # trace, verify and fuse now: errors surface at compile time
+    if source.is_string or source.given is not None:  # one trace for every ndim, or a graph's own ndim:
+        function.expressions  # trace, verify and fuse now, errors surface here
+    # a callable is traced at the first call of each dtype and ndim (like jax.jit): a trace at
+    # another ndim could fail, or refuse, what works on the inputs it will be called with
     return function
 
 
@@ -154,12 +159,19 @@ def elementwise_grad(y: Variable, wrt: Variable) -> Variable:
     """
     import pytensor
     import pytensor.tensor as pt
+    from pytensor.gradient import NullTypeGradError
+    from pytensor.graph.utils import MethodNotDefined
 
     from elemgrad_gpu.compat import pushforward
+    from elemgrad_gpu.errors import ExpressionError
+    from elemgrad_gpu.graph.differentiate import no_derivative_message
     from elemgrad_gpu.graph.verify import verify_elementwise
 
     y, wrt = pt.as_tensor_variable(y), pt.as_tensor_variable(wrt)
     verify_elementwise([y], wrt, what="y")
-    if wrt.type.broadcastable == y.type.broadcastable:
-        return pytensor.grad(y.sum(), wrt, disconnected_inputs="ignore")
-    return pushforward(y, wrt, pt.ones_like(wrt), disconnected_outputs="ignore")
+    try:
+        if wrt.type.broadcastable == y.type.broadcastable:
+            return pytensor.grad(y.sum(), wrt, disconnected_inputs="ignore")
+        return pushforward(y, wrt, pt.ones_like(wrt), disconnected_outputs="ignore")
+    except (MethodNotDefined, NullTypeGradError, NotImplementedError) as error:
+        raise ExpressionError(no_derivative_message(error, f"the elementwise derivative by {wrt}")) from error

@@ -64,4 +64,5 @@ CASES = [
     ("betainc(1.5, 2.5, x)", x ** sp.Rational(3, 2) * sp.hyper([sp.Rational(3, 2), -sp.Rational(3, 2)],
                                                                 [sp.Rational(5, 2)], x)
      / (sp.Rational(3, 2) * sp.beta(sp.Rational(3, 2), sp.Rational(5, 2))), (0.1, 0.3, 0.55, 0.8)),
+    ("xlogx(x)", x * sp.log(x), POSITIVE),  # the defects block (issue 15)
 ]

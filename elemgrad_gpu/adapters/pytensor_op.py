@@ -44,7 +44,8 @@ class ElementwiseOp(Pullback, Op):
     def __init__(self, function: Any):
         self.function = function  # an ElementwiseFunction (runtime/function.py)
         self.n_outputs = function.n_outputs
-        self._derived: dict[int, ElementwiseOp] = {}  # input position -> the Op of the next order
+        self._derived: dict[tuple, ElementwiseOp] = {}  # input positions -> the Op of the next order
+        self._ndim: int | None = None  # the dimensions of the graph's outputs, once applied
 
     def __str__(self) -> str:
         return f"ElementwiseOp{{{', '.join(self.function.inputs)}}}"
@@ -72,6 +73,7 @@ class ElementwiseOp(Pullback, Op):
                                  f"{tensor.ndim}-d {tensor.type}")
         dtype = self._dtype([t.dtype for t in tensors])
         shape = _broadcast_static([t.type.shape for t in tensors])
+        self._ndim = len(shape) if self._ndim is None else self._ndim
         return Apply(self, tensors, [pt.tensor(dtype=dtype, shape=shape) for _ in range(self.n_outputs)])
 
     def _bound(self, inputs: tuple, named: dict) -> tuple:
@@ -118,7 +120,7 @@ class ElementwiseOp(Pullback, Op):
         elementwise in one)."""
         if positions not in self._derived:
             names = [self.function.inputs[j] for j in positions]
-            self._derived[positions] = ElementwiseOp(self.function.differentiated(names))
+            self._derived[positions] = ElementwiseOp(self.function.differentiated(names, self._ndim))
         return self._derived[positions]
 
     def _differentiable(self, positions: list[int]) -> tuple[tuple[int, ...], dict[int, str]]:

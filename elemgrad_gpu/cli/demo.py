@@ -76,7 +76,7 @@ def safety_check() -> None:
 
     print("\nA function that is not elementwise is refused, not silently wrong:")
     try:
-        eg.compile(lambda x: pt.cumsum(x))
+        eg.compile(lambda x: pt.cumsum(x))(np.ones(3))  # a callable is traced at its first call
     except eg.NotElementwiseError as error:
         print("  compile(lambda x: cumsum(x)) -> NotElementwiseError:", str(error).split(". ")[0] + ".")
 

@@ -80,7 +80,7 @@ FUNCTIONS: tuple[Function, ...] = (
     Function("multiply", 2, "pt.mul"),
     Function("divide", 2, "pt.true_div", aliases=("true_divide",)),
     # ---- defects: xlogx, PyTensor's own ops (graph/removable.py, kinks.py) ----
-
+    Function("xlogx", 1, "removable.xlogx"),  # x*log(x), 0 at 0 (PyTensor's xlogx, xlogy(x, x))
     # ---- end ----
     # ---- the error function and the normal distribution (graph/normal.py) ----
     Function("erfcx", 1, "normal.erfcx"),  # exp(x**2) erfc(x)

@@ -25,7 +25,7 @@ import re
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Callable, Sequence
 
-from elemgrad_gpu.errors import ExpressionError, InputError, InputTypeError
+from elemgrad_gpu.errors import ElemgradError, ExpressionError, InputError, InputTypeError
 from elemgrad_gpu.expr.names import canonical
 from elemgrad_gpu.expr.parse import Expression, parse
 
@@ -97,6 +97,38 @@ class Source:
             for output in outputs:
                 check_graph_size(output)
         return inputs, outputs
+
+    def described(self) -> str:
+        """How a message names what the user compiled: the expression, or the function."""
+        if self.given is not None:
+            return f"the PyTensor graph over {', '.join(self.names)}"
+        return f"the expression {str(self.expression)!r}" if self.expression is not None else _name(self.callable)
+
+    def traced_for_call(self, dtype: str, ndim: int) -> tuple[list[TensorVariable], list[TensorVariable]]:
+        """``trace_all`` at a call's dtype and ndim; a callable's own failure as an ExpressionError that
+        names the function and the inputs it was traced over (ours pass unchanged, chained)."""
+        try:
+            return self.trace_all(dtype, ndim)
+        except ElemgradError:
+            raise
+        except Exception as error:  # noqa: BLE001 - the user's code: any failure is reported, chained
+            if self.callable is None:
+                raise
+            if isinstance(error, RecursionError):
+                raise ExpressionError(f"tracing {_name(self.callable)} recursed too deeply: {_SPLIT}") from None
+            shapes = ", ".join(f"{name}: {ndim}-d" for name in self.names)
+            raise ExpressionError(
+                f"{_name(self.callable)} failed when traced over symbolic inputs of {dtype} ({shapes}): "
+                f"{type(error).__name__}: {str(error).rstrip('.')}. A callable is traced at the first call of "
+                f"each dtype and number of dimensions, over inputs like that call's: check it works on them"
+            ) from error
+
+
+def _name(f: Callable) -> str:
+    """How an error message names the user's function."""
+    if getattr(f, "__name__", None) == "<lambda>":
+        return "the function (a lambda)"
+    return f"the function {getattr(f, '__qualname__', None) or getattr(f, '__name__', None) or type(f).__name__}"
 
 
 def check_graph_size(output: TensorVariable) -> None:

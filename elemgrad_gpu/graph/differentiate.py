@@ -9,6 +9,11 @@ PyTensor's gradient recurses along the chains of the graph it differentiates, an
 order makes that graph deeper; past Python's recursion limit this raises an
 ``ExpressionError`` that says so, not a RecursionError from inside PyTensor. The graphs'
 size and the time they take are bounded by the compile's budget (``budget.py``).
+
+An operation whose derivative PyTensor does not define (no ``pullback``/``grad``, or a
+gradient marked undefined or not implemented, as ``gammaincinv``'s in its first argument)
+is an ``ExpressionError`` naming it and the derivative that needs it, not PyTensor's
+``MethodNotDefined``, ``NullTypeGradError`` or an empty ``NotImplementedError``.
 """
 from __future__ import annotations
 
@@ -18,6 +23,7 @@ from typing import Sequence
 
 import pytensor
 from pytensor.gradient import NullTypeGradError
+from pytensor.graph.utils import MethodNotDefined
 from pytensor.tensor.variable import TensorVariable
 
 from elemgrad_gpu.graph.budget import Budget
@@ -57,6 +63,8 @@ def _grad(y: TensorVariable, x: TensorVariable, index: MultiIndex) -> TensorVari
     """grad(sum(y), x), the partial of multi-index ``index``."""
     try:
         return pytensor.grad(y.sum(), x, disconnected_inputs="ignore", return_disconnected="zero")
+    except (MethodNotDefined, NullTypeGradError, NotImplementedError) as error:
+        raise ExpressionError(no_derivative_message(error, f"the derivative d/d{'/d'.join(index)}")) from error
     except RecursionError:
         raise ExpressionError(
             f"the derivative d/d{'/d'.join(index)} is too deep to differentiate: PyTensor's gradient "
@@ -64,6 +72,17 @@ def _grad(y: TensorVariable, x: TensorVariable, index: MultiIndex) -> TensorVari
             f"each order makes deeper. Ask for a lower order, or split the function into shorter pieces "
             f"and combine their derivatives by the chain rule"
         ) from None
-    except NullTypeGradError as error:  # an op's grad_not_implemented: its reason follows "not implemented."
-        reason = str(error).partition("is not implemented. ")[2] or str(error)
-        raise ExpressionError(f"the derivative d/d{'/d'.join(index)} is not available: {reason}") from None
+
+
+def no_derivative_message(error: Exception, what: str) -> str:
+    """Why PyTensor could not differentiate, for ``what`` (``"the derivative d/dx"``) and what to do."""
+    if isinstance(error, MethodNotDefined) and len(error.args) >= 3:
+        reason = f"the operation {error.args[2]} defines no derivative ({error.args[0]})"
+    elif isinstance(error, NullTypeGradError):
+        text = str(error).replace("`grad` encountered a NaN. This variable is Null because the ", "the ")
+        reason = text.strip().rstrip(".")
+    else:
+        detail = str(error).strip()
+        reason = f"PyTensor raised {type(error).__name__}" + (f": {detail}" if detail else " with no message")
+    return (f"{what} cannot be computed: {reason}. Differentiate only by inputs whose operations have "
+            f"derivatives, or write f with elemgrad_gpu's functions (eg.NAME, docs/EXPRESSIONS.md), which all do")

@@ -119,7 +119,7 @@ def fuse_scalars(inputs: list[TensorVariable], outputs: list[TensorVariable], dt
         if v in scalars:
             stack.pop()
             continue
-        operands = _operands(v)
+        operands = _operands(v, scalars)
         missing = [w for w in operands if w not in scalars]
         if missing:
             stack.extend(missing)
@@ -143,13 +143,44 @@ def passes_first(op) -> bool:
     return isinstance(op, _PASS_FIRST)
 
 
-def _operands(v: Variable) -> list[Variable]:
-    """The operands whose scalars give v's scalar; none for a leaf of the loop."""
+def _operands(v: Variable, scalars: dict) -> list[Variable]:
+    """The operands whose scalars give v's scalar; none for a leaf of the loop.
+
+    A broadcast of a value computed before the loop that adds or drops axes other than
+    leading ones (``arange(x.shape[0])[:, None]``) is itself the leaf: the aux value keeps
+    the axes the loop lines it up with (the kernel aligns an aux value's axes with the
+    last ones, as NumPy broadcasts, so adding leading axes needs no copy of its own).
+    """
     if v.owner is None:
         return []
     if isinstance(v.owner.op, Elemwise):
         return list(v.owner.inputs)
-    return [v.owner.inputs[0]] if passes_first(v.owner.op) else []
+    if not passes_first(v.owner.op):
+        return []
+    first = v.owner.inputs[0]
+    if isinstance(v.owner.op, DimShuffle) and not _adds_leading_axes(v.owner.op, first) and _is_aux(first, scalars):
+        return []
+    return [first]
+
+
+def _adds_leading_axes(op: DimShuffle, operand: Variable) -> bool:
+    """Whether ``op`` only puts new axes before all of ``operand``'s (NumPy's broadcasting does that)."""
+    order = list(op.new_order)
+    added = order.count("x")
+    return order == ["x"] * added + list(range(operand.type.ndim))
+
+
+def _is_aux(v: Variable, scalars: dict) -> bool:
+    """Whether ``v`` is computed before the loop: no input (nor a broadcast of one) and not a single number."""
+    while v not in scalars:  # inputs are mapped from the start
+        if v.owner is None:
+            return not (isinstance(v, Constant) and np.size(v.data) == 1)
+        if isinstance(v.owner.op, Elemwise):
+            return False
+        if not passes_first(v.owner.op):
+            return True
+        v = v.owner.inputs[0]
+    return False
 
 
 def _in_loop(scalar_op: ps.ScalarOp, dtype: str) -> ps.ScalarOp:

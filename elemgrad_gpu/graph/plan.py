@@ -50,6 +50,7 @@ def _make_plan(source: Source, indices: Sequence[MultiIndex], dtype: str, ndim: 
     from pytensor.compile.mode import Mode
 
     from elemgrad_gpu.graph.budget import Budget, check_polygamma_orders
+    from elemgrad_gpu.graph.ccode import check_c_code
     from elemgrad_gpu.graph.differentiate import partial_derivatives
     from elemgrad_gpu.graph.formula import formula
     from elemgrad_gpu.graph.fuse import fuse, simplify
@@ -57,7 +58,7 @@ def _make_plan(source: Source, indices: Sequence[MultiIndex], dtype: str, ndim: 
     from elemgrad_gpu.graph.substitute import use_our_ops
     from elemgrad_gpu.graph.verify import verify_elementwise
 
-    inputs, ys = source.trace_all(dtype, ndim)
+    inputs, ys = source.traced_for_call(dtype, ndim)
     # PyTensor's own ops replaced by ours where registered (substitute.py), then maximum, minimum,
     # clip and pow by ours, whose derivatives are by selection (kinks.py)
     ys = use_kink_conventions(use_our_ops(ys))
@@ -77,6 +78,7 @@ def _make_plan(source: Source, indices: Sequence[MultiIndex], dtype: str, ndim: 
         outputs = simplify(restore_pytensor_ops(derived), budget)
         fused = fuse(inputs, outputs, dtype)
         descriptions = [formula(out, names) for out in outputs]
+    check_c_code(fused.composite, source.described())
     prelude = None
     if fused.aux:
         mode = Mode(linker="cvm", optimizer="fast_run")

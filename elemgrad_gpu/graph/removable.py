@@ -1,4 +1,4 @@
-"""Functions with a removable singularity, exact at and near it: sinc, exprel, xlogy, xlog1py.
+"""Functions with a removable singularity, exact at and near it: sinc, exprel, xlogy, xlog1py, xlogx.
 
 Differentiated symbolically, ``sin(x)/x`` cancels catastrophically near 0: its k-th
 derivative sums terms of size ``k!/x**(k+1)`` into a result of size ~1 (docs/
@@ -16,6 +16,14 @@ factor, computed by an op that is 0 where ``x == 0`` (TensorFlow's ``xdivy`` for
 and whose own derivative in ``y`` is the op of order k + 1: at ``x == 0`` every
 derivative in ``y`` is 0, also at ``y == 0``, and the derivative in ``x`` is ``log(y)``
 (``log1p(y)``), -inf at ``y == 0``.
+
+``xlogx(x)`` is ``x * log(x)``, 0 at ``x == 0`` (its limit from the right), NaN below 0; its
+derivatives are ``log(x) + 1``, then ``(-1)**k (k-2)! / x**(k-1)``: finite for ``x > 0``
+and, at 0, the limits from the right (-inf, inf, -inf, ...).
+
+PyTensor's own ``xlogy``/``xlog1py`` (an OpFromGraph in PyTensor 3, refused as not
+elementwise) and ``xlogx``/``xlogy0`` (scalar ops in PyTensor 2.38, ``xlogy(x, x)`` in 3)
+are replaced by these in a user's graph (``substitute.py``).
 """
 from __future__ import annotations
 
@@ -30,6 +38,7 @@ from pytensor.scalar.basic import BinaryScalarOp, UnaryScalarOp, upgrade_to_floa
 from pytensor.tensor.elemwise import Elemwise
 
 from elemgrad_gpu.compat import Pullback
+from elemgrad_gpu.graph.substitute import pytensor_classes, substitutes
 
 SINC_RADIUS = 1.0  # |x| below which sinc is its Taylor polynomial (pi*|x| < pi)
 EXPREL_RADIUS = 2.0  # |x| below which exprel is its Taylor polynomial
@@ -226,3 +235,53 @@ def xlogy(x, y) -> pt.TensorVariable:
 def xlog1py(x, y) -> pt.TensorVariable:
     """``x * log1p(y)``, 0 where ``x == 0`` (also at ``y == -1``), as scipy.special.xlog1py."""
     return _xlog1py(x, y)
+
+
+class XLogX(Pullback, UnaryScalarOp):
+    """``x * log(x)``, 0 where ``x == 0``: PyTensor 2.38's ``XlogX``, with our derivatives."""
+
+    output_types_preference = staticmethod(upgrade_to_float_no_complex)
+
+    def impl(self, x):
+        return scipy.special.xlogy(x, x)
+
+    def c_code(self, node, name, inputs, outputs, sub) -> str:
+        (x,), (z,) = inputs, outputs
+        return f"{z} = {x} == 0 ? 0 : {x} * log({x});"
+
+    def c_code_cache_version(self) -> tuple[int, ...]:
+        return (1,)
+
+    def pullback(self, inputs, outputs, gout):
+        (x,), (gz,) = inputs, gout
+        return [gz * (ps.log(x) + ps.constant(np.asarray(1.0, dtype=gz.type.dtype)))]
+
+
+_xlogx = Elemwise(XLogX(name="xlogx"))
+
+
+def xlogx(x) -> pt.TensorVariable:
+    """``x * log(x)``, 0 at ``x == 0``; d/dx = log(x) + 1 (-inf at 0), NaN below 0."""
+    return _xlogx(_float(x))
+
+
+def _like(out, node) -> list:
+    """``out`` of the replaced node's dtype."""
+    dtype = node.outputs[0].dtype
+    return [out if out.dtype == dtype else pt.cast(out, dtype)]
+
+
+@substitutes(*pytensor_classes("pytensor.tensor.special.XLogY", "pytensor.tensor.xlogx.XlogY0"))
+def _pytensor_xlogy(node):
+    x, y = node.inputs
+    return _like(xlogx(x) if x is y else xlogy(x, y), node)  # PyTensor 3's xlogx(x) is xlogy(x, x)
+
+
+@substitutes(*pytensor_classes("pytensor.tensor.special.XLog1PY"))
+def _pytensor_xlog1py(node):
+    return _like(xlog1py(*node.inputs), node)
+
+
+@substitutes(*pytensor_classes("pytensor.tensor.xlogx.XlogX"))
+def _pytensor_xlogx(node):
+    return _like(xlogx(node.inputs[0]), node)

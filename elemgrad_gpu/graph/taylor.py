@@ -163,12 +163,21 @@ def _sqr(a: Arithmetic, node, s) -> Series:
 def _pow(a: Arithmetic, node, s) -> Series:
     base, exponent = s
     y = node.outputs[0]
-    if _is_constant(exponent):
+    if _is_constant(exponent) and is_number(exponent[0]):
         return a.power(base, exponent[0], y)
+    if _is_constant(exponent):  # an exponent that is another input: g(u) = u**c by its derivatives at u[0]
+        return a.compose(base, [_power_derivative(a, base[0], exponent[0], j) for j in range(1, a.order + 1)], y)
     log_base = a.call(ps.log, base[0])
     if _is_constant(base):  # c**v = exp(v log c)
         return a.exp([0.0] + [a.mul(log_base, c) for c in exponent[1:]], y)
     return a.exp(a.product(exponent, a.log(base, log_base)), y)  # exp(v log u)
+
+
+def _power_derivative(a: Arithmetic, u, c, j: int):
+    """d^j/du^j u**c = c (c-1) ... (c-j+1) u**(c-j); 0 where that product is 0 (c an integer
+    from 0 to j-1), not 0 * inf at u = 0: the pow convention of kinks.py (d/dx x**0 = 0)."""
+    falling = a.mul(*[a.sub(c, i) for i in range(j)])
+    return a.select(a.call(ps.eq, falling, 0.0), 0.0, a.mul(falling, a.call(ps.pow, u, a.sub(c, float(j)))))
 
 
 def _exp(a: Arithmetic, node, s) -> Series:
@@ -401,6 +410,15 @@ def _guard(a: Arithmetic, node, s) -> Series:
     return [None] + [passes(c) for c in s[0][1:]]
 
 
+def _xlogx(a: Arithmetic, node, s) -> Series:
+    """removable.XLogX: g(u) = u log u, g' = log(u) + 1, g^(j) = (-1)**j (j-2)! u**(1-j) for j >= 2."""
+    u0 = s[0][0]
+    derivatives = [a.add(a.call(ps.log, u0), 1.0)]
+    for j in range(2, a.order + 1):
+        derivatives.append(a.mul(float((-1) ** j * math.factorial(j - 2)), a.call(ps.pow, u0, float(1 - j))))
+    return a.compose(s[0], derivatives, node.outputs[0])
+
+
 def _zero_where_x_is_zero(g_series: Callable) -> Callable:
     """x * g(y), 0 where x == 0 (removable's xlogy, xlog1py and x / y**k): the product of
     the series of x and of g(y), each term x_j * g_(k-j) taken as 0 where x_j == 0, so a
@@ -438,7 +456,7 @@ RULES: dict[type, Callable] = {
     psm.Erfcinv: _erfinv_like(-_SQRT_PI / 2), special.Hypot: _hypot,
     normal.Erfcx: _erfcx, normal.Erfcinv: _erfinv_like(-_SQRT_PI / 2),
     psm.GammaLn: _polygamma_rule(lambda op, j: j - 1), special.PolyGamma: _polygamma_rule(lambda op, j: op.n + j),
-    removable.Polynomial: _polynomial, removable.Guard: _guard,
+    removable.Polynomial: _polynomial, removable.Guard: _guard, removable.XLogX: _xlogx,
     **{op: _zero_where_x_is_zero(g) for op, g in _SERIES_OF_G.items()},
     ps.Abs: _abs, ps.Switch: _switch, ps.Maximum: _extremum, ps.Minimum: _extremum, ps.Clip: _clip,
     ps.Composite: _composite, ps.Identity: _first, ps.Cast: _cast, ps.Second: _second,

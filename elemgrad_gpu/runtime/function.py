@@ -19,7 +19,7 @@ import numpy as np
 
 from elemgrad_gpu import arrays, backends
 from elemgrad_gpu.config import setting
-from elemgrad_gpu.errors import InputError, InputTypeError
+from elemgrad_gpu.errors import ExpressionError, InputError, InputTypeError
 from elemgrad_gpu.expr.names import resolve
 from elemgrad_gpu.graph.plan import MultiIndex, Plan, make_plan
 from elemgrad_gpu.runtime import known_calls, masked, plan_store
@@ -75,14 +75,15 @@ class ElementwiseFunction:
         given = self._source.given
         return None if given is None else tuple(v.type.ndim for v in given.inputs)
 
-    def differentiated(self, names: str | Sequence[str]) -> ElementwiseFunction:
+    def differentiated(self, names: str | Sequence[str], ndim: int | None = None) -> ElementwiseFunction:
         """This function with every output differentiated once more by each input of ``names``
-        (proved elementwise in each first: NotElementwiseError otherwise), in one kernel: per
-        function of the source, per name, per derivative of this one."""
+        (proved elementwise in each first, traced over inputs of ``ndim`` dimensions, default 1 or
+        a graph's own: NotElementwiseError otherwise), in one kernel: per function of the source,
+        per name, per derivative of this one."""
         names = [names] if isinstance(names, str) else list(names)
         indices = [(*index, name) for name in names for index in self._indices]
         function = ElementwiseFunction(self._source, indices, False, self._device, self._dtype)
-        function.expressions  # trace, verify and fuse now, as compile does
+        function._specialization(self._default_dtype(), self._source.ndim if ndim is None else ndim)  # verify now
         return function
 
     def c_entry(self, dtype: str, ndim: int) -> int | None:
@@ -105,8 +106,10 @@ class ElementwiseFunction:
 
     @property
     def expressions(self) -> tuple[str, ...]:
-        """A readable formula for each requested output."""
-        return tuple(self._specialization(self._default_dtype(), self._source.ndim).plan.descriptions)
+        """A readable formula for each requested output (of a callable: as traced by the first
+        call, or over 1-d inputs (a graph's own) before any call)."""
+        dtype, ndim = next(((d, n) for d, n, _ in self._specializations), (self._default_dtype(), self._source.ndim))
+        return tuple(self._specialization(dtype, ndim).plan.descriptions)
 
     def source(self, backend: str = backends.HOST, dtype: str | None = None) -> str:
         """The generated source of the fused kernel (for 1-d inputs of ``dtype``, or of a graph's
@@ -194,7 +197,7 @@ class ElementwiseFunction:
         inputs = [backend.cast(a, dtype) for a in inputs]
         prelude = specialization.plan.prelude
         if prelude is not None:
-            extra = prelude(*[np.broadcast_to(backend.to_host(a), shape) for a in inputs])
+            extra = _aux_values(prelude, [np.broadcast_to(backend.to_host(a), shape) for a in inputs], names)
             inputs += [backend.cast(np.asarray(a), dtype) for a in extra]
         if out is not None:
             out = arrays.check_outputs(out, len(self._indices) * self._source.n_outputs, shape, dtype,
@@ -315,6 +318,19 @@ def _check_picklable(f: Callable | None) -> None:
 def _dask_given(args: tuple, kwargs: dict) -> bool:
     """Whether a Dask array is among the inputs (read by type: Dask is not imported)."""
     return any(type(v).__module__.startswith("dask.") for v in (*args, *kwargs.values()))
+
+
+def _aux_values(prelude: Callable, inputs: list, names: Sequence[str]) -> list:
+    """The values computed before the kernel (of shapes, of inputs not differentiated by);
+    PyTensor's failure there (``x.shape[1]`` of a 1-d input) as an ExpressionError."""
+    try:
+        return prelude(*inputs)
+    except Exception as error:  # noqa: BLE001 - PyTensor's runtime errors, reported with the shapes
+        shapes = ", ".join(f"{name} {np.shape(a)}" for name, a in zip(names, inputs))
+        reason = (str(error).strip().splitlines() or [""])[0]
+        raise ExpressionError(f"the function's values that do not depend on an input elementwise (its shapes, "
+                              f"reductions of inputs not differentiated by) cannot be computed for inputs of "
+                              f"these shapes ({shapes}): {type(error).__name__}: {reason}") from error
 
 
 def _single_values(inputs: Sequence, shape: tuple[int, ...]) -> tuple[int, ...]:

@@ -39,6 +39,7 @@ REFERENCE = {
     "exprel": ("exprel(x)", lambda x, y, z: sp.exprel(x)),
     "xlogy": ("xlogy(x, y)", lambda x, y, z: sp.xlogy(x, y)),
     "xlog1py": ("xlog1py(x, y)", lambda x, y, z: sp.xlog1py(x, y)),
+    "xlogx": ("xlogx(x)", lambda x, y, z: sp.xlogy(x, x)),
     "polygamma": ("polygamma(1, x) + polygamma(0, y)", lambda x, y, z: sp.polygamma(1, x) + sp.digamma(y)),
     "where": ("where(x > 0.4, y, z)", lambda x, y, z: np.where(x > 0.4, y, z)),
     "clip": ("clip(z, x, y + 0.5)", lambda x, y, z: np.clip(z, x, y + 0.5)),

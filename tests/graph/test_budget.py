@@ -228,7 +228,7 @@ def test_polygamma_written_past_its_largest_order_is_refused_with_a_caret():
         eg.compile("polygamma(41, x)", orders=0, device="cpu")
     assert refusal.value.position == len("polygamma(")
     with pytest.raises(eg.ExpressionError, match=r"integer in \[0, 40\], got 41"):
-        eg.compile(lambda x: eg.polygamma(41, x), orders=0, device="cpu")
+        eg.compile(lambda x: eg.polygamma(41, x), orders=0, device="cpu")(np.ones(2))
 
 
 @pytest.mark.parametrize("f", ["polygamma(35, x)", lambda x: eg.polygamma(35, x) + eg.sin(x)])
@@ -236,7 +236,7 @@ def test_polygamma_derivatives_past_its_largest_order_are_refused_before_differe
         f, fresh_cache, no_differentiation):
     with pytest.raises(eg.ExpressionError, match=r"polygamma\(43, \.\), past the largest order supported, 40: "
                                                   r"ask for derivatives of order at most 5 in x"):
-        eg.compile(f, orders=8, device="cpu")
+        eg.compile(f, orders=8, device="cpu")(np.ones(2))  # a callable is traced at its first call
 
 
 def test_polygamma_up_to_its_largest_order_is_computed(fresh_cache):

@@ -51,7 +51,7 @@ def nothing_past_the_trace(monkeypatch):
 @pytest.mark.parametrize("depth", [MAX_GRAPH_DEPTH + 1, 3_000])
 def test_deep_callable_chains_are_refused_before_differentiation(chain, depth, nothing_past_the_trace):
     with pytest.raises(eg.ExpressionError, match=rf"chain of more than {MAX_GRAPH_DEPTH} operations.*split"):
-        eg.compile(chain(depth), orders=(0, 1), device="cpu")
+        eg.compile(chain(depth), orders=(0, 1), device="cpu")(np.ones(2))  # traced at the first call
 
 
 def test_depth_limit_is_exact():
@@ -105,7 +105,7 @@ def test_a_derivative_too_deep_for_the_recursion_limit_is_a_clear_error(shallow_
     if not _gradient_recurses(chain):  # newer PyTensor walks the graph without recursion: make it recurse
         monkeypatch.setattr(differentiate.pytensor, "grad", _recursing_grad)
     with pytest.raises(eg.ExpressionError, match=r"d/dx is too deep to differentiate.*recursion limit"):
-        eg.compile(chain, orders=(0, 1), device="cpu")
+        eg.compile(chain, orders=(0, 1), device="cpu")(np.ones(2))
 
 
 def _gradient_recurses(f) -> bool:
