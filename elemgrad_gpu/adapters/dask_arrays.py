@@ -66,6 +66,7 @@ def call(function: Any, values: list, out: Any, single: bool):
     names = function.inputs
     dtype = _dtype(function, names, values)
     shapes = [np.shape(v) if not is_dask(v) else v.shape for v in values]
+    check_size_free(function, function._source, max(map(len, shapes)))
     if any(np.isnan(n) for s in shapes for n in s):
         raise InputError("a Dask input has chunks of unknown size (NaN in its shape): call .compute_chunk_sizes() "
                          "on it first")
@@ -87,6 +88,30 @@ def call(function: Any, values: list, out: Any, single: bool):
                          dtype=dtype, meta=meta, concatenate=True)
     outputs = [block[m] for m in range(count)]
     return outputs[0] if single else tuple(outputs)
+
+
+def check_size_free(holder: Any, source: Any, ndim: int) -> None:
+    """Refuse a function whose graph reads its inputs' shapes (``x / x.shape[0]``, ``x * arange(x.size)``):
+    its values depend on the size of the array it is given, so a chunk would not compute its part
+    of the whole. An expression string cannot read shapes; a callable or a graph is traced once per
+    ndim (the answer is kept on ``holder``, the compiled function)."""
+    if source.is_string:
+        return
+    known = holder.__dict__.setdefault("_size_free", {})
+    if ndim not in known:
+        known[ndim] = _reads_no_shape(source, max(ndim, source.ndim if source.given is not None else 0))
+    if not known[ndim]:
+        raise InputError("this function reads the shape of its inputs (x.shape, x.size, arange(n) ...), so its values "
+                         "depend on the size of the array it is given and a Dask chunk would not compute its part of "
+                         "the whole array: call it on the whole array (e.g. x.compute()), or write f without shapes")
+
+
+def _reads_no_shape(source: Any, ndim: int) -> bool:
+    from pytensor.graph.traversal import applys_between
+    from pytensor.tensor.shape import Shape, Shape_i
+
+    inputs, outputs = source.trace_all("float64", ndim)
+    return not any(isinstance(node.op, (Shape, Shape_i)) for node in applys_between(inputs, outputs))
 
 
 def _dtype(function: Any, names: Sequence[str], values: Sequence[Any]) -> str:

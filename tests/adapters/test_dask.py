@@ -6,6 +6,7 @@ import cloudpickle
 import dask
 import dask.array as da
 import numpy as np
+import pytensor.tensor as pt
 import pytest
 import xarray as xr
 
@@ -167,3 +168,17 @@ def test_pickle_refuses_a_lambda_clearly_and_cloudpickle_carries_it():
     value, slope = again(x)
     assert np.array_equal(value, fn(x)[0]) and np.array_equal(slope, fn(x)[1])
     assert np.allclose(slope, 2 * np.tanh(x) / np.cosh(x) ** 2, rtol=1e-14, atol=0)
+
+
+@pytest.mark.parametrize("f, reference", [
+    (lambda x: x / x.shape[0], lambda x: x / x.size),
+    (lambda x: x * eg.exp(pt.arange(x.shape[0])), lambda x: x * np.exp(np.arange(x.size))),
+], ids=["x/x.shape[0]", "x*exp(arange(n))"])
+def test_a_function_reading_its_inputs_shape_is_refused_on_dask(f, reference):
+    """Its values depend on the whole array's size: a chunk would compute something else (they used to,
+    silently: x / x.shape[0] on chunks of 5 of 10 values gave twice the values)."""
+    fn = eg.compile(f, orders=(0, 1), device="cpu")
+    x = np.linspace(0, 1, 10)
+    with pytest.raises(InputError, match="reads the shape of its inputs.*whole array"):
+        fn(da.from_array(x, chunks=5))
+    np.testing.assert_allclose(fn(x)[0], reference(x), rtol=1e-15)  # the NumPy call is unchanged
