@@ -454,6 +454,10 @@ class CsvFile:
         os.replace(self.temp, self.path)
 
 
-READERS = {".npy": read_npy, ".npz": read_npz, ".csv": read_csv, ".zarr": outofcore.read_zarr,
-           ".zip": outofcore.read_zarr}
+def read_zarr(path: str, free: list[str]) -> Table:
+    """A Zarr store (a .zarr folder or a .zip file): one array, or a group of arrays by input name."""
+    return _arrays(outofcore.zarr_arrays(path, free))
+
+
+READERS = {".npy": read_npy, ".npz": read_npz, ".csv": read_csv, ".zarr": read_zarr, ".zip": read_zarr}
 WRITERS = {".npy": NpyFile, ".npz": NpzFile, ".csv": CsvFile, ".zarr": outofcore.ZarrFile, ".zip": outofcore.ZarrFile}

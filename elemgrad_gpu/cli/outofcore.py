@@ -51,10 +51,9 @@ class _Rows:
         return np.asarray(self.array[index])
 
 
-def read_zarr(path: str, free: list[str]):
-    """A Zarr store: one array for the one free input, or a group of arrays named by input."""
-    from elemgrad_gpu.cli.eval import _arrays
-
+def zarr_arrays(path: str, free: list[str]) -> dict:
+    """The arrays of a Zarr store by input name: one array for the one free input, or a group of
+    arrays named by input; those along the rows are read a block at a time, the others whole."""
     found = _open(path)
     if hasattr(found, "arrays"):
         arrays = {name: array for name, array in found.arrays()}
@@ -70,9 +69,8 @@ def read_zarr(path: str, free: list[str]):
             raise UsageError(f"{path}: array {name!r} holds {array.dtype}, not real numbers")
     shapes = [tuple(a.shape) for a in arrays.values()]
     rows = max((s[0] for s in shapes if len(s) == max(map(len, shapes))), default=None)
-    # arrays along the rows are read a block at a time; those broadcast along them, once, whole
-    return _arrays({name: _Rows(a) if a.ndim == max(map(len, shapes)) and a.shape[0] == rows else np.asarray(a[...])
-                    for name, a in arrays.items()})
+    return {name: _Rows(a) if a.ndim == max(map(len, shapes)) and a.shape[0] == rows else np.asarray(a[...])
+            for name, a in arrays.items()}
 
 
 class ZarrFile:

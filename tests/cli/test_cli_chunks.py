@@ -150,4 +150,4 @@ def test_zarr_without_the_zarr_package_is_a_usage_error(monkeypatch):
 
     monkeypatch.setattr(builtins, "__import__", no_zarr)
     with pytest.raises(eg.errors.UsageError, match=r"pip install 'elemgrad_gpu\[dask\]'"):
-        outofcore.read_zarr("in.zarr", ["x"])
+        outofcore.zarr_arrays("in.zarr", ["x"])
