@@ -2,7 +2,9 @@
 
 ``fn(x_dask, mu)`` builds a graph and computes nothing: one task per output chunk runs the
 fused kernel once for ALL requested outputs, written into one block (a leading axis of one
-entry per output), and each output is a view of that block: no second pass, no copy. The
+entry per output) and returned as a tuple of views of it; each output's chunk is taken from
+that tuple (``operator.getitem``, as ``dask.array.apply_gufunc`` does for several outputs): no
+second pass, no copy (slicing a stacked Dask array would copy each output's chunk out). The
 inputs broadcast by Dask's rules (``da.broadcast_to`` where shapes differ; ``blockwise``
 aligns the chunks of arrays chunked differently, rechunking only where Dask would).
 NumPy arrays beside them are wrapped by ``da.asarray``; numbers and one-value arrays are
@@ -35,7 +37,7 @@ def given(values: Sequence[Any]) -> bool:
 
 
 class ChunkTask:
-    """One output chunk's work: every output of the function, into one block (outputs first)."""
+    """One output chunk's work: every output of the function, into one block, as a tuple of its views."""
 
     def __init__(self, function: Any, count: int, dtype: str):
         self.function, self.count, self.dtype = function, count, dtype
@@ -45,9 +47,10 @@ class ChunkTask:
         on_gpu = any(type(c).__module__.split(".")[0] == "cupy" for c in chunks)
         empty = _cupy().empty if on_gpu else np.empty
         block = empty((self.count, *shape), dtype=self.dtype)
+        outputs = tuple(block[m] for m in range(self.count))
         if block.size:
-            self.function(*chunks, out=tuple(block[m] for m in range(self.count)))
-        return block
+            self.function(*chunks, out=outputs)
+        return outputs
 
 
 def _cupy():
@@ -82,12 +85,26 @@ def call(function: Any, values: list, out: Any, single: bool):
             array = da.broadcast_to(array, shape)
         pairs += [array, string.ascii_lowercase[:ndim]]
     count = function.n_outputs
-    index = string.ascii_lowercase[:ndim]
-    meta = _meta([v for v in values if is_dask(v)], ndim + 1, dtype)
-    block = da.blockwise(ChunkTask(function, count, dtype), "Z" + index, *pairs, new_axes={"Z": count},
-                         dtype=dtype, meta=meta, concatenate=True)
-    outputs = [block[m] for m in range(count)]
+    meta = _meta([v for v in values if is_dask(v)], ndim, dtype)
+    tuples = da.blockwise(ChunkTask(function, count, dtype), string.ascii_lowercase[:ndim], *pairs,
+                          dtype=dtype, meta=(meta,) * count, concatenate=True)
+    outputs = [_member(tuples, m, meta) for m in range(count)]
     return outputs[0] if single else tuple(outputs)
+
+
+def _member(tuples: Any, m: int, meta: Any):
+    """Output ``m``: a Dask array whose chunk i is member m of the tuple that chunk task i returns."""
+    import operator
+
+    from dask.array import Array
+    from dask.base import tokenize
+    from dask.core import flatten
+    from dask.highlevelgraph import HighLevelGraph
+
+    name = f"elemgrad-output{m}-{tokenize(tuples.name, m)}"
+    layer = {(name, *key[1:]): (operator.getitem, key, m) for key in flatten(tuples.__dask_keys__())}
+    graph = HighLevelGraph.from_collections(name, layer, dependencies=[tuples])
+    return Array(graph, name, chunks=tuples.chunks, dtype=tuples.dtype, meta=meta)
 
 
 def check_size_free(holder: Any, source: Any, ndim: int) -> None:
