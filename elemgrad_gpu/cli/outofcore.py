@@ -77,7 +77,7 @@ class ZarrFile:
     """Results as a Zarr group, one array per result, written block by block into the staging folder."""
 
     def __init__(self, path: str, staging: str, table, keys: list[str]):
-        self.path, self.shape, self.keys = path, table.shape, keys
+        self.path, self.shape, self.keys = path.rstrip("/\\") or path, table.shape, keys  # out.zarr/ is out.zarr
         self.zipped = path.lower().endswith(".zip")
         self.temp = os.path.join(staging, "out.zip" if self.zipped else "out.zarr")
         self.store, self.targets = None, []

@@ -53,7 +53,7 @@ def test_zarr_group_in_to_zarr_out_equals_the_in_memory_call(tmp_path, fn, x, st
     group.create_array("mu", shape=mu.shape, dtype=mu.dtype, chunks=(4000,))[:] = mu
     if store.endswith(".zip"):
         backing.close()
-    for output in ("out.zarr", "out.zip"):
+    for output in ("out.zarr/", "out.zip"):
         ok(elemgrad_eval(EXPRESSION, "--input", store, "--order", "0", "1", "2", "--chunks", 1500,
                          "--output", output, cwd=tmp_path))
         results = zarr.open_group(zarr.storage.ZipStore(tmp_path / output, mode="r") if output.endswith(".zip")
