@@ -47,6 +47,16 @@ def test_threaded_scheduler_10_chunks(benchmark, fn, x):
     benchmark.pedantic(dask.compute, args=lazy, kwargs={"scheduler": "threads"}, rounds=5, warmup_rounds=1)
 
 
+def test_threaded_scheduler_10_chunks_stored_into_preallocated(benchmark, fn, x):
+    """Without Dask's final concatenation into fresh memory (the cost that dominates on a VM with slow page
+    faults): each chunk's outputs are copied into arrays allocated once, as ``out=`` gives the single call."""
+    benchmark.group = "dask overhead, n=1e8 float64"
+    lazy = fn(da.from_array(x, chunks=N // CHUNKS), 0.25, 1.5)
+    targets = [np.zeros(N), np.zeros(N)]
+    benchmark.pedantic(da.store, args=(list(lazy), targets), kwargs={"scheduler": "threads", "lock": False},
+                       rounds=5, warmup_rounds=1)
+
+
 @pytest.mark.parametrize("workers", [1, 2])
 def test_local_cluster_throughput(benchmark, fn, workers):
     benchmark.group = f"LocalCluster, n={N_CLUSTER:.0e} float64, sums of f and df/dx"
