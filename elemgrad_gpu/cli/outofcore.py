@@ -16,6 +16,7 @@ from __future__ import annotations
 import collections
 import os
 import sys
+import zipfile
 
 import numpy as np
 from tqdm import tqdm
@@ -34,10 +35,10 @@ def _zarr():
 def _open(path: str):
     """The array or group stored at ``path`` (a folder, or a .zip file), read-only."""
     zarr = _zarr()
-    store = zarr.storage.ZipStore(path, mode="r") if path.lower().endswith(".zip") else path
     try:
+        store = zarr.storage.ZipStore(path, mode="r") if path.lower().endswith(".zip") else path
         return zarr.open(store, mode="r")
-    except (FileNotFoundError, ValueError, KeyError, OSError) as error:
+    except (FileNotFoundError, ValueError, KeyError, OSError, zipfile.BadZipFile) as error:
         raise UsageError(f"cannot read {path} as Zarr: {error}") from None
 
 
@@ -67,9 +68,9 @@ def zarr_arrays(path: str, free: list[str]) -> dict:
     for name, array in arrays.items():
         if np.dtype(array.dtype).kind not in "biuf":
             raise UsageError(f"{path}: array {name!r} holds {array.dtype}, not real numbers")
-    shapes = [tuple(a.shape) for a in arrays.values()]
-    rows = max((s[0] for s in shapes if len(s) == max(map(len, shapes))), default=None)
-    return {name: _Rows(a) if a.ndim == max(map(len, shapes)) and a.shape[0] == rows else np.asarray(a[...])
+    top = max(a.ndim for a in arrays.values())
+    rows = max((a.shape[0] for a in arrays.values() if a.ndim == top and top), default=None)
+    return {name: _Rows(a) if top and a.ndim == top and a.shape[0] == rows else np.asarray(a[...])
             for name, a in arrays.items()}
 
 

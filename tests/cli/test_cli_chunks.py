@@ -151,3 +151,24 @@ def test_zarr_without_the_zarr_package_is_a_usage_error(monkeypatch):
     monkeypatch.setattr(builtins, "__import__", no_zarr)
     with pytest.raises(eg.errors.UsageError, match=r"pip install 'elemgrad_gpu\[dask\]'"):
         outofcore.zarr_arrays("in.zarr", ["x"])
+
+
+@pytest.mark.parametrize("name, content", [("bad.zip", b"not a zip file"), ("missing.zarr", None)])
+def test_an_unreadable_zarr_input_is_one_line(tmp_path, name, content):
+    if content is not None:
+        (tmp_path / name).write_bytes(content)
+    message = one_line_error(elemgrad_eval("tanh(x)", "--input", name, "--output", "out.npy", cwd=tmp_path))
+    assert f"cannot read {name} as Zarr" in message
+    assert leftovers(tmp_path) == []
+
+
+def test_a_zarr_group_with_a_single_value_input(tmp_path, fn):
+    group = zarr.open_group(tmp_path / "in.zarr", mode="w")
+    x = np.linspace(-2, 2, 999)
+    group.create_array("x", shape=x.shape, dtype=x.dtype, chunks=(100,))[:] = x
+    group.create_array("mu", shape=(), dtype="float64")[...] = 0.75
+    ok(elemgrad_eval(EXPRESSION, "--input", "in.zarr", "--order", "0", "1", "2", "--chunks", 250,
+                     "--output", "out.npz", cwd=tmp_path))
+    with np.load(tmp_path / "out.npz") as out:
+        for key, want in zip(["f", "df_dx", "d2f_dx2"], fn(x, 0.75)):
+            assert np.array_equal(out[key], want)
