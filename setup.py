@@ -3,6 +3,8 @@ from pathlib import Path
 
 from setuptools import find_packages, setup
 
+DASK = ["dask[array]>=2024.8", "distributed>=2024.8", "xarray>=2024.7", "zarr>=3", "cloudpickle>=3"]
+
 setup(
     name="elemgrad_gpu",
     version="0.1.0",
@@ -21,9 +23,11 @@ setup(
         "plot": ["matplotlib>=3.7"],
         # PyMC models with fn.as_op(): PyMC 5 (PyTensor 2.38) on Python 3.11, PyMC 6 (PyTensor 3) from 3.12
         "pymc": ["pymc>=5.28"],
+        # Dask arrays in, a Dask cluster (elemgrad eval --scheduler), xarray's apply_ufunc, Zarr files in the CLI
+        "dask": DASK,
         # NVRTC (no GPU needed) lets the tests compile every generated CUDA kernel.
         "test": ["pytest>=8", "pytest-benchmark>=4", "sympy>=1.12", "mpmath>=1.3", "hypothesis>=6", "matplotlib>=3.7",
-                 "nvidia-cuda-nvrtc-cu12>=12.4", "cuda-bindings>=12.4,<13"],
+                 "nvidia-cuda-nvrtc-cu12>=12.4", "cuda-bindings>=12.4,<13", *DASK],
     },
     license="BSD-3-Clause",
 )

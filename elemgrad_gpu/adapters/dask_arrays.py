@@ -2,7 +2,9 @@
 
 ``fn(x_dask, mu)`` builds a graph and computes nothing: one task per output chunk runs the
 fused kernel once for ALL requested outputs, written into one block (a leading axis of one
-entry per output), and each output is a view of that block: no second pass, no copy. The
+entry per output) and returned as a tuple of views of it; each output's chunk is taken from
+that tuple (``operator.getitem``, as ``dask.array.apply_gufunc`` does for several outputs): no
+second pass, no copy (slicing a stacked Dask array would copy each output's chunk out). The
 inputs broadcast by Dask's rules (``da.broadcast_to`` where shapes differ; ``blockwise``
 aligns the chunks of arrays chunked differently, rechunking only where Dask would).
 NumPy arrays beside them are wrapped by ``da.asarray``; numbers and one-value arrays are
@@ -35,7 +37,7 @@ def given(values: Sequence[Any]) -> bool:
 
 
 class ChunkTask:
-    """One output chunk's work: every output of the function, into one block (outputs first)."""
+    """One output chunk's work: every output of the function, into one block, as a tuple of its views."""
 
     def __init__(self, function: Any, count: int, dtype: str):
         self.function, self.count, self.dtype = function, count, dtype
@@ -45,9 +47,10 @@ class ChunkTask:
         on_gpu = any(type(c).__module__.split(".")[0] == "cupy" for c in chunks)
         empty = _cupy().empty if on_gpu else np.empty
         block = empty((self.count, *shape), dtype=self.dtype)
+        outputs = tuple(block[m] for m in range(self.count))
         if block.size:
-            self.function(*chunks, out=tuple(block[m] for m in range(self.count)))
-        return block
+            self.function(*chunks, out=outputs)
+        return outputs
 
 
 def _cupy():
@@ -66,6 +69,7 @@ def call(function: Any, values: list, out: Any, single: bool):
     names = function.inputs
     dtype = _dtype(function, names, values)
     shapes = [np.shape(v) if not is_dask(v) else v.shape for v in values]
+    check_size_free(function, function._source, max(map(len, shapes)))
     if any(np.isnan(n) for s in shapes for n in s):
         raise InputError("a Dask input has chunks of unknown size (NaN in its shape): call .compute_chunk_sizes() "
                          "on it first")
@@ -81,12 +85,50 @@ def call(function: Any, values: list, out: Any, single: bool):
             array = da.broadcast_to(array, shape)
         pairs += [array, string.ascii_lowercase[:ndim]]
     count = function.n_outputs
-    index = string.ascii_lowercase[:ndim]
-    meta = _meta([v for v in values if is_dask(v)], ndim + 1, dtype)
-    block = da.blockwise(ChunkTask(function, count, dtype), "Z" + index, *pairs, new_axes={"Z": count},
-                         dtype=dtype, meta=meta, concatenate=True)
-    outputs = [block[m] for m in range(count)]
+    meta = _meta([v for v in values if is_dask(v)], ndim, dtype)
+    tuples = da.blockwise(ChunkTask(function, count, dtype), string.ascii_lowercase[:ndim], *pairs,
+                          dtype=dtype, meta=(meta,) * count, concatenate=True)
+    outputs = [_member(tuples, m, meta) for m in range(count)]
     return outputs[0] if single else tuple(outputs)
+
+
+def _member(tuples: Any, m: int, meta: Any):
+    """Output ``m``: a Dask array whose chunk i is member m of the tuple that chunk task i returns."""
+    import operator
+
+    from dask.array import Array
+    from dask.base import tokenize
+    from dask.core import flatten
+    from dask.highlevelgraph import HighLevelGraph
+
+    name = f"elemgrad-output{m}-{tokenize(tuples.name, m)}"
+    layer = {(name, *key[1:]): (operator.getitem, key, m) for key in flatten(tuples.__dask_keys__())}
+    graph = HighLevelGraph.from_collections(name, layer, dependencies=[tuples])
+    return Array(graph, name, chunks=tuples.chunks, dtype=tuples.dtype, meta=meta)
+
+
+def check_size_free(holder: Any, source: Any, ndim: int) -> None:
+    """Refuse a function whose graph reads its inputs' shapes (``x / x.shape[0]``, ``x * arange(x.size)``):
+    its values depend on the size of the array it is given, so a chunk would not compute its part
+    of the whole. An expression string cannot read shapes; a callable or a graph is traced once per
+    ndim (the answer is kept on ``holder``, the compiled function)."""
+    if source.is_string:
+        return
+    known = holder.__dict__.setdefault("_size_free", {})
+    if ndim not in known:
+        known[ndim] = _reads_no_shape(source, max(ndim, source.ndim if source.given is not None else 0))
+    if not known[ndim]:
+        raise InputError("this function reads the shape of its inputs (x.shape, x.size, arange(n) ...), so its values "
+                         "depend on the size of the array it is given and a Dask chunk would not compute its part of "
+                         "the whole array: call it on the whole array (e.g. x.compute()), or write f without shapes")
+
+
+def _reads_no_shape(source: Any, ndim: int) -> bool:
+    from pytensor.graph.traversal import applys_between
+    from pytensor.tensor.shape import Shape, Shape_i
+
+    inputs, outputs = source.trace_all("float64", ndim)
+    return not any(isinstance(node.op, (Shape, Shape_i)) for node in applys_between(inputs, outputs))
 
 
 def _dtype(function: Any, names: Sequence[str], values: Sequence[Any]) -> str:

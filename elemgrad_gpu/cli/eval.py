@@ -29,12 +29,12 @@ from typing import Callable, Iterator, Protocol, Sequence
 import numpy as np
 from tqdm import tqdm
 
-from elemgrad_gpu.cli import structured
+from elemgrad_gpu.cli import outofcore, structured
 from elemgrad_gpu.cli.common import add_derivative_options, compile_from, output_names, param, positive, subcommand
 from elemgrad_gpu.errors import UsageError
 
 CHUNK = 2 ** 20
-FORMATS = (".npy", ".npz", ".csv")
+FORMATS = (".npy", ".npz", ".csv", ".zarr", ".zip")
 NOTES = """\
 inputs (--input): .npz, one array per input, by name (each member is loaded whole:
   use .npy or .csv for inputs larger than memory); .npy, one array, for an expression
@@ -44,8 +44,13 @@ results (--output): .npz, one array per result, named f, df_dx, d2f_dx2, d2f_dx_
   (the names f, df/dx, d2f/dx2, d2f/dx dmu with '/' and ' ' made '_'); .npy, the one
   result, or several stacked along a new first axis in the order asked for; .csv, the
   input columns of the file, then one column per result (1-d results only), at
-  %.17g (float64) or %.9g (float32), which read back exactly. Without --output, a
-  summary of each result is printed."""
+  %.17g (float64) or %.9g (float32), which read back exactly; .zarr (a folder) or .zip
+  (a Zarr zip store), a Zarr group of one array per result, named as in a .npz. Without
+  --output, a summary of each result is printed.
+Zarr inputs (.zarr folder or .zip store): one array (as a .npy) or a group of arrays
+  named by input (as a .npz), read chunk by chunk.
+--scheduler ADDRESS runs the chunks on the workers of a Dask cluster (dask scheduler /
+  dask worker); this process reads the inputs and writes the results."""
 Index = slice | EllipsisType  # the rows of one block: a slice of the first axis, or ... for all
 
 
@@ -65,8 +70,10 @@ def register(subparsers) -> None:
     parser.add_argument("--device", default="auto", help="auto, cpu, cuda or cuda:N (default: auto)")
     parser.add_argument("--dtype", choices=("float32", "float64"), help="compute in this dtype "
                         "(default: float32 for float32 inputs, else float64)")
-    parser.add_argument("--chunk", type=positive, default=CHUNK, metavar="N",
-                        help=f"rows per chunk (default: {CHUNK})")
+    parser.add_argument("--chunk", "--chunks", type=positive, default=CHUNK, metavar="N", dest="chunk",
+                        help=f"rows per chunk (default: {CHUNK}); memory holds a few chunks, whatever the file's size")
+    parser.add_argument("--scheduler", metavar="ADDRESS", help="run the chunks on the Dask cluster whose scheduler "
+                        "is at ADDRESS, e.g. tcp://10.0.0.1:8786 (needs elemgrad_gpu[dask])")
     structured.add_options(parser)
     parser.set_defaults(run=run)
 
@@ -89,7 +96,10 @@ def run(args: argparse.Namespace) -> int:
     staging = write and _staging(args.output, args.input)
     try:
         sink: Sink = write(args.output, staging, table, keys) if write else Summary(names, table.shape)
-        _evaluate(fn, params, table, sink, args.chunk)
+        if args.scheduler:
+            outofcore.evaluate_on_cluster(args.scheduler, fn, params, table, sink, args.chunk)
+        else:
+            _evaluate(fn, params, table, sink, args.chunk)
         sink.finish()
     except OSError as error:
         if error.filename is None and error.errno in (errno.ENOSPC, errno.EDQUOT, errno.EFBIG):
@@ -126,7 +136,7 @@ def _check_unique(names: Sequence[str], what: str) -> None:
 
 
 def _suffix(path: str, option: str, table: dict):
-    suffix = os.path.splitext(path)[1].lower()
+    suffix = os.path.splitext(path.rstrip("/\\"))[1].lower()  # a .zarr folder may be named with a slash
     if suffix not in table:
         raise UsageError(f"{option} {path}: the name must end in {', '.join(FORMATS)}")
     return table[suffix]
@@ -150,6 +160,9 @@ def _staging(output: str, input_path: str) -> str:
     folder = os.path.dirname(os.path.abspath(output))
     if not os.path.isdir(folder):
         raise UsageError(f"--output {output}: the folder {folder} does not exist")
+    if os.path.isdir(output) and output.lower().rstrip("/").endswith(".zarr"):
+        raise UsageError(f"--output {output} exists: remove it or choose another name (a Zarr folder is not "
+                         "overwritten)")
     if os.path.isdir(output):
         raise UsageError(f"--output {output} is a folder: give a file name")
     if os.path.exists(output) and os.path.samefile(output, input_path):
@@ -441,5 +454,10 @@ class CsvFile:
         os.replace(self.temp, self.path)
 
 
-READERS = {".npy": read_npy, ".npz": read_npz, ".csv": read_csv}
-WRITERS = {".npy": NpyFile, ".npz": NpzFile, ".csv": CsvFile}
+def read_zarr(path: str, free: list[str]) -> Table:
+    """A Zarr store (a .zarr folder or a .zip file): one array, or a group of arrays by input name."""
+    return _arrays(outofcore.zarr_arrays(path, free))
+
+
+READERS = {".npy": read_npy, ".npz": read_npz, ".csv": read_csv, ".zarr": read_zarr, ".zip": read_zarr}
+WRITERS = {".npy": NpyFile, ".npz": NpzFile, ".csv": CsvFile, ".zarr": outofcore.ZarrFile, ".zip": outofcore.ZarrFile}

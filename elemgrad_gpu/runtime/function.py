@@ -60,6 +60,10 @@ class ElementwiseFunction:
         self.__init__(state["source"], state["indices"], state["single"], select_device(state["device"]),
                       state["dtype"])
 
+    # A name without '-' for tools that name tasks by it (Dask's apply_gufunc, behind xarray's
+    # apply_ufunc, splits its keys at '-'; the repr, '(x) -> (f)', would break it).
+    __name__ = property(lambda self: "elemgrad_" + "_".join(self._source.names),
+                        doc="A short name of the function (as functions have), for tools that name tasks by it.")
     inputs = property(lambda self: self._source.names, doc="The input names, in call order.")
     device = property(lambda self: self._device.name, doc='Where the kernel runs ("cpu" or "cuda:N").')
     backend = property(lambda self: self._device.backend.name, doc='The code generator ("c" or "cuda").')

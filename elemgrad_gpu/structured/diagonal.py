@@ -48,7 +48,22 @@ class DiagonalFunction:
         """How the last shape's passes are computed (forward mode, reverse mode, fused kernel)."""
         return None if self._last is None else self._last.engine
 
+    def __getstate__(self) -> dict:
+        """What a pickle keeps (for Dask workers): what was asked; plans are made again where it is unpickled."""
+        from elemgrad_gpu.runtime.function import _check_picklable
+
+        _check_picklable(self.source.callable)
+        return {"source": self.source, "wrt": self.wrt, "orders": self.orders, "single": self.single,
+                "device": self.device, "dtype": self.dtype}
+
+    def __setstate__(self, state: dict) -> None:
+        self.__init__(state["source"], state["wrt"], state["orders"], state["single"], state["device"], state["dtype"])
+
     def __call__(self, *args, **kwargs):
+        if any(type(v).__module__.startswith("dask.") for v in (*args, *kwargs.values())):
+            from elemgrad_gpu.structured import chunked  # lazy: chunk by chunk where the proof allows
+
+            return chunked.call(self, self._given(args, kwargs))
         arrays = self._bind(args, kwargs)
         plan = self.plan_for(*(a.shape for a in arrays), dtype=arrays[0].dtype.name)
         if plan.function is None:
@@ -121,6 +136,13 @@ class DiagonalFunction:
 
     def _bind(self, args, kwargs) -> list[np.ndarray]:
         names = self.source.names
+        given = self._given(args, kwargs)
+        dtype = self.dtype or _dtype_of(given[self.wrt])
+        return [_as_array(given[name], dtype, name) for name in names]
+
+    def _given(self, args, kwargs) -> dict:
+        """The inputs by name, as given."""
+        names = self.source.names
         if len(args) > len(names):
             raise InputError(f"f takes {len(names)} inputs ({', '.join(names)}), got {len(args)}")
         given = dict(zip(names, args))
@@ -131,8 +153,7 @@ class DiagonalFunction:
         missing = [name for name in names if name not in given]
         if missing:
             raise InputError(f"missing input(s): {', '.join(missing)}")
-        dtype = self.dtype or _dtype_of(given[self.wrt])
-        return [_as_array(given[name], dtype, name) for name in names]
+        return given
 
 
 def _dtype_of(value) -> str:
