@@ -12,7 +12,7 @@ setup(
     python_requires=">=3.11",
     packages=find_packages(include=["elemgrad_gpu", "elemgrad_gpu.*"]),
     # The kernel templates live next to the code that fills them (backends/c, backends/cuda, graph).
-    package_data={"elemgrad_gpu": ["*/*.c", "*/*.h", "*/*/*.c", "*/*/*.cu", "*/*/*.h"]},
+    package_data={"elemgrad_gpu": ["*/*.c", "*/*.cc", "*/*.h", "*/*/*.c", "*/*/*.cu", "*/*/*.h"]},
     install_requires=["pytensor>=2.38.2,<4", "numpy>=1.26", "scipy>=1.10", "tqdm>=4.60"],
     entry_points={"console_scripts": ["elemgrad = elemgrad_gpu.cli.main:main"]},
     extras_require={
@@ -21,9 +21,11 @@ setup(
         "plot": ["matplotlib>=3.7"],
         # PyMC models with fn.as_op(): PyMC 5 (PyTensor 2.38) on Python 3.11, PyMC 6 (PyTensor 3) from 3.12
         "pymc": ["pymc>=5.28"],
+        # fn.to_jax(): the kernel as a differentiable JAX function (XLA FFI; a C++ compiler builds its handler)
+        "jax": ["jax>=0.5"],
         # NVRTC (no GPU needed) lets the tests compile every generated CUDA kernel.
         "test": ["pytest>=8", "pytest-benchmark>=4", "sympy>=1.12", "mpmath>=1.3", "hypothesis>=6", "matplotlib>=3.7",
-                 "nvidia-cuda-nvrtc-cu12>=12.4", "cuda-bindings>=12.4,<13"],
+                 "nvidia-cuda-nvrtc-cu12>=12.4", "cuda-bindings>=12.4,<13", "jax>=0.5"],
     },
     license="BSD-3-Clause",
 )

@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any, Callable, Sequence
 
 import numpy as np
 
-from elemgrad_gpu import arrays, backends
+from elemgrad_gpu import arrays, backends, cache
 from elemgrad_gpu.config import setting
 from elemgrad_gpu.errors import InputError, InputTypeError
 from elemgrad_gpu.expr.names import resolve
@@ -94,6 +94,25 @@ class ElementwiseFunction:
         if specialization.plan.prelude is not None:
             return None
         return getattr(kernel, "entry", None)
+
+    def c_kernel(self, dtype: str, ndim: int) -> tuple[str, int] | None:
+        """The compiled C loop for ``dtype`` and ``ndim`` as (key, address): the key names the kernel
+        by a hash of its source (what outlives the process: adapters/jax_primitive.py), the address
+        is ``c_entry``'s; None where a call needs Python (see ``c_entry``)."""
+        specialization = self._specialization(dtype, ndim)
+        backend, kernel = specialization.compiled(self._device)
+        entry = getattr(kernel, "entry", None)
+        if specialization.plan.prelude is not None or entry is None:
+            return None
+        return "eg_" + cache.name("kernel", backend.name, specialization.source(backend)), entry
+
+    def to_jax(self):
+        """This function as a JAX function of the same inputs and outputs, running the kernel on
+        XLA's buffers in place, differentiable by jax.grad/jvp/hessian to any order and vmappable.
+        CPU only. See ``elemgrad_gpu.adapters.jax_primitive``."""
+        from elemgrad_gpu.adapters.jax_primitive import to_jax
+
+        return to_jax(self)
 
     def as_op(self):
         """This function as a PyTensor Op, for PyTensor graphs and PyMC models: its outputs for
