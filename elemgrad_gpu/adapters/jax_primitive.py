@@ -108,25 +108,28 @@ class JaxFunction:
                           n_outputs=np.int64(self.function.n_outputs)))
 
     def derived(self, positions: tuple[int, ...]) -> JaxFunction:
-        """The function of the next order in the inputs at ``positions``, made a JAX function."""
+        """The function's outputs and those of the next order in the inputs at ``positions``, in one
+        kernel (one pass over memory for a value and its slopes), made a JAX function."""
         if positions not in self._derived:
             names = [self.inputs[j] for j in positions]
-            self._derived[positions] = JaxFunction(self.function.differentiated(names))
+            self._derived[positions] = JaxFunction(self.function.differentiated(names, keep=True))
         return self._derived[positions]
 
     def _jvp(self, primals, tangents):
         """Output ``p``'s tangent: the sum over inputs ``j`` with a tangent of ``t_j * d_j out_p``."""
-        outputs = self._apply(*primals)
         moving = tuple(j for j, t in enumerate(tangents) if not isinstance(t, jax.custom_derivatives.SymbolicZero))
         if not moving:
+            outputs = self._apply(*primals)
             return outputs, tuple(jnp.zeros_like(o) for o in outputs)
-        slopes = self.derived(moving)._apply(*primals)
+        both = self.derived(moving)._apply(*primals)
         per = len(self.function.derivatives)  # outputs per function of the source
-        result = []
-        for p in range(len(outputs)):
-            base = (p // per) * len(moving) * per + p % per  # derived outputs: per source output, per input, per index
-            result.append(sum(tangents[j] * slopes[base + q * per] for q, j in enumerate(moving)))
-        return outputs, tuple(result)
+        block = per * (1 + len(moving))  # per function of the source: its values, then per input its slopes
+        outputs, result = [], []
+        for p in range(self.function.n_outputs):
+            base = (p // per) * block + p % per
+            outputs.append(both[base])
+            result.append(sum(tangents[j] * both[base + (1 + q) * per] for q, j in enumerate(moving)))
+        return tuple(outputs), tuple(result)
 
 
 def _as_array(name: str, value: Any):

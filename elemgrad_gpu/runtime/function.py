@@ -75,12 +75,13 @@ class ElementwiseFunction:
         given = self._source.given
         return None if given is None else tuple(v.type.ndim for v in given.inputs)
 
-    def differentiated(self, names: str | Sequence[str]) -> ElementwiseFunction:
+    def differentiated(self, names: str | Sequence[str], keep: bool = False) -> ElementwiseFunction:
         """This function with every output differentiated once more by each input of ``names``
         (proved elementwise in each first: NotElementwiseError otherwise), in one kernel: per
-        function of the source, per name, per derivative of this one."""
+        function of the source, per name, per derivative of this one. ``keep``: this function's
+        own outputs too, first in each function of the source (a value and its slopes in one pass)."""
         names = [names] if isinstance(names, str) else list(names)
-        indices = [(*index, name) for name in names for index in self._indices]
+        indices = (list(self._indices) if keep else []) + [(*index, name) for name in names for index in self._indices]
         function = ElementwiseFunction(self._source, indices, False, self._device, self._dtype)
         function.expressions  # trace, verify and fuse now, as compile does
         return function

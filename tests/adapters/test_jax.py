@@ -191,3 +191,24 @@ def test_the_handler_library_is_loaded_from_the_verified_cache(tmp_path, monkeyp
     assert c_compile._intact(path) and path.parent == tmp_path / "c"
     monkeypatch.delenv("THEANO_FLAGS")
     cache.forget()
+
+
+def test_a_list_of_graph_outputs_keeps_each_outputs_tangent_apart():
+    import pytensor.tensor as pt
+
+    x, y = pt.dvector("x"), pt.dvector("y")
+    f = eg.compile([pt.sin(x) * y, pt.cos(x) + y**2], orders=(0, 1), device="cpu").to_jax()
+    xs, ys = jnp.asarray(X), jnp.asarray(X[::-1].copy())
+
+    def total(x, y, outputs):
+        s, ds, c, dc = outputs(x, y)
+        return (s * c + 3 * ds - dc).sum()
+
+    def theirs(x, y):
+        return (jnp.sin(x) * y, jnp.cos(x) * y, jnp.cos(x) + y**2, -jnp.sin(x))
+
+    for got, want in zip(jax.grad(total, argnums=(0, 1))(xs, ys, f), jax.grad(total, argnums=(0, 1))(xs, ys, theirs)):
+        np.testing.assert_allclose(got, want, **F64)
+    hess = jax.hessian(total, argnums=(0, 1))
+    got, want = hess(xs[:5], ys[:5], f), hess(xs[:5], ys[:5], theirs)
+    np.testing.assert_allclose(np.array(got), np.array(want), **F64)
