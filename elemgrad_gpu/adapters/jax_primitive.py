@@ -44,6 +44,7 @@ from elemgrad_gpu.errors import (CacheError, CompileError, DeviceError, InputErr
 TARGET = "elemgrad_elementwise"
 SOURCE = Path(__file__).with_name("jax_ffi.cc")
 CXXFLAGS = ("-O2", "-std=c++17", "-shared", "-fPIC", "-w")
+LIBRARY_LIMIT, DIGEST_LIMIT = 64 << 20, 1024  # size caps of what is read from the cache
 _lock = threading.Lock()
 _library: ctypes.CDLL | None = None
 _registered: set[str] = set()
@@ -194,15 +195,13 @@ def _library_path() -> Path:
 
 
 def _load_or_build() -> ctypes.CDLL:
-    """Load the library after its MAC is checked (as compiled kernels are), building it on a miss."""
-    from elemgrad_gpu.backends.c import compile as c_compile  # its verified store: _verified, _place
-
+    """Load the library after its MAC is checked (the kernel store's rules, cache.py), building it on a miss."""
     path = _library_path()
-    descriptor = c_compile._verified(path)
+    descriptor = _verified(path)
     if descriptor is None:
-        descriptor = _build(path, c_compile)
+        descriptor = _build(path)
     try:
-        with cache.private_alias(descriptor, path) as alias:
+        with cache.private_alias(descriptor, path) as alias:  # loads the very file that was checked
             return ctypes.CDLL(str(alias))
     except OSError as error:
         raise CompileError(f"the JAX handler library {path} cannot be loaded: {error}") from None
@@ -210,8 +209,31 @@ def _load_or_build() -> ctypes.CDLL:
         os.close(descriptor)
 
 
-def _build(path: Path, c_compile) -> int:
-    """Compile the handler into ``path`` with its MAC; a descriptor of the new library."""
+def _digest_path(path: Path) -> Path:
+    return path.with_name(path.name + ".sha256")
+
+
+def _verified(path: Path) -> int | None:
+    """A descriptor of the library when it is this user's, closed to others' writes and matches
+    its MAC; else None (missing, damaged, or written by someone else: rebuilt, never loaded)."""
+    try:
+        descriptor, info = cache.open_entry(path, LIBRARY_LIMIT)
+    except OSError:
+        return None
+    try:
+        claimed = cache.read(_digest_path(path), DIGEST_LIMIT)
+        if info.st_uid == os.geteuid() and not info.st_mode & 0o022 and \
+                cache.authentic(path, cache.chunks(descriptor, LIBRARY_LIMIT), claimed):
+            return descriptor
+    except OSError:
+        pass
+    os.close(descriptor)
+    return None
+
+
+def _build(path: Path) -> int:
+    """Compile the handler into ``path``, then its MAC beside it (each atomically); a read-only
+    descriptor of the new library, opened before it was moved into place."""
     import tempfile
 
     try:
@@ -224,7 +246,9 @@ def _build(path: Path, c_compile) -> int:
                                      f"{result.stderr[-4000:]}")
             descriptor = os.open(so_file, os.O_RDONLY | getattr(os, "O_CLOEXEC", 0))
             try:
-                c_compile._place(so_file, descriptor, path)
+                digest = cache.seal(path, cache.chunks(descriptor, LIBRARY_LIMIT))
+                cache.place(so_file, path)
+                cache.write(_digest_path(path), digest.encode())
             except BaseException:
                 os.close(descriptor)
                 raise
