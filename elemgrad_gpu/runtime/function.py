@@ -115,6 +115,14 @@ class ElementwiseFunction:
 
         return to_jax(self)
 
+    def to_torch(self):
+        """This function as a PyTorch custom op (namespace ``elemgrad``) of the same inputs and
+        outputs, computed through the CPU tensors' memory, differentiable by torch.autograd to any
+        order, kept whole by torch.compile. See ``elemgrad_gpu.adapters.torch_op``."""
+        from elemgrad_gpu.adapters.torch_op import to_torch
+
+        return to_torch(self)
+
     def as_op(self):
         """This function as a PyTensor Op, for PyTensor graphs and PyMC models: its outputs for
         symbolic inputs, differentiable by ``pytensor.grad`` to any order (the kernel of the next
