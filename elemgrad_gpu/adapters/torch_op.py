@@ -92,6 +92,7 @@ class TorchFunction:
     @staticmethod
     def _setup(ctx, inputs, output) -> None:
         ctx.save_for_backward(*inputs[0])
+        ctx.wanted = [t.requires_grad for t in inputs[0]]  # differentiate only by these: the proof is per input
 
     def derived(self, positions: tuple[int, ...]) -> TorchFunction:
         """The op of the next order in the inputs at ``positions`` (NotElementwiseError where f is not)."""
@@ -102,7 +103,7 @@ class TorchFunction:
 
     def _backward(self, ctx, gradients):
         inputs = ctx.saved_tensors
-        moving = tuple(j for j, x in enumerate(inputs) if ctx.needs_input_grad[0] and x.dtype.is_floating_point)
+        moving = tuple(j for j, x in enumerate(inputs) if ctx.wanted[j] and x.dtype.is_floating_point)
         live = [p for p, g in enumerate(gradients) if g is not None]
         if not moving or not live:
             return [None] * len(inputs),

@@ -113,3 +113,15 @@ def test_a_gpu_function_is_refused(monkeypatch):
             eg.compile("tanh(x)", orders=0, device="cuda").to_torch()
     finally:
         backend_cuda.status.cache_clear()
+
+
+def test_only_the_inputs_asked_for_are_differentiated_and_proved():
+    import pytensor.tensor as pt
+
+    f = eg.compile(lambda x, w: x * pt.sum(w), orders=0, device="cpu").to_torch()
+    x, w = torch.tensor(X, requires_grad=True), torch.tensor(X[::-1].copy())
+    (gx,) = torch.autograd.grad(f(x, w).sum(), (x,))  # w is not asked for: fine
+    np.testing.assert_allclose(gx, np.full_like(X, X.sum()), **F64)
+    w.requires_grad_()
+    with pytest.raises(eg.NotElementwiseError, match="not elementwise in 'w'"):
+        torch.autograd.grad(f(x, w).sum(), (w,))
