@@ -219,3 +219,15 @@ def test_a_list_of_graph_outputs_keeps_each_outputs_tangent_apart():
     hess = jax.hessian(total, argnums=(0, 1))
     got, want = hess(xs[:5], ys[:5], f), hess(xs[:5], ys[:5], theirs)
     np.testing.assert_allclose(np.array(got), np.array(want), **F64)
+
+
+def test_a_jax_array_on_a_gpu_is_refused(tanh2, monkeypatch):
+    """No GPU here: the array's devices() answer as an array on a GPU's would."""
+    x = jnp.ones(3)
+
+    class Gpu:
+        platform = "gpu"
+
+    monkeypatch.setattr(type(x), "devices", lambda self: {Gpu()})
+    with pytest.raises(DeviceError, match="jax.device_put"):
+        tanh2(x)
