@@ -7,8 +7,9 @@
   into the kernel cache, HMAC-verified as the kernels are) calls the kernel's C loop. The
   jitted program names the kernel by a key (a hash of its source), never by an address: the
   handler library looks the key up in a table filled here, when the function is traced;
-* broadcasts its inputs to the output shape first (``jnp.broadcast_to``: XLA fuses or
-  materializes it), so the loop sees contiguous buffers of one length; the broadcast's
+* broadcasts its inputs to the output shape first (``jnp.broadcast_to``: XLA materializes
+  it), except one-value inputs (scalar parameters), which the loop reads with step 0, also
+  under ``jax.vmap`` (where they become (B, 1, ...): read once per row); the broadcast's
   transpose sums the gradients of scalar parameters, as for any JAX function;
 * is a ``jax.custom_jvp``: the tangent of output ``d^I f`` is ``sum_j t_j * d^{I+(j,)} f``,
   computed by the function of the next order (``fn.differentiated``, itself made a JAX
@@ -82,7 +83,7 @@ class JaxFunction:
             shape = jnp.broadcast_shapes(*(a.shape for a in arrays))
         except ValueError:
             raise InputError(f"the inputs' shapes {', '.join(str(a.shape) for a in arrays)} do not broadcast") from None
-        outputs = self._apply(*(jnp.broadcast_to(a.astype(dtype), shape) for a in arrays))
+        outputs = self._apply(*(_fitted(a.astype(dtype), shape) for a in arrays))
         return outputs[0] if self.function.n_outputs == 1 else tuple(outputs)
 
     def _dtype(self, dtypes: list) -> np.dtype:
@@ -103,7 +104,7 @@ class JaxFunction:
         """The fused kernel on arrays of one shape and dtype, through the FFI handler."""
         dtype = arrays[0].dtype
         key = _load_kernel(self.function, dtype.name)
-        result = jax.ShapeDtypeStruct(arrays[0].shape, dtype)
+        result = jax.ShapeDtypeStruct(jnp.broadcast_shapes(*(a.shape for a in arrays)), dtype)
         call = jax.ffi.ffi_call(TARGET, [result] * self.function.n_outputs, vmap_method="broadcast_all")
         return tuple(call(*arrays, kernel=key, n_inputs=np.int64(len(arrays)),
                           n_outputs=np.int64(self.function.n_outputs)))
@@ -131,6 +132,14 @@ class JaxFunction:
             outputs.append(both[base])
             result.append(sum(tangents[j] * both[base + (1 + q) * per] for q, j in enumerate(moving)))
         return tuple(outputs), tuple(result)
+
+
+def _fitted(array, shape: tuple):
+    """``array`` for the kernel: one value as itself, of the outputs' rank (read with step 0,
+    never materialized), any other broadcast to ``shape``."""
+    if array.size == 1:
+        return array.reshape((1,) * len(shape))
+    return jnp.broadcast_to(array, shape)
 
 
 def _as_array(name: str, value: Any):

@@ -231,3 +231,19 @@ def test_a_jax_array_on_a_gpu_is_refused(tanh2, monkeypatch):
     monkeypatch.setattr(type(x), "devices", lambda self: {Gpu()})
     with pytest.raises(DeviceError, match="jax.device_put"):
         tanh2(x)
+
+
+def test_vmap_over_scalar_parameters_reads_each_once_per_row(gauss):
+    """Under vmap a scalar parameter becomes (B, 1): the handler reads it with step 0 per row."""
+    x, mus, ss = jnp.asarray(X[:12]).reshape(3, 4), jnp.array([0.0, 0.5, -1.0, 2.0]), jnp.array([1.0, 2.0, 0.5, 1.5])
+    ours = lambda x, mu, s: gauss(x, mu, s).sum()  # noqa: E731
+    theirs = lambda x, mu, s: gaussian(x, mu, s).sum()  # noqa: E731
+    cases = [((None, 0, 0), (x, mus, ss)), ((None, 0, None), (x, mus, 1.3)), ((1, None, 0), (x, 0.2, ss))]
+    for axes, args in cases:
+        got = jax.vmap(jax.value_and_grad(ours, argnums=(0, 1, 2)), in_axes=axes)(*args)
+        want = jax.vmap(jax.value_and_grad(theirs, argnums=(0, 1, 2)), in_axes=axes)(*args)
+        for a, b in zip(jax.tree_util.tree_leaves(got), jax.tree_util.tree_leaves(want)):
+            np.testing.assert_allclose(a, b, **F64)
+    nested = jax.vmap(jax.vmap(gauss, in_axes=(0, None, 0)), in_axes=(None, 0, None))(x, mus[:2], ss[:3])
+    np.testing.assert_allclose(nested, jax.vmap(jax.vmap(gaussian, in_axes=(0, None, 0)), in_axes=(None, 0, None))(
+        x, mus[:2], ss[:3]), **F64)
