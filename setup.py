@@ -14,7 +14,7 @@ setup(
     python_requires=">=3.11",
     packages=find_packages(include=["elemgrad_gpu", "elemgrad_gpu.*"]),
     # The kernel templates live next to the code that fills them (backends/c, backends/cuda, graph).
-    package_data={"elemgrad_gpu": ["*/*.c", "*/*.h", "*/*/*.c", "*/*/*.cu", "*/*/*.h"]},
+    package_data={"elemgrad_gpu": ["*/*.c", "*/*.cc", "*/*.h", "*/*/*.c", "*/*/*.cu", "*/*/*.h"]},
     install_requires=["pytensor>=2.38.2,<4", "numpy>=1.26", "scipy>=1.10", "tqdm>=4.60"],
     entry_points={"console_scripts": ["elemgrad = elemgrad_gpu.cli.main:main"]},
     extras_require={
@@ -25,9 +25,13 @@ setup(
         "pymc": ["pymc>=5.28"],
         # Dask arrays in, a Dask cluster (elemgrad eval --scheduler), xarray's apply_ufunc, Zarr files in the CLI
         "dask": DASK,
+        # fn.to_jax(): the kernel as a differentiable JAX function (XLA FFI; a C++ compiler builds its handler)
+        "jax": ["jax>=0.5"],
+        # fn.to_torch(): the kernel as a PyTorch custom op (torch.library.custom_op, register_fake/register_autograd)
+        "torch": ["torch>=2.4"],
         # NVRTC (no GPU needed) lets the tests compile every generated CUDA kernel.
         "test": ["pytest>=8", "pytest-benchmark>=4", "sympy>=1.12", "mpmath>=1.3", "hypothesis>=6", "matplotlib>=3.7",
-                 "nvidia-cuda-nvrtc-cu12>=12.4", "cuda-bindings>=12.4,<13", *DASK],
+                 "nvidia-cuda-nvrtc-cu12>=12.4", "cuda-bindings>=12.4,<13", "jax>=0.5", *DASK],
     },
     license="BSD-3-Clause",
 )

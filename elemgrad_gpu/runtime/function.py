@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any, Callable, Sequence
 
 import numpy as np
 
-from elemgrad_gpu import arrays, backends
+from elemgrad_gpu import arrays, backends, cache
 from elemgrad_gpu.config import setting
 from elemgrad_gpu.errors import ExpressionError, InputError, InputTypeError
 from elemgrad_gpu.expr.names import resolve
@@ -79,13 +79,15 @@ class ElementwiseFunction:
         given = self._source.given
         return None if given is None else tuple(v.type.ndim for v in given.inputs)
 
-    def differentiated(self, names: str | Sequence[str], ndim: int | None = None) -> ElementwiseFunction:
+    def differentiated(self, names: str | Sequence[str], ndim: int | None = None, keep: bool = False
+                       ) -> ElementwiseFunction:
         """This function with every output differentiated once more by each input of ``names``
         (proved elementwise in each first, traced over inputs of ``ndim`` dimensions, default 1 or
         a graph's own: NotElementwiseError otherwise), in one kernel: per function of the source,
-        per name, per derivative of this one."""
+        per name, per derivative of this one. ``keep``: this function's own outputs too, first in
+        each function of the source (a value and its slopes in one pass)."""
         names = [names] if isinstance(names, str) else list(names)
-        indices = [(*index, name) for name in names for index in self._indices]
+        indices = (list(self._indices) if keep else []) + [(*index, name) for name in names for index in self._indices]
         function = ElementwiseFunction(self._source, indices, False, self._device, self._dtype)
         function._specialization(self._default_dtype(), self._source.ndim if ndim is None else ndim)  # verify now
         return function
@@ -99,6 +101,33 @@ class ElementwiseFunction:
         if specialization.plan.prelude is not None:
             return None
         return getattr(kernel, "entry", None)
+
+    def c_kernel(self, dtype: str, ndim: int) -> tuple[str, int] | None:
+        """The compiled C loop for ``dtype`` and ``ndim`` as (key, address): the key names the kernel
+        by a hash of its source (what outlives the process: adapters/jax_primitive.py), the address
+        is ``c_entry``'s; None where a call needs Python (see ``c_entry``)."""
+        specialization = self._specialization(dtype, ndim)
+        backend, kernel = specialization.compiled(self._device)
+        entry = getattr(kernel, "entry", None)
+        if specialization.plan.prelude is not None or entry is None:
+            return None
+        return "eg_" + cache.name("kernel", backend.name, specialization.source(backend)), entry
+
+    def to_jax(self):
+        """This function as a JAX function of the same inputs and outputs, running the kernel on
+        XLA's buffers in place, differentiable by jax.grad/jvp/hessian to any order and vmappable.
+        CPU only. See ``elemgrad_gpu.adapters.jax_primitive``."""
+        from elemgrad_gpu.adapters.jax_primitive import to_jax
+
+        return to_jax(self)
+
+    def to_torch(self):
+        """This function as a PyTorch custom op (namespace ``elemgrad``) of the same inputs and
+        outputs, computed through the CPU tensors' memory, differentiable by torch.autograd to any
+        order, kept whole by torch.compile. See ``elemgrad_gpu.adapters.torch_op``."""
+        from elemgrad_gpu.adapters.torch_op import to_torch
+
+        return to_torch(self)
 
     def as_op(self):
         """This function as a PyTensor Op, for PyTensor graphs and PyMC models: its outputs for

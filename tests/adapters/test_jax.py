@@ -1,0 +1,249 @@
+"""fn.to_jax(): the fused kernel as a JAX function through XLA's FFI (adapters/jax_primitive.py).
+
+References: the same function written in jax.numpy, its values and JAX's own derivatives
+(jax.grad, jax.hessian, jax.jvp, jax.vmap), at 1e-12 in float64 and 1e-5 in float32.
+"""
+import os
+import re
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+import elemgrad_gpu as eg
+from elemgrad_gpu.adapters import jax_primitive
+from elemgrad_gpu.errors import DeviceError, InputError, InputTypeError
+
+jax.config.update("jax_enable_x64", True)
+X = np.random.default_rng(3).normal(size=40)
+F64, F32 = dict(rtol=1e-12, atol=1e-12), dict(rtol=1e-5, atol=1e-5)
+
+
+def gaussian(x, mu, s):
+    """The Gaussian log-density, without its constant, in jax.numpy."""
+    return -((x - mu) ** 2) / (2 * s**2) - jnp.log(s)
+
+
+@pytest.fixture(scope="module")
+def tanh2():
+    return eg.compile("tanh(x)**2", orders=0, device="cpu").to_jax()
+
+
+@pytest.fixture(scope="module")
+def gauss():
+    return eg.compile("-(x - mu)**2 / (2*s**2) - log(s)", orders=0, device="cpu").to_jax()
+
+
+def test_values_gradient_and_hessian_match_jaxs_own(tanh2):
+    x = jnp.asarray(X)
+    ours, theirs = (lambda x: tanh2(x).sum()), (lambda x: (jnp.tanh(x) ** 2).sum())
+    np.testing.assert_allclose(tanh2(x), jnp.tanh(x) ** 2, **F64)
+    np.testing.assert_allclose(jax.grad(ours)(x), jax.grad(theirs)(x), **F64)
+    np.testing.assert_allclose(jax.hessian(ours)(x[:8]), jax.hessian(theirs)(x[:8]), **F64)
+    third = lambda f: jax.grad(lambda x: jax.grad(jax.grad(f))(x))  # noqa: E731 - order 3, elementwise
+    np.testing.assert_allclose(jax.vmap(third(tanh2))(x), jax.vmap(third(lambda x: jnp.tanh(x) ** 2))(x), **F64)
+
+
+def test_jvp_vmap_and_jacobians(tanh2):
+    x, t = jnp.asarray(X), jnp.asarray(X[::-1].copy())
+    theirs = lambda x: jnp.tanh(x) ** 2  # noqa: E731
+    for got, want in zip(jax.jvp(tanh2, (x,), (t,)), jax.jvp(theirs, (x,), (t,))):
+        np.testing.assert_allclose(got, want, **F64)
+    np.testing.assert_allclose(jax.vmap(jax.grad(tanh2))(x), jax.vmap(jax.grad(theirs))(x), **F64)
+    m = x.reshape(5, 8)
+    np.testing.assert_allclose(jax.vmap(tanh2)(m), theirs(m), **F64)
+    np.testing.assert_allclose(jax.jacfwd(tanh2)(x[:6]), jax.jacfwd(theirs)(x[:6]), **F64)
+    np.testing.assert_allclose(jax.jacrev(tanh2)(x[:6]), jax.jacrev(theirs)(x[:6]), **F64)
+
+
+def test_scalar_parameters_broadcast_and_get_summed_gradients(gauss):
+    x = jnp.asarray(X)
+    ours = lambda x, mu, s: gauss(x, mu, s).sum()  # noqa: E731
+    theirs = lambda x, mu, s: gaussian(x, mu, s).sum()  # noqa: E731
+    args = (x, 0.3, 1.7)
+    np.testing.assert_allclose(gauss(*args), gaussian(*args), **F64)
+    for got, want in zip(jax.grad(ours, argnums=(0, 1, 2))(*args), jax.grad(theirs, argnums=(0, 1, 2))(*args)):
+        np.testing.assert_allclose(got, want, **F64)
+    got, want = jax.hessian(ours, argnums=(1, 2))(*args), jax.hessian(theirs, argnums=(1, 2))(*args)
+    np.testing.assert_allclose(np.array(got), np.array(want), **F64)
+    column = x[:6].reshape(6, 1)  # a (6, 1) by (3,) broadcast
+    mus = jnp.array([0.0, 0.5, -1.0])
+    np.testing.assert_allclose(jax.grad(ours, argnums=1)(column, mus, 1.7), jax.grad(theirs, argnums=1)(column, mus, 1.7),
+                               **F64)
+
+
+def test_float32_stays_float32(gauss):
+    x = jnp.asarray(X, dtype=jnp.float32)
+    mu, s = jnp.float32(0.3), jnp.float32(1.7)
+    y = gauss(x, mu, s)
+    assert y.dtype == jnp.float32
+    np.testing.assert_allclose(y, gaussian(x, mu, s), **F32)
+    grads = jax.grad(lambda *a: gauss(*a).sum(), argnums=(0, 2))(x, mu, s)
+    want = jax.grad(lambda *a: gaussian(*a).sum(), argnums=(0, 2))(x, mu, s)
+    assert grads[0].dtype == jnp.float32
+    for got, ref in zip(grads, want):
+        np.testing.assert_allclose(got, ref, **F32)
+
+
+def test_integer_inputs_compute_in_jaxs_default_float(tanh2):
+    y = tanh2(jnp.arange(3))
+    assert y.dtype == jnp.float64
+    np.testing.assert_allclose(y, jnp.tanh(jnp.arange(3.0)) ** 2, **F64)
+
+
+def test_several_outputs_each_differentiable():
+    both = eg.compile("sin(x)*y", orders=(0, 1), wrt=("x", "y"), device="cpu").to_jax()
+    x, y = jnp.asarray(X), 2.5
+    value, dx, dy = both(x, y)
+    np.testing.assert_allclose(value, jnp.sin(x) * y, **F64)
+    np.testing.assert_allclose(dx, jnp.cos(x) * y, **F64)
+    np.testing.assert_allclose(dy, jnp.sin(x), **F64)
+    np.testing.assert_allclose(jax.grad(lambda x: both(x, y)[1].sum())(x), -jnp.sin(x) * y, **F64)
+    np.testing.assert_allclose(jax.grad(lambda y: both(x, y)[2].sum())(y), 0.0, **F64)
+
+
+def test_jit_of_a_larger_program_compiles_once_with_no_host_callback(gauss):
+    @jax.jit
+    def loss(x, mu, s):
+        return jnp.mean(gauss(jnp.sin(x), mu, s) ** 2)
+
+    x = jnp.asarray(X)
+    value, grads = jax.jit(jax.value_and_grad(loss, argnums=(0, 1, 2)))(x, 0.3, 1.7)
+    reference = jax.value_and_grad(lambda x, mu, s: jnp.mean(gaussian(jnp.sin(x), mu, s) ** 2), argnums=(0, 1, 2))
+    want_value, want_grads = reference(x, 0.3, 1.7)
+    np.testing.assert_allclose(value, want_value, **F64)
+    for got, want in zip(grads, want_grads):
+        np.testing.assert_allclose(got, want, **F64)
+    loss(x, 0.3, 1.7), loss(x + 1, 0.4, 1.2)
+    assert loss._cache_size() == 1
+    text = jax.jit(jax.grad(loss)).lower(x, 0.3, 1.7).as_text()
+    assert "custom_call @elemgrad_elementwise" in text
+    assert "callback" not in text.lower()
+    # the kernel is named by its key, never by an address
+    assert re.search(r'kernel = "eg_[0-9a-f]{32}"', text) and not re.search(r"0x[0-9a-f]{6,}", text)
+
+
+def test_a_key_not_loaded_in_this_process_is_a_clear_error(tanh2):
+    tanh2(jnp.ones(2))  # loads the handler library
+    call = jax.ffi.ffi_call(jax_primitive.TARGET, jax.ShapeDtypeStruct((3,), jnp.float64))
+    with pytest.raises(Exception, match="not loaded in this process"):
+        call(jnp.ones(3), kernel="eg_nosuchkernel", n_inputs=np.int64(1), n_outputs=np.int64(1)).block_until_ready()
+
+
+def test_errors_before_any_work(tanh2, gauss):
+    with pytest.raises(InputError, match="takes 1 inputs"):
+        tanh2(jnp.ones(2), jnp.ones(2))
+    with pytest.raises(InputError, match="do not broadcast"):
+        gauss(jnp.ones(2), jnp.ones(3), 1.0)
+    with pytest.raises(InputTypeError, match="complex"):
+        tanh2(jnp.ones(2, dtype=jnp.complex128))
+    with pytest.raises(InputTypeError, match="must be an array"):
+        tanh2("abc")
+
+
+def test_float64_with_jaxs_64_bit_types_off_names_the_fix():
+    fn = eg.compile("tanh(x)", orders=0, device="cpu", dtype="float64").to_jax()
+    jax.config.update("jax_enable_x64", False)
+    try:
+        with pytest.raises(InputTypeError, match="jax_enable_x64"):
+            fn(jnp.ones(2))
+    finally:
+        jax.config.update("jax_enable_x64", True)
+
+
+def test_a_function_that_needs_python_at_each_call_is_refused_naming_the_fix():
+    import pytensor.tensor as pt
+
+    f = eg.compile(lambda x, w: x * pt.sum(w), orders=0, device="cpu").to_jax()
+    with pytest.raises(InputError, match="extra inputs in Python.*as_op"):
+        f(jnp.ones(3), jnp.ones(3))
+
+
+def test_a_gpu_function_is_refused(monkeypatch):
+    from cuda_emulator import emulated_cupy
+    from elemgrad_gpu.backends.cuda import backend as backend_cuda
+
+    emulated = emulated_cupy()
+    monkeypatch.setattr(backend_cuda, "cupy", lambda: emulated)
+    backend_cuda.status.cache_clear()
+    try:
+        fn = eg.compile("tanh(x)", orders=0, device="cuda")
+        with pytest.raises(DeviceError, match="device='cpu'"):
+            fn.to_jax()
+    finally:
+        backend_cuda.status.cache_clear()
+
+
+def intact(path):
+    descriptor = jax_primitive._verified(path)
+    if descriptor is not None:
+        os.close(descriptor)
+    return descriptor is not None
+
+
+def test_the_handler_library_is_loaded_from_the_verified_cache(tmp_path, monkeypatch):
+    """A fresh cache builds the library once, with its MAC; a tampered one is rebuilt, never loaded."""
+    from elemgrad_gpu import cache
+
+    monkeypatch.setenv("THEANO_FLAGS", f"elemgrad__cache_dir={tmp_path}")
+    cache.forget()
+    path = jax_primitive._library_path()
+    assert jax_primitive._verified(path) is None
+    library = jax_primitive._load_or_build()
+    assert hasattr(library, "EgElementwise") and intact(path)
+    path.write_bytes(path.read_bytes() + b"\0")  # someone changed it: its MAC no longer matches
+    assert not intact(path)
+    jax_primitive._load_or_build()
+    assert intact(path) and path.parent == tmp_path / "c"
+    monkeypatch.delenv("THEANO_FLAGS")
+    cache.forget()
+
+
+def test_a_list_of_graph_outputs_keeps_each_outputs_tangent_apart():
+    import pytensor.tensor as pt
+
+    x, y = pt.dvector("x"), pt.dvector("y")
+    f = eg.compile([pt.sin(x) * y, pt.cos(x) + y**2], orders=(0, 1), device="cpu").to_jax()
+    xs, ys = jnp.asarray(X), jnp.asarray(X[::-1].copy())
+
+    def total(x, y, outputs):
+        s, ds, c, dc = outputs(x, y)
+        return (s * c + 3 * ds - dc).sum()
+
+    def theirs(x, y):
+        return (jnp.sin(x) * y, jnp.cos(x) * y, jnp.cos(x) + y**2, -jnp.sin(x))
+
+    for got, want in zip(jax.grad(total, argnums=(0, 1))(xs, ys, f), jax.grad(total, argnums=(0, 1))(xs, ys, theirs)):
+        np.testing.assert_allclose(got, want, **F64)
+    hess = jax.hessian(total, argnums=(0, 1))
+    got, want = hess(xs[:5], ys[:5], f), hess(xs[:5], ys[:5], theirs)
+    np.testing.assert_allclose(np.array(got), np.array(want), **F64)
+
+
+def test_a_jax_array_on_a_gpu_is_refused(tanh2, monkeypatch):
+    """No GPU here: the array's devices() answer as an array on a GPU's would."""
+    x = jnp.ones(3)
+
+    class Gpu:
+        platform = "gpu"
+
+    monkeypatch.setattr(type(x), "devices", lambda self: {Gpu()})
+    with pytest.raises(DeviceError, match="jax.device_put"):
+        tanh2(x)
+
+
+def test_vmap_over_scalar_parameters_reads_each_once_per_row(gauss):
+    """Under vmap a scalar parameter becomes (B, 1): the handler reads it with step 0 per row."""
+    x, mus, ss = jnp.asarray(X[:12]).reshape(3, 4), jnp.array([0.0, 0.5, -1.0, 2.0]), jnp.array([1.0, 2.0, 0.5, 1.5])
+    ours = lambda x, mu, s: gauss(x, mu, s).sum()  # noqa: E731
+    theirs = lambda x, mu, s: gaussian(x, mu, s).sum()  # noqa: E731
+    cases = [((None, 0, 0), (x, mus, ss)), ((None, 0, None), (x, mus, 1.3)), ((1, None, 0), (x, 0.2, ss))]
+    for axes, args in cases:
+        got = jax.vmap(jax.value_and_grad(ours, argnums=(0, 1, 2)), in_axes=axes)(*args)
+        want = jax.vmap(jax.value_and_grad(theirs, argnums=(0, 1, 2)), in_axes=axes)(*args)
+        for a, b in zip(jax.tree_util.tree_leaves(got), jax.tree_util.tree_leaves(want)):
+            np.testing.assert_allclose(a, b, **F64)
+    nested = jax.vmap(jax.vmap(gauss, in_axes=(0, None, 0)), in_axes=(None, 0, None))(x, mus[:2], ss[:3])
+    np.testing.assert_allclose(nested, jax.vmap(jax.vmap(gaussian, in_axes=(0, None, 0)), in_axes=(None, 0, None))(
+        x, mus[:2], ss[:3]), **F64)
