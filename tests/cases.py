@@ -37,4 +37,15 @@ CASES = [
     # the functions added under NumPy's names (issue 15), two to a case
     ("rsqrt(x) - reciprocal(x)", 1 / sp.sqrt(x) - 1 / x, POSITIVE),
     ("deg2rad(x)*square(x) + rad2deg(x)", sp.pi / 180 * x ** 3 + 180 / sp.pi * x, WIDE),
+    # the gamma family (issue 15, graph/gamma.py): gamma at negative non-integers too, rgamma at its zeros
+    ("gamma(x)", sp.gamma(x), POSITIVE + (-0.5, -2.3)), ("rgamma(x)", 1 / sp.gamma(x), WIDE + (-1.0, -3.0)),
+    ("trigamma(x) + factorial(x)", sp.polygamma(1, x) + sp.gamma(x + 1), POSITIVE),
+    ("beta(x, 1.5) + betaln(2.5, x)", sp.beta(x, sp.Rational(3, 2)) + sp.log(sp.beta(sp.Rational(5, 2), x)), POSITIVE),
+    ("poch(x, 0.5) + poch(2.5, x)", sp.rf(x, sp.Rational(1, 2)) + sp.rf(sp.Rational(5, 2), x), POSITIVE),
+    ("comb(x + 3, 1.5) + comb(9.5, x)", sp.binomial(x + 3, sp.Rational(3, 2)) + sp.binomial(sp.Rational(19, 2), x),
+     POSITIVE),
+    ("multigammaln(x + 1, 3)",
+     sp.Rational(3, 2) * sp.log(sp.pi) + sp.loggamma(x + 1) + sp.loggamma(x + sp.Rational(1, 2)) + sp.loggamma(x),
+     POSITIVE),
+    ("polygamma(60, x)", sp.polygamma(60, x), (7.9, 12.5, 40.0, 90.0)),  # past the order 40 of the cot reflection
 ]

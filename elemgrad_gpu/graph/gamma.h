@@ -26,7 +26,7 @@
 
 #define EG_KMAX 16 /* the largest derivative order of eg_gamma_k and its kin */
 
-#define EG_DEFINE_GAMMA(T, F, L)                                                           \
+#define EG_DEFINE_GAMMA(T, F, L, GMAX)                                                        \
                                                                                            \
 /* y[m] = Y_m(d[0], .., d[m-1]) for m <= k: the complete Bell polynomials, */              \
 /* Y_(m+1) = sum_i C(m, i) d[i] Y_(m-i). */                                                \
@@ -87,6 +87,7 @@ static inline DEVICE T F(eg_rgamma_k)(int k, T x) {                             
     if (k < 0 || k > EG_KMAX || x != x) return (T)NAN;                                     \
     if (F(fabs)(x) == (T)INFINITY) return k == 0 ? L(0.0) : (x > L(0.0) ? L(0.0) : (T)NAN); \
     if (x < L(0.5)) return F(eg_rgamma_reflected)(k, x);                                   \
+    if (x > GMAX) return L(0.0); /* gamma overflows: 1/gamma and its derivatives underflow */ \
     if (k == 0) return L(1.0) / F(tgamma)(x);                                              \
     for (i = 0; i < k; ++i) d[i] = -F(eg_polygamma)(i, x); /* (log 1/gamma)' = -digamma */ \
     F(eg_bell)(k, d, y);                                                                   \
@@ -212,6 +213,7 @@ static inline DEVICE T F(eg_poch_pos)(T z, T m) {                               
 static inline DEVICE T F(eg_poch)(T z, T m) {                                              \
     if (m == L(0.0)) return L(1.0);                                                        \
     if (z != z || m != m) return z + m;                                                    \
+    if (z == (T)INFINITY) return m > L(0.0) ? z : L(0.0); /* as z^m */                    \
     if (z > L(0.0) && z + m > L(0.0)) return F(eg_poch_pos)(z, m);                         \
     if (F(eg_nonpositive_integer)(z)) {                                                    \
         if (m != F(floor)(m) || z + m > L(0.0)) return L(0.0); /* gamma(z) is infinite */   \
@@ -248,7 +250,7 @@ static inline DEVICE T F(eg_multigammaln_k)(int k, T a, T dd) {                 
     return r;                                                                              \
 }
 
-EG_DEFINE_GAMMA(double, EG_D_NAME, EG_D_LIT)
-EG_DEFINE_GAMMA(float, EG_F_NAME, EG_F_LIT)
+EG_DEFINE_GAMMA(double, EG_D_NAME, EG_D_LIT, 171.6)
+EG_DEFINE_GAMMA(float, EG_F_NAME, EG_F_LIT, 35.0f)
 
 #endif /* EG_GAMMA_H */

@@ -46,6 +46,7 @@ import scipy.special
 from pytensor.graph.basic import Apply, Variable
 from pytensor.scalar.basic import BinaryScalarOp, UnaryScalarOp
 from pytensor.tensor.elemwise import Elemwise
+from pytensor.tensor.exceptions import NotScalarConstantError
 
 from elemgrad_gpu.errors import ExpressionError
 from elemgrad_gpu.graph import special, taylor
@@ -130,8 +131,8 @@ class RGammaK(_Derivative):
         s, c = (np.sin(np.pi * h), np.cos(np.pi * h)) if np.round(x) % 2 == 0 else (-np.sin(np.pi * h),
                                                                                      -np.cos(np.pi * h))
         g, y = scipy.special.gamma(1 - x), _bell([scipy.special.polygamma(i, 1 - x) for i in range(self.k)])
-        terms = ((math.comb(self.k, j) * np.pi ** (j - 1) * (s, c, -s, -c)[j % 4], (-1) ** (self.k - j) * g * y[self.k - j])
-                 for j in range(self.k + 1))
+        terms = ((math.comb(self.k, j) * np.pi ** (j - 1) * (s, c, -s, -c)[j % 4],
+                  (-1) ** (self.k - j) * g * y[self.k - j]) for j in range(self.k + 1))
         return sum(a * b for a, b in terms if a != 0)
 
 
@@ -332,7 +333,7 @@ def _dimension(d) -> int:
     if isinstance(d, Variable):
         try:
             value = pt.get_underlying_scalar_constant_value(d)
-        except pt.NotScalarConstantError:
+        except NotScalarConstantError:
             raise ExpressionError(f"multigammaln's d must be a constant integer, got the variable {d}") from None
     array = np.asarray(value)
     if isinstance(value, bool) or array.ndim != 0 or array.dtype.kind not in "iu" or int(array) < 0:
@@ -362,7 +363,76 @@ def _multigammaln_rule(a, node, s):
     return a.compose(s[0], derivatives, node.outputs[0])
 
 
-taylor.RULES.update({_Derivative: _derivative_rule, MultiGammaLnK: _multigammaln_rule, GammaSgn: taylor._zero})
+def _varying(s) -> int:
+    """The one operand of a binary op whose series varies; NoTaylorRule when both do."""
+    varying = [i for i, series in enumerate(s) if not taylor._is_constant(series)]
+    if len(varying) != 1:
+        raise taylor.NoTaylorRule("a gamma-family function of two varying arguments")
+    return varying[0]
+
+
+def _polygamma_difference(a, j: int, plus, minus):
+    """polygamma(j, plus) - polygamma(j, minus) (either may be None: left out)."""
+    terms = [a.call(scalar_polygamma(j), v) if v is not None else 0.0 for v in (plus, minus)]
+    return a.sub(terms[0], terms[1])
+
+
+def _log_derivatives(a, node, i: int) -> list:
+    """d^j/du^j log|f| for j = 1..order, u the operand ``i`` of ``node`` (beta, betaln, poch, comb)."""
+    op, (x, y) = node.op, (a.var(v) for v in node.inputs)
+    one = _const(1.0, node.outputs[0])
+    if isinstance(op, Beta | BetaLn):  # in a: digamma(a) - digamma(a + b), then polygamma differences
+        u, v = (x, y) if i == 0 else (y, x)
+        first, plus, minus = a.neg(a.call(psidiff_op, u, v)), u, u + v
+    elif isinstance(op, Poch) and i == 0:  # in z: digamma(z + m) - digamma(z)
+        first, plus, minus = a.call(psidiff_op, x, y), x + y, x
+    elif isinstance(op, Poch):  # in m: digamma(z + m)
+        first, plus, minus = a.call(scalar_polygamma(0), x + y), x + y, None
+    elif i == 0:  # comb in N: digamma(N + 1) - digamma(N - k + 1)
+        first, plus, minus = a.call(psidiff_op, x - y + one, y), x + one, x - y + one
+    else:  # comb in k: digamma(N - k + 1) - digamma(k + 1), then -psi_j(k + 1) - (-1)^j psi_j(N - k + 1)
+        first = a.call(psidiff_op, y + one, x - y - y)
+        return [first] + [a.sub(a.neg(a.call(scalar_polygamma(j - 1), y + one)),
+                                a.mul((-1.0) ** j, a.call(scalar_polygamma(j - 1), x - y + one)))
+                          for j in range(2, a.order + 1)]
+    return [first] + [_polygamma_difference(a, j - 1, plus, minus) for j in range(2, a.order + 1)]
+
+
+def _bell_series(a, value, log_derivatives: list) -> list:
+    """f^(j) = f * Y_j(L', .., L^(j)) for j = 1..order, L = log|f| (the complete Bell polynomials)."""
+    y = [1.0]
+    for m in range(len(log_derivatives)):
+        y.append(a.add(*[a.mul(float(math.comb(m, i)), log_derivatives[i], y[m - i]) for i in range(m + 1)]))
+    return [a.mul(value, y[j]) for j in range(1, len(y))]
+
+
+def _binary_rule(a, node, s):
+    """beta, betaln, poch, comb with one varying operand: their derivatives in it, composed."""
+    i = _varying(s)
+    logs = _log_derivatives(a, node, i)
+    value = node.outputs[0]
+    if isinstance(node.op, BetaLn):
+        return a.compose(s[i], logs, value)
+    derivatives = _bell_series(a, value, logs)
+    if isinstance(node.op, Comb):  # 0 outside 0 <= k <= N, where the logarithm's derivatives may be NaN
+        n, k = (a.var(v) for v in node.inputs)
+        zero = _const(0.0, value)
+        inside = ps.and_(ps.and_(ps.le(k, n), ps.ge(n, zero)), ps.ge(k, zero))
+        derivatives = [a.select(inside, d, 0.0) for d in derivatives]
+    return a.compose(s[i], derivatives, value)
+
+
+def _psidiff_rule(a, node, s):
+    """psidiff(x, d): in x, polygamma(j, x + d) - polygamma(j, x); in d, polygamma(j, x + d)."""
+    i = _varying(s)
+    x, d = (a.var(v) for v in node.inputs)
+    derivatives = [_polygamma_difference(a, j, x + d, x if i == 0 else None) for j in range(1, a.order + 1)]
+    return a.compose(s[i], derivatives, node.outputs[0])
+
+
+taylor.RULES.update({_Derivative: _derivative_rule, MultiGammaLnK: _multigammaln_rule, GammaSgn: taylor._zero,
+                     Beta: _binary_rule, BetaLn: _binary_rule, Poch: _binary_rule, Comb: _binary_rule,
+                     PsiDiff: _psidiff_rule})
 
 
 @substitutes(psm.Gamma)

@@ -49,6 +49,13 @@ REFERENCE = {
     "rsqrt": ("rsqrt(x)", lambda x, y, z: 1 / np.sqrt(x)),
     "multiply": ("multiply(x, y)", lambda x, y, z: x * y),
     "divide": ("divide(x, y)", lambda x, y, z: x / y),
+    # the gamma family (issue 15)
+    **{name: (f"{name}(x)", lambda x, y, z, f=getattr(sp, name): f(x)) for name in ("gamma", "rgamma", "gammasgn")},
+    "trigamma": ("trigamma(x)", lambda x, y, z: sp.polygamma(1, x)),
+    "factorial": ("factorial(x - 0.3)", lambda x, y, z: sp.factorial(x - 0.3)),
+    **{name: (f"{name}(x, y)", lambda x, y, z, f=getattr(sp, name): f(x, y)) for name in ("beta", "betaln", "poch")},
+    "comb": ("comb(z + 1, y)", lambda x, y, z: sp.comb(z + 1, y)),
+    "multigammaln": ("multigammaln(z + 1, 3)", lambda x, y, z: sp.multigammaln(z + 1, 3)),
 }
 
 

@@ -23,7 +23,8 @@ ROOT = Path(__file__).resolve().parents[2]
 X = np.array([0.15, 0.4, 0.75])
 Y = np.array([0.6, 0.35, 0.9])
 ARGUMENTS = {1: "x", 2: "x, y", 3: "x > y, x, y"}  # where's condition; clip gets the same three
-SPECIAL_ARGUMENTS = {"arccosh": "x + 1", "log1mexp": "-x", "polygamma": "2, x", "clip": "x, 0.3, y"}
+SPECIAL_ARGUMENTS = {"arccosh": "x + 1", "log1mexp": "-x", "polygamma": "2, x", "clip": "x, 0.3, y",
+                     "multigammaln": "x + 2, 3"}
 # Every double-precision function of C99's <math.h> (and glibc's exp10): an independent list,
 # not the vocabulary's. A float32 kernel may call their float versions (name + "f") only.
 C_DOUBLE = set("""acos asin atan atan2 cos sin tan acosh asinh atanh cosh sinh tanh exp exp2 expm1 exp10 frexp
@@ -56,9 +57,9 @@ def test_a_row_parses_builds_prints_and_parses_back(row):
     assert np.all(np.isfinite(value)), text
     printed = fn.expressions[0]
     # pow prints as **; clip, built as maximum and minimum (graph/kinks.py), prints as them; the
-    # operators as functions print as the operators, rsqrt as what it is built of
+    # operators as functions print as the operators, rsqrt and trigamma as what they are built of
     printed_as = {"pow": "**", "clip": "maximum(", "square": "**2", "rsqrt": "reciprocal(sqrt(x))",
-                  "negative": "-x", "multiply": "x*y", "divide": "x/y"}
+                  "negative": "-x", "multiply": "x*y", "divide": "x/y", "trigamma": "polygamma(1, x)"}
     assert row.name in printed or printed_as.get(row.name, row.name) in printed, printed
     again = eg.compile(printed, derivatives=[(), (names[0],)], device="cpu")
     assert again.inputs == names
