@@ -107,17 +107,17 @@ static inline DEVICE T F(eg_gammasgn)(T x) {                                    
                                                                                            \
 /* lgamma(x) - ((x - 1/2) log x - x + log(2 pi)/2) for x >= 10 (Stirling's series). */     \
 static inline DEVICE T F(eg_stirling)(T x) {                                               \
-    T w = L(1.0) / (x * x);                                                                \
+    T u = L(1.0) / x, w = u * u; /* not 1 / (x x): no overflow for huge x */               \
     return (L(8.3333333333333333333e-2) + w * (L(-2.7777777777777777778e-3)                \
             + w * (L(7.9365079365079365079e-4) + w * (L(-5.9523809523809523810e-4)         \
             + w * (L(8.4175084175084175084e-4) + w * (L(-1.9175269175269175269e-3)         \
-            + w * (L(6.4102564102564102564e-3) + w * L(-2.9550653594771241830e-2)))))))) / x; \
+            + w * (L(6.4102564102564102564e-3) + w * L(-2.9550653594771241830e-2)))))))) * u; \
 }                                                                                          \
                                                                                            \
 /* log((x + d) / x) for x, x + d > 0. */                                                   \
 static inline DEVICE T F(eg_logratio)(T x, T d) {                                          \
     T q = d / x;                                                                           \
-    return F(fabs)(q) < L(0.5) ? F(log1p)(q) : F(log)(x + d) - F(log)(x);                  \
+    return q > L(-0.5) ? F(log1p)(q) : F(log)((x + d) / x); /* no difference of two logs */ \
 }                                                                                          \
                                                                                            \
 /* lgamma(x + d) - lgamma(x) for x > 0, x + d > 0. */                                      \
@@ -143,10 +143,10 @@ static inline DEVICE T F(eg_psidiff)(T x, T d) {                                
         return F(eg_polygamma)(0, x + d) - F(eg_polygamma)(0, x);                          \
     if (d == L(0.0)) return L(0.0);                                                        \
     for (; y < L(10.0) || y + d < L(10.0); y += L(1.0)) /* psi(y) = psi(y+1) - 1/y */      \
-        s += d / (y * (y + d));                                                            \
+        s += d / y / (y + d);                                                              \
     u = L(1.0) / y;                                                                        \
     v = L(1.0) / (y + d);                                                                  \
-    delta = -d / (y * (y + d)); /* v - u */                                                \
+    delta = -(d / y) / (y + d); /* v - u, without overflow of y (y + d) */                 \
     w = v * v;                                                                             \
     z = u * u;                                                                             \
     for (k = 1, zk = L(1.0), dk = L(1.0); k <= 7; ++k) { /* dk = sum_i w^i z^(k-1-i) */    \

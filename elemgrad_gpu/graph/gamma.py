@@ -44,10 +44,11 @@ import pytensor.scalar.math as psm
 import pytensor.tensor as pt
 import scipy.special
 from pytensor.graph.basic import Apply, Variable
-from pytensor.scalar.basic import BinaryScalarOp, UnaryScalarOp
+from pytensor.scalar.basic import BinaryScalarOp, UnaryScalarOp, upgrade_to_float_no_complex
 from pytensor.tensor.elemwise import Elemwise
 from pytensor.tensor.exceptions import NotScalarConstantError
 
+from elemgrad_gpu.compat import Pullback
 from elemgrad_gpu.errors import ExpressionError
 from elemgrad_gpu.graph import special, taylor
 from elemgrad_gpu.graph.special import _const, _SpecialOp, scalar_polygamma
@@ -251,6 +252,46 @@ class Poch(_GammaOp, BinaryScalarOp):
         return [gz * p * psidiff_op(z, m), gz * p * scalar_polygamma(0)(z + m)]
 
 
+def _inside(n, k, like):
+    """0 <= k <= N (False for NaN): where comb is a binomial coefficient."""
+    zero = _const(0.0, like)
+    return ps.and_(ps.and_(ps.le(k, n), ps.ge(n, zero)), ps.ge(k, zero))
+
+
+class CombGuard(Pullback, BinaryScalarOp):
+    """``N`` (which = 0) or ``k`` (which = 1) where 0 <= k <= N, else 2 or 1 (binom(2, 1) is
+    defined): the arguments of comb's derivatives, so that outside its support, where comb is
+    0, they compute no 0 * inf and raise no "invalid" flag. An op, not a switch, so that
+    PyTensor does not merge it into the switch of the derivative (see removable.Guard)."""
+
+    __props__ = ("which",)
+    output_types_preference = staticmethod(upgrade_to_float_no_complex)
+
+    def __init__(self, which: int):
+        super().__init__(name=f"comb_guard{which}")
+        self.which = int(which)
+
+    def impl(self, n, k):
+        return (n, k)[self.which] if 0 <= k <= n else (2.0, 1.0)[self.which]
+
+    def c_code(self, node, name, inputs, outputs, sub) -> str:
+        (n, k), (z,) = inputs, outputs
+        safe = "2" if self.which == 0 else "1"
+        return f"{z} = ({k} <= {n} && {n} >= 0 && {k} >= 0) ? {(n, k)[self.which]} : {safe};"
+
+    def c_code_cache_version(self) -> tuple[int, ...]:
+        return (1,)
+
+    def pullback(self, inputs, outputs, output_gradients):
+        (n, k), (gz,) = inputs, output_gradients
+        zero = _const(0.0, gz)
+        passed = ps.switch(_inside(n, k, gz), gz, zero)
+        return [passed, zero] if self.which == 0 else [zero, passed]
+
+
+comb_guards = (CombGuard(0), CombGuard(1))
+
+
 class Comb(_GammaOp, BinaryScalarOp):
     """``comb(N, k)`` = binom(N, k) where 0 <= k <= N, else 0 (scipy.special.comb, exact=False)."""
 
@@ -263,10 +304,11 @@ class Comb(_GammaOp, BinaryScalarOp):
     def pullback(self, inputs, outputs, output_gradients):
         (n, k), (c,), (gz,) = inputs, outputs, output_gradients
         zero, one = _const(0.0, gz), _const(1.0, gz)
-        inside = ps.and_(ps.and_(ps.le(k, n), ps.ge(n, zero)), ps.ge(k, zero))
+        n_in, k_in = (guard(n, k) for guard in comb_guards)
         # d/dN: digamma(N + 1) - digamma(N - k + 1); d/dk: digamma(N - k + 1) - digamma(k + 1)
-        dn = c * psidiff_op(n - k + one, k)
-        dk = c * psidiff_op(k + one, n - k - k)
+        dn = c * psidiff_op(n_in - k_in + one, k_in)
+        dk = c * psidiff_op(k_in + one, n_in - k_in - k_in)
+        inside = _inside(n, k, gz)
         return [ps.switch(inside, gz * dn, zero), ps.switch(inside, gz * dk, zero)]
 
 
@@ -381,6 +423,8 @@ def _log_derivatives(a, node, i: int) -> list:
     """d^j/du^j log|f| for j = 1..order, u the operand ``i`` of ``node`` (beta, betaln, poch, comb)."""
     op, (x, y) = node.op, (a.var(v) for v in node.inputs)
     one = _const(1.0, node.outputs[0])
+    if isinstance(op, Comb):  # no 0 * inf outside comb's support, where its derivatives are selected away
+        x, y = (a.call(guard, x, y) for guard in comb_guards)
     if isinstance(op, Beta | BetaLn):  # in a: digamma(a) - digamma(a + b), then polygamma differences
         u, v = (x, y) if i == 0 else (y, x)
         first, plus, minus = a.neg(a.call(psidiff_op, u, v)), u, u + v
@@ -414,10 +458,8 @@ def _binary_rule(a, node, s):
     if isinstance(node.op, BetaLn):
         return a.compose(s[i], logs, value)
     derivatives = _bell_series(a, value, logs)
-    if isinstance(node.op, Comb):  # 0 outside 0 <= k <= N, where the logarithm's derivatives may be NaN
-        n, k = (a.var(v) for v in node.inputs)
-        zero = _const(0.0, value)
-        inside = ps.and_(ps.and_(ps.le(k, n), ps.ge(n, zero)), ps.ge(k, zero))
+    if isinstance(node.op, Comb):  # 0 outside 0 <= k <= N
+        inside = _inside(*(a.var(v) for v in node.inputs), value)
         derivatives = [a.select(inside, d, 0.0) for d in derivatives]
     return a.compose(s[i], derivatives, value)
 
@@ -430,7 +472,14 @@ def _psidiff_rule(a, node, s):
     return a.compose(s[i], derivatives, node.outputs[0])
 
 
-taylor.RULES.update({_Derivative: _derivative_rule, MultiGammaLnK: _multigammaln_rule, GammaSgn: taylor._zero,
+def _comb_guard_rule(a, node, s):
+    """CombGuard: its argument's coefficients inside comb's support, else zeros."""
+    inside = _inside(*(a.var(v) for v in node.inputs), node.outputs[0])
+    return [None] + [a.select(inside, c, 0.0) for c in s[node.op.which][1:]]
+
+
+taylor.RULES.update({CombGuard: _comb_guard_rule, _Derivative: _derivative_rule, MultiGammaLnK: _multigammaln_rule,
+                     GammaSgn: taylor._zero,
                      Beta: _binary_rule, BetaLn: _binary_rule, Poch: _binary_rule, Comb: _binary_rule,
                      PsiDiff: _psidiff_rule})
 

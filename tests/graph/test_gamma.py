@@ -131,7 +131,11 @@ def test_binary_partials_to_order_3_match_mpmath(name, dtype):
 def test_betaln_of_large_arguments_has_no_cancellation():
     a = np.array([1e5, 1e10, 1e10, 0.5, 1e300, 2e5])
     b = np.array([1e5, 1.0, 1e10, 1e15, 1e300, 1e5])
-    value, da, db = eg.compile("betaln(a, b)", derivatives=[(), ("a",), ("b",)], device="cpu")(a, b)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # Stirling's 1/x**2 taken as (1/x)**2: no overflow flag at 1e300
+        value, da, db = eg.compile("betaln(a, b)", derivatives=[(), ("a",), ("b",)], device="cpu")(a, b)
+        digamma = eg.compile("digamma(x)", orders=0, device="cpu")(np.array([1e300]))
+    np.testing.assert_allclose(digamma, [np.log(1e300)], rtol=1e-15)
     for got, refs in [(value, [mp.log(mp.beta(u, v)) for u, v in zip(a, b)]),
                       (da, [mp.psi(0, u) - mp.psi(0, u + v) for u, v in zip(a, b)]),
                       (db, [mp.psi(0, v) - mp.psi(0, u + v) for u, v in zip(a, b)])]:
@@ -139,10 +143,20 @@ def test_betaln_of_large_arguments_has_no_cancellation():
         assert max(relative) < 1e-13, relative  # relative, not only scaled: no cancellation
 
 
-def test_comb_is_zero_outside_0_le_k_le_n_with_zero_derivatives():
-    n, k = np.array([5.0, 5.0, -1.0, 2.5]), np.array([6.0, -1.0, 0.0, 3.5])
-    for got in eg.compile("comb(n, k)", derivatives=[(), ("n",), ("k",), ("n", "k")], device="cpu")(n, k):
-        np.testing.assert_array_equal(got, np.zeros(4))
+def test_comb_is_zero_outside_0_le_k_le_n_with_zero_derivatives_and_no_warning():
+    n, k = np.array([5.0, 5.0, -1.0, 2.5, -1.0]), np.array([6.0, -1.0, 0.0, 3.5, -1.0])
+    indices = [(), ("n",), ("k",), ("n", "k"), ("n", "n", "n"), ("k", "k", "k")]  # order 3: Taylor mode
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # no 0 * inf: no "invalid value" flag
+        for got in eg.compile("comb(n, k)", derivatives=indices, device="cpu")(n, k):
+            np.testing.assert_array_equal(got, np.zeros(5))
+
+
+def test_psidiff_of_huge_arguments_raises_no_overflow_warning():
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        slope = eg.compile("betaln(a, b)", derivatives=[("a",)], device="cpu")(np.array([1e300]), np.array([1e300]))
+    np.testing.assert_allclose(slope[0], [-np.log(2)], rtol=1e-15)
 
 
 # Poles, signs, NaN and inf, values only, as scipy.special gives them
