@@ -38,7 +38,8 @@ CASES = [
     ("rsqrt(x) - reciprocal(x)", 1 / sp.sqrt(x) - 1 / x, POSITIVE),
     ("deg2rad(x)*square(x) + rad2deg(x)", sp.pi / 180 * x ** 3 + 180 / sp.pi * x, WIDE),
     # the gamma family (issue 15, graph/gamma.py); at the poles (SymPy cannot): tests/graph/test_gamma.py
-    ("gamma(x)", sp.gamma(x), POSITIVE + (-0.3, -2.3)),  # float32 near -0.5: docs/EXPRESSIONS.md, the gamma family ("rgamma(x)", 1 / sp.gamma(x), WIDE + (-3.5,)),
+    ("gamma(x)", sp.gamma(x), POSITIVE + (-0.3, -2.3)),  # float32 near -0.5: docs/EXPRESSIONS.md, the gamma family
+    ("rgamma(x)", 1 / sp.gamma(x), WIDE + (-3.5,)),
     ("trigamma(x) + factorial(x)", sp.polygamma(1, x) + sp.gamma(x + 1), POSITIVE),
     ("beta(x, 1.5) + betaln(2.5, x)", sp.beta(x, sp.Rational(3, 2)) + sp.log(sp.beta(sp.Rational(5, 2), x)), POSITIVE),
     ("poch(x, 0.5) + poch(2.5, x)",  # as gamma ratios: SymPy leaves rf's derivatives unevaluated
