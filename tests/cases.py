@@ -65,4 +65,18 @@ CASES = [
                                                                 [sp.Rational(5, 2)], x)
      / (sp.Rational(3, 2) * sp.beta(sp.Rational(3, 2), sp.Rational(5, 2))), (0.1, 0.3, 0.55, 0.8)),
     ("xlogx(x)", x * sp.log(x), POSITIVE),  # the defects block (issue 15)
+    # the gamma family (issue 15, graph/gamma.py); at the poles (SymPy cannot): tests/graph/test_gamma.py
+    ("gamma(x)", sp.gamma(x), POSITIVE + (-0.3, -2.3)),  # float32 near -0.5: docs/EXPRESSIONS.md, the gamma family
+    ("rgamma(x)", 1 / sp.gamma(x), (-3.5, -2.1, -0.7, 1.4, 2.6)),  # float32 orders >= 5 in (0, 1): docs
+    ("trigamma(x) + factorial(x)", sp.polygamma(1, x) + sp.gamma(x + 1), POSITIVE),
+    ("beta(x, 1.5) + betaln(2.5, x)", sp.beta(x, sp.Rational(3, 2)) + sp.log(sp.beta(sp.Rational(5, 2), x)), POSITIVE),
+    ("poch(x, 0.5) + poch(2.5, x)",  # as gamma ratios: SymPy leaves rf's derivatives unevaluated
+     sp.gamma(x + sp.Rational(1, 2)) / sp.gamma(x) + sp.gamma(x + sp.Rational(5, 2)) / sp.gamma(sp.Rational(5, 2)),
+     (0.75, 1.5, 3.2, 7.9)),  # float32 order 6 at z = 0.2: 2.8e-5 (docs/EXPRESSIONS.md)
+    ("comb(x + 3, 1.5) + comb(9.5, x)", sp.binomial(x + 3, sp.Rational(3, 2)) + sp.binomial(sp.Rational(19, 2), x),
+     (0.2, 0.75, 3.2, 7.9)),  # float32 order 6 at 1.5: 1.3e-5 (the Bell polynomial cancels; docs/EXPRESSIONS.md)
+    ("multigammaln(x + 1, 3)",
+     sp.Rational(3, 2) * sp.log(sp.pi) + sp.loggamma(x + 1) + sp.loggamma(x + sp.Rational(1, 2)) + sp.loggamma(x),
+     POSITIVE),
+    ("polygamma(60, x)", sp.polygamma(60, x), (7.9, 12.5, 40.0, 90.0)),  # past the order 40 of the cot reflection
 ]

@@ -50,17 +50,17 @@ import numpy as np
 
 from elemgrad_gpu.expr import fold
 from elemgrad_gpu.errors import ExpressionError, InputError, InputTypeError
-from elemgrad_gpu.expr.language import ALIASES, ARITY, CONSTANTS
+from elemgrad_gpu.expr.language import ALIASES, ARITY, CONSTANTS, LITERALS
 
 TensorVariable = Any  # what the implementations build: pytensor's, named but not imported (no PyTensor here)
 
 MAX_LENGTH = 100_000
 MAX_DEPTH = 100
 MAX_NODES = 20_000
-MAX_POLYGAMMA_ORDER = 40  # elemgrad_gpu.special.MAX_ORDER (not imported: it imports PyTensor)
+MAX_POLYGAMMA_ORDER = 2**20  # elemgrad_gpu.special.MAX_ORDER (not imported: it imports PyTensor)
 
 # A checked tree is a nested tuple: ("const", number, position), ("name", identifier),
-# ("int", n) (a raw Python int: polygamma's order) or ("apply", name, *arguments), where
+# ("int", n) (a raw Python int: polygamma's order, multigammaln's d) or ("apply", name, *arguments), where
 # name is a function or operator of ``elemgrad_gpu.expr.language``.
 Tree = tuple
 
@@ -338,9 +338,12 @@ class _Checker:
             raise self.error(f"polygamma's order is at most {MAX_POLYGAMMA_ORDER} (and that of its derivatives: "
                              f"polygamma(n, x) differentiated k times is polygamma(n + k, x)), not {order.value}",
                              order)
-        trees = [self.check(argument, depth + 1, i == 0 and name == "where") for i, argument in enumerate(node.args)]
-        if name == "polygamma":
-            trees[0] = ("int", order.value)
+        for position in LITERALS.get(name, ()):  # integer literals: multigammaln's d
+            literal = node.args[position]
+            if not (isinstance(literal, ast.Constant) and type(literal.value) is int):
+                raise self.error(f"{written}'s argument {position + 1} must be a non-negative integer literal", literal)
+        trees = [("int", argument.value) if i in LITERALS.get(name, ()) else
+                 self.check(argument, depth + 1, i == 0 and name == "where") for i, argument in enumerate(node.args)]
         return self.fold(("apply", name, *trees), node)
 
     def compare(self, node: ast.Compare, depth: int, condition: bool) -> Tree:

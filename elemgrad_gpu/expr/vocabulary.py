@@ -53,7 +53,7 @@ FUNCTIONS: tuple[Function, ...] = (
     Function("abs", 1, "pt.abs", "fabs", printed=("Abs",), aliases=("absolute", "fabs")),
     Function("sign", 1, "pt.sign"),
     Function("erfinv", 1, "special.erfinv", aliases=("erf_inv",)),
-    Function("gammaln", 1, "pt.gammaln", "lgamma"),
+    Function("gammaln", 1, "pt.gammaln", "lgamma", aliases=("loggamma", "lgamma")),
     Function("digamma", 1, "special.digamma", aliases=("psi",)),
     Function("sigmoid", 1, "pt.sigmoid", aliases=("expit", "logistic")),
     Function("softplus", 1, "pt.softplus"),
@@ -118,7 +118,16 @@ FUNCTIONS: tuple[Function, ...] = (
 
     # ---- end ----
     # ---- the gamma family (graph/gamma.py) ----
-
+    Function("gamma", 1, "gamma.gamma", aliases=("tgamma",)),  # as scipy.special.gamma: +-inf at +-0, NaN at -1, -2, ..
+    Function("rgamma", 1, "gamma.rgamma"),  # 1/gamma: entire, exact at and near the poles of gamma
+    Function("gammasgn", 1, "gamma.gammasgn"),
+    Function("trigamma", 1, "gamma.trigamma", aliases=("tri_gamma",)),  # polygamma(1, x)
+    Function("factorial", 1, "gamma.factorial"),  # gamma(n + 1), 0 for n < 0 (SciPy's exact=False)
+    Function("beta", 2, "gamma.beta"),
+    Function("betaln", 2, "gamma.betaln"),
+    Function("poch", 2, "gamma.poch"),
+    Function("comb", 2, "gamma.comb"),  # 0 unless 0 <= k <= N (SciPy's comb, exact=False)
+    Function("multigammaln", 2, "gamma.multigammaln", literal=(1,)),
     # ---- end ----
     # ---- incomplete gamma and beta, with parameter derivatives (graph/incomplete.py) ----
     Function("gammainc", 2, "incomplete.gammainc"),  # regularized P(a, x), SciPy's

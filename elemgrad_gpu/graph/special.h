@@ -5,11 +5,16 @@
  * Each float version computes in float. Accuracy, as |got - ref| / max(1, |ref|):
  * about 1e-15 in double and 1e-6 in float.
  *
- * eg_polygamma(n, x): n-th derivative of digamma (n = 0: digamma), integer n in [0, 40]
- *   in double, [0, 24] in float, NaN outside. x > 0: recurrence up to x >= n + 8 (double)
- *   or n + 5 (float), then the asymptotic series with B_2 .. B_20 (double) or B_2 .. B_8.
- *   x < 0: reflection with the n-th derivative of pi*cot(pi*x), cot taken on the exact
- *   x - round(x). Poles and infinities as scipy.special.polygamma: n = 0 gives -inf at
+ * eg_polygamma(n, x): n-th derivative of digamma (n = 0: digamma), any integer n >= 0
+ *   (NaN for n < 0). n <= NMAX (40 in double, 24 in float): x > 0: recurrence up to
+ *   x >= n + 8 (double) or n + 5 (float), then the asymptotic series with B_2 .. B_20
+ *   (double) or B_2 .. B_8. x < 0: reflection with the n-th derivative of pi*cot(pi*x),
+ *   cot taken on the exact x - round(x). n > NMAX: (-1)^(n+1) n! sum_k (x+k)^-(n+1), with
+ *   n!/x^(n+1) a rescaled product (no spurious overflow), the terms (x/(x+k))^(n+1) while
+ *   they matter and the asymptotic tail past n + 8; x < 0 by the same reflection, its cot
+ *   derivative a sum over the seven nearest poles. Error of the n > NMAX path: about
+ *   n ulp (the product of n factors). Values beyond the type's range give +-inf or 0.
+ *   Poles and infinities as scipy.special.polygamma: n = 0 gives -inf at
  *   +0, +inf at -0, NaN at negative integers and -inf; n >= 1 gives (-1)^(n+1) * inf
  *   there; +inf gives +inf (n = 0) or 0. NaN gives NaN.
  * eg_erfinv(y): Giles (2010) start (his single-precision branches; his double-precision
@@ -36,9 +41,10 @@
 #define EG_PI(L) L(3.14159265358979323846)
 
 /* Defines the functions for floating type T. F(name) suffixes names, L(x) literals;
- * NMAX caps n, SHIFT and NTERMS set the asymptotic series, STEPS the Halley
+ * NMAX is the largest n of the reflection by cot polynomials, SHIFT and NTERMS set the
+ * asymptotic series, BIG rescales products, TINY ends sums; STEPS: the Halley
  * steps of erfinv. Literals passed to L must contain a decimal point. */
-#define EG_DEFINE_SPECIAL(T, F, L, NMAX, SHIFT, NTERMS, STEPS)                             \
+#define EG_DEFINE_SPECIAL(T, F, L, NMAX, SHIFT, NTERMS, STEPS, BIG, TINY)                             \
                                                                                            \
 /* x**k for integer k >= 0 by binary powering. */                                          \
 static inline DEVICE T F(eg_ipow)(T x, int k) {                                            \
@@ -48,25 +54,32 @@ static inline DEVICE T F(eg_ipow)(T x, int k) {                                 
     return r;                                                                              \
 }                                                                                          \
                                                                                            \
-/* polygamma(n, x) for x > 0 or NaN. */                                                    \
-static inline DEVICE T F(eg_polygamma_pos)(int n, T x) {                                   \
+/* s = sum_k b_k * prod_{j=n}^{n+2k-1} max(j, 1) / y^(2k): the asymptotic series of */     \
+/* polygamma(n, y) after its two leading terms, in units of its leading term. */           \
+static inline DEVICE T F(eg_polygamma_asym)(int n, T y) {                                  \
     const T b[10] = { /* B_2k / (2k)! */                                                   \
         L(8.33333333333333333333e-2), L(-1.38888888888888888889e-3),                       \
         L(3.30687830687830687831e-5), L(-8.26719576719576719577e-7),                       \
         L(2.08767569878680989792e-8), L(-5.28419013868749318485e-10),                      \
         L(1.33825365306846788328e-11), L(-3.38968029632258286683e-13),                     \
         L(8.58606205627784456414e-15), L(-2.17486869855806187304e-16)};                    \
-    T shifted = L(0.0), y = x, nfact = L(1.0), s = L(0.0), p = L(1.0), w, r;               \
+    T s = L(0.0), p = L(1.0), w = (L(1.0) / y) * (L(1.0) / y); /* y * y may overflow */    \
     int k;                                                                                 \
-    for (; y < (T)(n + SHIFT); y += L(1.0))                                                \
-        shifted += F(eg_ipow)(L(1.0) / y, n + 1);                                          \
-    w = L(1.0) / (y * y);                                                                  \
-    /* s = sum_k b_k * prod_{j=n}^{n+2k-1} max(j, 1) / y^(2k) */                           \
     for (k = 1; k <= NTERMS; ++k) {                                                        \
-        T j = (T)(n + 2 * k - 2);                                                          \
+        T j = (T)n + (T)(2 * k - 2);                                                       \
         p *= (j > L(1.0) ? j : L(1.0)) * (j + L(1.0)) * w;                                 \
         s += b[k - 1] * p;                                                                 \
     }                                                                                      \
+    return s;                                                                              \
+}                                                                                          \
+                                                                                           \
+/* polygamma(n, x) for x > 0 or NaN. */                                                    \
+static inline DEVICE T F(eg_polygamma_pos)(int n, T x) {                                   \
+    T shifted = L(0.0), y = x, nfact = L(1.0), s, r;                                       \
+    int k;                                                                                 \
+    for (; y < (T)(n + SHIFT); y += L(1.0))                                                \
+        shifted += F(eg_ipow)(L(1.0) / y, n + 1);                                          \
+    s = F(eg_polygamma_asym)(n, y);                                                        \
     if (n == 0)                                                                            \
         return F(log)(y) - L(0.5) / y - s - shifted;                                       \
     for (k = 2; k < n; ++k) nfact *= (T)k; /* (n - 1)! */                                  \
@@ -75,15 +88,87 @@ static inline DEVICE T F(eg_polygamma_pos)(int n, T x) {                        
     return (n & 1) ? r : -r;                                                               \
 }                                                                                          \
                                                                                            \
+/* n! / x^n as p * BIG^e (p returned, e through the pointer), x > 0: a product of */       \
+/* the k / x, rescaled by BIG so that no partial product overflows or underflows */        \
+/* unless the result does. */                                                              \
+static inline DEVICE T F(eg_factorial_over_power)(int n, T x, int *e) {                    \
+    T p = L(1.0);                                                                          \
+    int k;                                                                                 \
+    for (*e = 0, k = 1; k <= n; ++k) {                                                     \
+        p *= (T)k / x;                                                                     \
+        if (p > BIG) { p /= BIG; ++*e; }                                                   \
+        else if (p < L(1.0) / BIG) { p *= BIG; --*e; }                                     \
+    }                                                                                      \
+    return p;                                                                              \
+}                                                                                          \
+                                                                                           \
+/* p * BIG^e, overflowing to inf or underflowing to 0 as the value does. */                \
+static inline DEVICE T F(eg_unscale)(T p, int e) {                                         \
+    for (; e > 0 && F(fabs)(p) < (T)INFINITY; --e) p *= BIG;                               \
+    for (; e < 0 && p != L(0.0); ++e) p /= BIG;                                            \
+    return p;                                                                              \
+}                                                                                          \
+                                                                                           \
+/* polygamma(n, x) for n > NMAX and x > 0 (any order): (-1)^(n+1) n! sum_k (x+k)^-(n+1) */ \
+/* = t0 * (1 + sum_k (x/(x+k))^(n+1)), t0 = n!/x^(n+1): terms while they matter (their */ \
+/* tail is below r * y / n), then the asymptotic tail once x + k >= n + SHIFT. */          \
+static inline DEVICE T F(eg_polygamma_big_pos)(int n, T x) {                               \
+    T sum = L(1.0), y, r, p;                                                               \
+    int e;                                                                                 \
+    if (x != x) return x;                                                                  \
+    if (x == (T)INFINITY) return L(0.0);                                                   \
+    if (x >= (T)(n + SHIFT)) {                                                             \
+        sum = x / (T)n * (L(1.0) + (T)n * L(0.5) / x + F(eg_polygamma_asym)(n, x));        \
+    } else {                                                                               \
+        for (y = x + L(1.0);; y += L(1.0)) {                                               \
+            r = F(eg_ipow)(x / y, n + 1);                                                  \
+            if (y >= (T)(n + SHIFT)) {                                                     \
+                sum += r * (y / (T)n)                                                      \
+                       * (L(1.0) + (T)n * L(0.5) / y + F(eg_polygamma_asym)(n, y));        \
+                break;                                                                     \
+            }                                                                              \
+            sum += r;                                                                      \
+            if (r * y < TINY * (T)n * sum) break;                                          \
+        }                                                                                  \
+    }                                                                                      \
+    p = F(eg_factorial_over_power)(n, x, &e);                                              \
+    p = F(eg_unscale)(p * sum, e) / x;                                                     \
+    return (n & 1) ? p : -p;                                                               \
+}                                                                                          \
+                                                                                           \
+/* polygamma(n, x) for n > NMAX and x < 0 not an integer: the reflection */               \
+/* (-1)^n polygamma(n, 1 - x) - D, D the n-th derivative of pi cot(pi x) = */             \
+/* -(+-1) n! sum_j [(a + j)^-(n+1) -+ (1 - a + j)^-(n+1)], a = |x - round(x)| <= 1/2, */    \
+/* the sign + for odd n. For even n each pair is taken as (a + j)^-(n+1) times */          \
+/* -expm1((n+1) log1p(-(1 - 2a) / (1 - a + j))): exact cancellation at a = 1/2, where */   \
+/* D is 0 (the terms left out, j > 3, are below 3.5^-n of the first). */                   \
+static inline DEVICE T F(eg_polygamma_big_neg)(int n, T x) {                               \
+    T h = x - F(round)(x), a = F(fabs)(h), bracket = L(0.0), d, r;                         \
+    int e, j;                                                                              \
+    for (j = 0; j <= 3; ++j) {                                                             \
+        T t = F(eg_ipow)(a / (a + (T)j), n + 1), b = L(1.0) - a + (T)j;                    \
+        bracket += (n & 1) ? t + F(eg_ipow)(a / b, n + 1)                                  \
+                           : -t * F(expm1)((T)(n + 1) * F(log1p)(-(L(1.0) - L(2.0) * a) / b)); \
+    }                                                                                      \
+    d = F(eg_factorial_over_power)(n, a, &e);                                              \
+    d = F(eg_unscale)(d * bracket, e) / a;                                                 \
+    d = (n & 1) ? -d : (h < L(0.0) ? -d : d); /* odd n: D < 0; even n: D odd in h */       \
+    r = F(eg_polygamma_big_pos)(n, L(1.0) - x);                                            \
+    r = ((n & 1) ? -r : r) - d;                                                            \
+    return r != r ? -d : r; /* inf - inf: D dominates */                                   \
+}                                                                                          \
+                                                                                           \
 static inline DEVICE T F(eg_polygamma)(int n, T x) {                                       \
     T a[NMAX + 3], h, c, g, r;                                                             \
     int i, j;                                                                              \
-    if (n < 0 || n > NMAX) return (T)NAN;                                                  \
-    if (!(x <= L(0.0))) return F(eg_polygamma_pos)(n, x);                                  \
+    if (n < 0) return (T)NAN;                                                              \
+    if (!(x <= L(0.0)))                                                                    \
+        return n > NMAX ? F(eg_polygamma_big_pos)(n, x) : F(eg_polygamma_pos)(n, x);       \
     if (x == F(floor)(x)) { /* pole, or -inf */                                            \
         if (n == 0) return x == L(0.0) ? F(copysign)((T)INFINITY, -x) : (T)NAN;            \
         return (n & 1) ? (T)INFINITY : -(T)INFINITY;                                       \
     }                                                                                      \
+    if (n > NMAX) return F(eg_polygamma_big_neg)(n, x);                                    \
     /* Reflection: psi_n(x) = (-1)^n psi_n(1 - x) - pi^(n+1) g_n(cot(pi x)), where */      \
     /* g_n(cot t) = d^n/dt^n cot t, g_0(c) = c, g_(i+1)(c) = -(1 + c^2) g_i'(c). */        \
     for (j = 0; j < NMAX + 3; ++j) a[j] = L(0.0);                                          \
@@ -161,7 +246,7 @@ static inline DEVICE T F(eg_erfinv)(T y) {                                      
                                                                                            \
 static inline DEVICE T F(eg_hypot)(T a, T b) { return F(hypot)(a, b); }
 
-EG_DEFINE_SPECIAL(double, EG_D_NAME, EG_D_LIT, 40, 8, 10, 1)
-EG_DEFINE_SPECIAL(float, EG_F_NAME, EG_F_LIT, 24, 5, 4, 1)
+EG_DEFINE_SPECIAL(double, EG_D_NAME, EG_D_LIT, 40, 8, 10, 1, 3.2733906078961419e150, 1e-17)
+EG_DEFINE_SPECIAL(float, EG_F_NAME, EG_F_LIT, 24, 5, 4, 1, 1099511627776.0f, 1e-8f)
 
 #endif /* EG_SPECIAL_H */

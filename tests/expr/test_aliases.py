@@ -46,6 +46,9 @@ CASES = {
     "remainder": (lambda x, y: x - y * M.floor(x / y), (EVERYWHERE, (0.7, -1.3, 2.2, -0.5))),
     "rem": (lambda x, y: x - y * M.sign(x / y) * M.floor(abs(x / y)), (EVERYWHERE, (0.7, -1.3, 2.2, -0.5))),
     "chdtrc": (lambda k, x: M.gammainc(k / 2, x / 2, M.inf, regularized=True), (POSITIVE, (0.2, 1.1, 2.5, 6.0))),
+    # the gamma family (issue 15): C's and SciPy's names
+    "tgamma": (M.gamma, (-2.5, -0.6, 0.4, 1.9)), "tri_gamma": (lambda x: M.psi(1, x), (-2.5, -0.6, 0.4, 1.9)),
+    "loggamma": (M.loggamma, POSITIVE), "lgamma": (M.loggamma, POSITIVE),
 }
 NAMES = "xy"
 
@@ -113,7 +116,8 @@ def test_an_alias_is_its_function_in_strings_callables_and_printed_formulas(alia
     fn = eg.compile(f"{alias}({arguments})", derivatives=[()], device="cpu")
     printed = fn.expressions[0]
     assert alias not in printed.replace(name, "")  # the formula names the function, not the alias
-    assert {"pow": "x**y", "square": "x**2", "divide": "x/y"}.get(name, name) in printed, printed
+    printed_as = {"pow": "x**y", "square": "x**2", "divide": "x/y", "trigamma": "polygamma(1, x)"}
+    assert printed_as.get(name, name) in printed, printed
 
 
 def test_an_alias_is_a_function_name_not_an_input():
@@ -125,10 +129,7 @@ def test_an_alias_is_a_function_name_not_an_input():
 
 # the issue's cases: spelling alone pointed psi and min at sin, mod at sigmoid, expit at exp
 @pytest.mark.parametrize("text, hint", [
-    ("lgamma(x)", "did you mean gammaln?"), ("loggamma(x)", "did you mean gammaln?"),
-    ("tri_gamma(x)", "did you mean polygamma(1, x)?"),
-    ("trigamma(x)", "did you mean polygamma(1, x)?"), ("arctangent(x)", "did you mean arctan?"),
-    ("gamma(x)", "no gamma function yet: exp(gammaln(x)) is gamma(x) for x > 0"),
+    ("arctangent(x)", "did you mean arctan?"), ("arcerf(x)", "did you mean erfinv?"),
     ("sinn(x)", "did you mean sin?"), ("expitt(x)", "did you mean expit?"),
 ])
 def test_did_you_mean_by_meaning_then_by_spelling(text, hint):
@@ -161,3 +162,17 @@ def test_the_formulas_the_table_suggests_are_exact():
     a, b = np.array([-3.0, 0.5, 40.0]), np.array([2.0, 0.5, -1.0])
     logaddexp = eg.compile("maximum(a, b) + log1p(exp(-abs(a - b)))", derivatives=[()], device="cpu")(a, b)[0]
     np.testing.assert_allclose(logaddexp, np.logaddexp(a, b), rtol=1e-15)
+
+
+# names the gamma family (issue 15) put in the language, which suggest.py once suggested something for
+NOW_IN_THE_LANGUAGE = {"lgamma": "gammaln", "loggamma": "gammaln", "tri_gamma": "trigamma", "trigamma": "trigamma",
+                       "gamma": "gamma"}
+
+
+@pytest.mark.parametrize("written", sorted(NOW_IN_THE_LANGUAGE))
+def test_names_once_suggested_for_are_now_functions(written):
+    x = np.array([0.3, 2.5, 7.0])
+    reference = {"gammaln": lambda v: mpmath.log(abs(mpmath.gamma(v))), "trigamma": lambda v: mpmath.psi(1, v),
+                 "gamma": mpmath.gamma}[NOW_IN_THE_LANGUAGE[written]]
+    value = eg.compile(f"{written}(x)", derivatives=[()], device="cpu")(x)[0]
+    np.testing.assert_allclose(value, [float(reference(mpmath.mpf(v))) for v in x], rtol=1e-13)

@@ -65,6 +65,13 @@ REFERENCE = {
         "erfcx", "erfcinv", "ndtr", "log_ndtr", "ndtri", "dawsn")},
     "ndtri_exp": ("ndtri_exp(-x)", lambda x, y, z: sp.ndtri_exp(-x)),
     "owens_t": ("owens_t(x, y)", lambda x, y, z: sp.owens_t(x, y)),
+    # the gamma family (issue 15)
+    **{name: (f"{name}(x)", lambda x, y, z, f=getattr(sp, name): f(x)) for name in ("gamma", "rgamma", "gammasgn")},
+    "trigamma": ("trigamma(x)", lambda x, y, z: sp.polygamma(1, x)),
+    "factorial": ("factorial(x - 0.3)", lambda x, y, z: sp.factorial(x - 0.3)),
+    **{name: (f"{name}(x, y)", lambda x, y, z, f=getattr(sp, name): f(x, y)) for name in ("beta", "betaln", "poch")},
+    "comb": ("comb(z + 1, y)", lambda x, y, z: sp.comb(z + 1, y)),
+    "multigammaln": ("multigammaln(z + 1, 3)", lambda x, y, z: sp.multigammaln(z + 1, 3)),
 }
 
 

@@ -25,7 +25,7 @@ Y = np.array([0.6, 0.35, 0.9])
 ARGUMENTS = {1: "x", 2: "x, y", 3: "x > y, x, y"}  # where's condition; clip gets the same three
 SPECIAL_ARGUMENTS = {"arccosh": "x + 1", "log1mexp": "-x", "polygamma": "2, x", "clip": "x, 0.3, y",
                      "clamp": "0.3, x, y", "ndtri_exp": "-x",
-                     "betainc": "x, y, 0.3"}
+                     "betainc": "x, y, 0.3", "multigammaln": "x + 2, 3"}
 SPECIAL_ARGUMENTS.update({"expn": "2, x", "zeta": "x + 1.5, y", "hyp1f1": "x, y + 0.5, x",  # graph/hypergeometric.py
                           "hyp2f1": "x, y, y + 1, x"})
 ARGUMENTS[4] = "x, y, y + 1, x"  # hyp2f1, the one four-argument function
@@ -61,9 +61,9 @@ def test_a_row_parses_builds_prints_and_parses_back(row):
     assert np.all(np.isfinite(value)), text
     printed = fn.expressions[0]
     # pow prints as **; clip, built as maximum and minimum (graph/kinks.py), prints as them; the
-    # operators as functions print as the operators, rsqrt as what it is built of
+    # operators as functions print as the operators, rsqrt and trigamma as what they are built of
     printed_as = {"pow": "**", "clip": "maximum(", "clamp": "maximum(", "square": "**2", "rsqrt": "reciprocal(sqrt(x))",
-                  "negative": "-x", "multiply": "x*y", "divide": "x/y"}
+                  "negative": "-x", "multiply": "x*y", "divide": "x/y", "trigamma": "polygamma(1, x)"}
     assert row.name in printed or printed_as.get(row.name, row.name) in printed, printed
     again = eg.compile(printed, derivatives=[(), (names[0],)], device="cpu")
     assert again.inputs == names

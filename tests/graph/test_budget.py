@@ -20,6 +20,7 @@ from elemgrad_gpu.graph import differentiate
 from elemgrad_gpu.graph import fuse
 from elemgrad_gpu.backends.c.backend import MAX_ARGUMENTS
 from elemgrad_gpu.graph.build import make_source
+from elemgrad_gpu.graph.special import MAX_ORDER
 from elemgrad_gpu.expr.parse import MAX_DEPTH, parse
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -224,18 +225,18 @@ def test_long_comparison_chains_are_refused(operands):
 
 
 def test_polygamma_written_past_its_largest_order_is_refused_with_a_caret():
-    with pytest.raises(eg.ExpressionError, match=r"order is at most 40.*not 41") as refusal:
-        eg.compile("polygamma(41, x)", orders=0, device="cpu")
+    with pytest.raises(eg.ExpressionError, match=rf"order is at most {MAX_ORDER}.*not {MAX_ORDER + 1}") as refusal:
+        eg.compile(f"polygamma({MAX_ORDER + 1}, x)", orders=0, device="cpu")
     assert refusal.value.position == len("polygamma(")
-    with pytest.raises(eg.ExpressionError, match=r"integer in \[0, 40\], got 41"):
-        eg.compile(lambda x: eg.polygamma(41, x), orders=0, device="cpu")(np.ones(2))
+    with pytest.raises(eg.ExpressionError, match=rf"integer in \[0, {MAX_ORDER}\], got {MAX_ORDER + 1}"):
+        eg.compile(lambda x: eg.polygamma(MAX_ORDER + 1, x), orders=0, device="cpu")(np.ones(2))
 
 
-@pytest.mark.parametrize("f", ["polygamma(35, x)", lambda x: eg.polygamma(35, x) + eg.sin(x)])
+@pytest.mark.parametrize("f", [f"polygamma({MAX_ORDER - 5}, x)", lambda x: eg.polygamma(MAX_ORDER - 5, x) + eg.sin(x)])
 def test_polygamma_derivatives_past_its_largest_order_are_refused_before_differentiating(
         f, fresh_cache, no_differentiation):
-    with pytest.raises(eg.ExpressionError, match=r"polygamma\(43, \.\), past the largest order supported, 40: "
-                                                  r"ask for derivatives of order at most 5 in x"):
+    with pytest.raises(eg.ExpressionError, match=rf"polygamma\({MAX_ORDER + 3}, \.\), past the largest order "
+                                                  rf"supported, {MAX_ORDER}: ask for derivatives of order at most 5 in x"):
         eg.compile(f, orders=8, device="cpu")(np.ones(2))  # a callable is traced at its first call
 
 
@@ -251,12 +252,12 @@ def test_polygamma_of_another_input_does_not_limit_the_order_in_x(fresh_cache):
     third = eg.compile("polygamma(38, y) * sin(x)", wrt="x", orders=3, device="cpu")(x=x, y=y)
     np.testing.assert_allclose(third, -scipy.special.polygamma(38, y) * np.cos(x), rtol=1e-12)
     with pytest.raises(eg.ExpressionError, match="order at most 2 in y"):
-        eg.compile("polygamma(38, y) * sin(x)", wrt=["x", "y"], orders=3, device="cpu")
+        eg.compile(f"polygamma({MAX_ORDER - 2}, y) * sin(x)", wrt=["x", "y"], orders=3, device="cpu")
 
 
 @pytest.mark.parametrize("expression, message", [
-    ("polygamma(40, x)", "polygamma(41, .), past the largest order supported, 40"),
-    ("polygamma(41, x)", "polygamma's order is at most 40"),
+    (f"polygamma({MAX_ORDER}, x)", f"polygamma({MAX_ORDER + 1}, .), past the largest order supported, {MAX_ORDER}"),
+    (f"polygamma({MAX_ORDER + 1}, x)", f"polygamma's order is at most {MAX_ORDER}"),
 ])
 def test_cli_derive_refuses_polygamma_past_its_order_in_one_line(expression, message, tmp_path):
     result = run_child(["-m", "elemgrad_gpu", "derive", expression], tmp_path, timeout=60)
