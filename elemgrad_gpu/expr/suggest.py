@@ -49,15 +49,17 @@ NOT_ELEMENTWISE: dict[str, str] = {
         "sum", "mean", "prod", "cumsum", "cumprod", "norm", "amax", "amin", "argmax", "argmin")},
     **dict.fromkeys(("dot", "matmul"), "a product of arrays is not elementwise (multiply is: x*y)"),
 }
-# unknown name -> why it is missing, or what to write instead where exact: functions not in the language yet
+# unknown name -> why it is missing, or what to write instead where exact: functions of scipy.special
+# not in the language yet (issue 15 added the rest of the peers' list: mod, gamma, cbrt, logit, ...)
 NOT_YET: dict[str, str] = {
-    **dict.fromkeys(("mod", "remainder", "fmod", "rem"), "no remainder function yet"),
-    **dict.fromkeys(("fmax", "fmin"), "no NaN-ignoring fmax/fmin yet (maximum and minimum propagate NaN)"),
-    "gamma": "no gamma function yet: exp(gammaln(x)) is gamma(x) for x > 0",
-    "cbrt": "no cbrt yet: x**(1/3) is the cube root for x > 0",
-    **dict.fromkeys(("floor", "ceil", "round", "trunc"), "no rounding functions yet"),
-    "logaddexp": "no logaddexp yet: maximum(a, b) + log1p(exp(-abs(a - b))) is it",
-    "logit": "no logit yet: log(x/(1 - x)) is it",
+    "erfi": "no erfi yet: 2/sqrt(pi)*exp(x**2)*dawsn(x) is it",
+    **dict.fromkeys(("ellipk", "ellipe", "ellipkinc", "ellipeinc", "ellipkm1"), "no elliptic integrals yet"),
+    **dict.fromkeys(("lambertw", "wrightomega"), "no Lambert W (or Wright omega) yet"),
+    **dict.fromkeys(("gammaincinv", "gammainccinv", "betaincinv"),
+                    "no inverses of the incomplete gamma and beta functions yet"),
+    "spence": "no dilogarithm (spence) yet",
+    **dict.fromkeys(("struve", "modstruve"), "no Struve functions yet"),
+    **dict.fromkeys(("sindg", "cosdg", "tandg"), "no degree-argument trigonometry: sin(deg2rad(x)) is sindg(x)"),
 }
 
 

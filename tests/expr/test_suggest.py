@@ -20,8 +20,9 @@ def message(text: str) -> str:
 
 
 @pytest.mark.parametrize("text, hint", [
-    ("lgama(x)", "did you mean gammaln? (close in spelling: polygamma, gammaln, digamma)"),
-    ("lgamma(x)", "did you mean gammaln?"), ("inverf(x)", "did you mean erfinv?"),
+    ("lgama(x)", "did you mean lgamma? (close in spelling: lgamma, gamma, loggamma)"),
+    ("log_gamma(x)", "did you mean gammaln?"), ("inverf(x)", "did you mean erfinv?"),
+    ("erfi(x)", "no erfi yet: 2/sqrt(pi)*exp(x**2)*dawsn(x) is it"),
     ("ifelse(x)", "did you mean where?"), ("sgn(x)", "did you mean sign?"), ("arcerf(x)", "did you mean erfinv?"),
     ("silu(x)", "did you mean x*sigmoid(x)?"), ("swish(x)", "did you mean x*sigmoid(x)?"),
     ("hardtanh(x)", "did you mean clip(x, -1, 1)?"), ("relu6(x)", "did you mean clip(x, 0, 6)?"),
