@@ -37,4 +37,7 @@ CASES = [
     # the functions added under NumPy's names (issue 15), two to a case
     ("rsqrt(x) - reciprocal(x)", 1 / sp.sqrt(x) - 1 / x, POSITIVE),
     ("deg2rad(x)*square(x) + rad2deg(x)", sp.pi / 180 * x ** 3 + 180 / sp.pi * x, WIDE),
+    # Bessel functions (graph/bessel.py), two to a case
+    ("jv(2.5, x) + i1(x)", sp.besselj(sp.Rational(5, 2), x) + sp.besseli(1, x), POSITIVE),
+    ("kv(1.3, x) - y0(x)", sp.besselk(sp.Rational(13, 10), x) - sp.bessely(0, x), POSITIVE),
 ]

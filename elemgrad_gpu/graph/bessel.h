@@ -26,6 +26,14 @@
 #endif
 #endif
 
+/* The long functions are called, not inlined, in CUDA: inlined at every use they make
+ * NVRTC's compile time grow with the number of Bessel calls in a kernel. */
+#if defined(__CUDACC__)
+#define EGB_HEAVY static DEVICE __noinline__
+#else
+#define EGB_HEAVY static inline DEVICE
+#endif
+
 #define EGB_D_NAME(name) name
 #define EGB_D_LIT(x) x
 #define EGB_F_NAME(name) name##f
@@ -79,7 +87,7 @@ static inline DEVICE void F(eg_temme_gammas)(T mu, T *gam1, T *gam2, T *gampl, T
 }                                                                                                              \
                                                                                                                \
 /* The Hankel expansions for large x: P, Q (J and Y) or the sums of I e^-x and K e^x. */                       \
-static inline DEVICE void F(eg_bessel_asymptotic)(T v, T x, T *p, T *q, T *sk, T *si) {                        \
+EGB_HEAVY void F(eg_bessel_asymptotic)(T v, T x, T *p, T *q, T *sk, T *si) {                                   \
     T mu = L(4.0) * v * v, t = L(1.0), prev = (T)INFINITY;                                                     \
     int k;                                                                                                     \
     *p = L(1.0); *q = L(0.0); *sk = L(1.0); *si = L(1.0);                                                      \
@@ -105,7 +113,7 @@ static inline DEVICE int F(eg_bessel_large_x)(T v, T x) {                       
  * J'/J and CF2 for (J' + iY')/(J + iY)), Temme's series for Y_mu at x < 2, |mu| <= 1/2,                       \
  * recurrences in the order, the Wronskian for the normalisation; Hankel's expansions                          \
  * for large x. NaN where CF1 does not converge in MAXIT steps. */                                             \
-static inline DEVICE void F(eg_jy_pos)(T v, T x, T *rj, T *ry) {                                               \
+EGB_HEAVY void F(eg_jy_pos)(T v, T x, T *rj, T *ry) {                                                          \
     int nl, i, l, isign = 1;                                                                                   \
     T mu, mu2, xi, xi2, w, h, b, d, c, del, rjl, rjpl, rjl1, fact, f, t, jmu, ymu, ymup, y1;                   \
     if (F(eg_bessel_large_x)(v, x)) {                                                                          \
@@ -187,7 +195,7 @@ static inline DEVICE void F(eg_jy_pos)(T v, T x, T *rj, T *ry) {                
 /* I_v(x) e^-x and K_v(x) e^x for v >= 0, 0 < x < inf: CF1 for I'/I, Temme's series                            \
  * (x < 2) or Steed's CF2 (x >= 2) for K_mu, K_mu+1, |mu| <= 1/2, recurrences in the                           \
  * order, the Wronskian for I; Hankel's expansions for large x. */                                             \
-static inline DEVICE void F(eg_ik_pos)(T v, T x, T *rie, T *rke) {                                             \
+EGB_HEAVY void F(eg_ik_pos)(T v, T x, int want_k, T *rie, T *rke) {                                            \
     int nl, i, l;                                                                                              \
     T mu, mu2, xi, xi2, h, b, d, c, del, ril, ripl, ril1, fact, f, t, kmu, k1, kmup;                           \
     if (F(eg_bessel_large_x)(v, x)) {                                                                          \
@@ -245,8 +253,8 @@ static inline DEVICE void F(eg_ik_pos)(T v, T x, T *rie, T *rke) {              
     }                                                                                                          \
     kmup = mu * xi * kmu - k1;                                                                                 \
     *rie = (xi / (f * kmu - kmup)) * (ril1 / ril);                                                             \
-    for (i = 1; i <= nl; ++i) { t = (mu + (T)i) * xi2 * k1 + kmu; kmu = k1; k1 = t; }                          \
-    *rke = kmu;                                                                                                \
+    for (i = 1; want_k && i <= nl; ++i) { t = (mu + (T)i) * xi2 * k1 + kmu; kmu = k1; k1 = t; }                \
+    *rke = kmu; /* K_mu only, unless want_k (K_v may overflow where I_v does not) */                           \
 }                                                                                                              \
                                                                                                                \
 /* Whether v is an integer that fits an int (the orders of libm's jn and yn). */                               \
@@ -258,14 +266,14 @@ static inline DEVICE int F(eg_is_int_order)(T v) {                              
 static inline DEVICE T F(eg_jn_int)(int n, T x) {                                                              \
     T sign = ((n < 0 && (n & 1)) ? L(-1.0) : L(1.0));                                                          \
     int m = n < 0 ? -n : n;                                                                                    \
-    if (F(isinf)(x)) return (T)NAN;                                                                            \
+    if (isinf(x)) return (T)NAN;                                                                               \
     return sign * (m == 0 ? F(j0)(x) : m == 1 ? F(j1)(x) : F(jn)(m, x));                                       \
 }                                                                                                              \
                                                                                                                \
 static inline DEVICE T F(eg_yn_int)(int n, T x) {                                                              \
     T sign = ((n < 0 && (n & 1)) ? L(-1.0) : L(1.0));                                                          \
     int m = n < 0 ? -n : n;                                                                                    \
-    if (!(x >= L(0.0)) || F(isinf)(x)) return (T)NAN;                                                          \
+    if (!(x >= L(0.0)) || isinf(x)) return (T)NAN;                                                             \
     if (x == L(0.0)) return -sign * (T)INFINITY;                                                               \
     return sign * (m == 0 ? F(y0)(x) : m == 1 ? F(y1)(x) : F(yn)(m, x));                                       \
 }                                                                                                              \
@@ -278,9 +286,9 @@ static inline DEVICE T F(eg_parity)(T v) {                                      
 /* J_v(x) (which = 0) or Y_v(x) (which = 1) for real v; values at x = 0, x < 0 and inf as SciPy. */            \
 static inline DEVICE T F(eg_jy)(int which, T v, T x) {                                                         \
     T j, y, a = F(fabs)(v), c, s;                                                                              \
-    if (F(isnan)(v) || F(isnan)(x) || F(isinf)(v)) return (T)NAN;                                              \
+    if (isnan(v) || isnan(x) || isinf(v)) return (T)NAN;                                                       \
     if (F(eg_is_int_order)(v)) return which ? F(eg_yn_int)((int)v, x) : F(eg_jn_int)((int)v, x);               \
-    if (!(x >= L(0.0)) || F(isinf)(x)) return (T)NAN;                                                          \
+    if (!(x >= L(0.0)) || isinf(x)) return (T)NAN;                                                             \
     if (x == L(0.0)) {                                                                                         \
         if (which) return v < L(0.0) && ((long long)F(floor)(-v) & 1) ? (T)INFINITY : -(T)INFINITY;            \
         if (v > L(0.0)) return L(0.0);                                                                         \
@@ -295,14 +303,14 @@ static inline DEVICE T F(eg_jy)(int which, T v, T x) {                          
 /* I_v(x) (scaled = 0) or I_v(x) e^-|x| (scaled = 1) for real v, as SciPy. */                                  \
 static inline DEVICE T F(eg_iv_any)(int scaled, T v, T x) {                                                    \
     T ie, ke, a = F(fabs)(v), ax = F(fabs)(x), r;                                                              \
-    if (F(isnan)(v) || F(isnan)(x) || F(isinf)(v) || F(isinf)(x)) return (T)NAN;                               \
+    if (isnan(v) || isnan(x) || isinf(v) || isinf(x)) return (T)NAN;                                           \
     if (x < L(0.0) && !F(eg_is_int_order)(v)) return (T)NAN;                                                   \
     if (x == L(0.0)) {                                                                                         \
         if (v == L(0.0)) return L(1.0);                                                                        \
         if (v > L(0.0) || F(eg_is_int_order)(v)) return L(0.0);                                                \
         return scaled ? (T)NAN : (T)INFINITY;                                                                  \
     }                                                                                                          \
-    F(eg_ik_pos)(a, ax, &ie, &ke);                                                                             \
+    F(eg_ik_pos)(a, ax, v < L(0.0) && !F(eg_is_int_order)(v), &ie, &ke);                                       \
     if (v < L(0.0) && !F(eg_is_int_order)(v)) /* I_-a = I_a + (2/pi) sin(pi a) K_a */                          \
         ie += L(2.0) / EGB_PI(L) * F(eg_sinpi)(a) * ke * F(exp)(L(-2.0) * ax);                                 \
     r = scaled ? ie : ie * F(exp)(L(0.5) * ax) * F(exp)(L(0.5) * ax); /* finite a little past exp's overflow */ \
@@ -312,11 +320,22 @@ static inline DEVICE T F(eg_iv_any)(int scaled, T v, T x) {                     
 /* K_v(x) (scaled = 0) or K_v(x) e^x (scaled = 1) for real v, as SciPy. */                                     \
 static inline DEVICE T F(eg_kv_any)(int scaled, T v, T x) {                                                    \
     T ie, ke;                                                                                                  \
-    if (F(isnan)(v) || F(isnan)(x) || F(isinf)(v) || !(x >= L(0.0))) return (T)NAN;                            \
-    if (x == L(0.0)) return (T)INFINITY;                                                                       \
-    if (F(isinf)(x)) return scaled ? (T)NAN : L(0.0);                                                          \
-    F(eg_ik_pos)(F(fabs)(v), x, &ie, &ke);                                                                     \
+    if (!(x >= L(0.0))) return (T)NAN;                                                                         \
+    if (x == L(0.0)) return (T)INFINITY; /* whatever v, as SciPy */                                            \
+    if (isnan(v) || isinf(v)) return (T)NAN;                                                                   \
+    if (isinf(x)) return scaled ? (T)NAN : L(0.0);                                                             \
+    F(eg_ik_pos)(F(fabs)(v), x, 1, &ie, &ke);                                                                  \
     return scaled ? ke : ke * F(exp)(L(-0.5) * x) * F(exp)(L(-0.5) * x);                                       \
+}                                                                                                              \
+                                                                                                               \
+/* i0e, i1e, k0e, k1e: as eg_ive and eg_kve, but 0 at infinity (SciPy's scaled fixed orders). */               \
+static inline DEVICE T F(eg_ive_n)(int n, T x) {                                                               \
+    if (isinf(x)) return (n & 1) ? F(copysign)(L(0.0), x) : L(0.0);                                            \
+    return F(eg_iv_any)(1, (T)n, x);                                                                           \
+}                                                                                                              \
+                                                                                                               \
+static inline DEVICE T F(eg_kve_n)(int n, T x) {                                                               \
+    return (isinf(x) && x > L(0.0)) ? L(0.0) : F(eg_kv_any)(1, (T)n, x);                                       \
 }                                                                                                              \
                                                                                                                \
 static inline DEVICE T F(eg_jv)(T v, T x) { return F(eg_jy)(0, v, x); }                                        \
@@ -339,7 +358,7 @@ static inline DEVICE T F(eg_kve)(T v, T x) { return F(eg_kv_any)(1, v, x); }    
                                                                                                                \
 /* The expansions of eg_bessel_asymptotic and their first (d1) and second (d2) v-derivatives:                  \
  * index 0: P, 1: Q, 2: the sum of K e^x, 3: the sum of I e^-x. */                                             \
-static inline DEVICE void F(eg_bessel_asymptotic_dv)(T v, T x, T *s0, T *d1, T *d2) {                          \
+EGB_HEAVY void F(eg_bessel_asymptotic_dv)(T v, T x, T *s0, T *d1, T *d2) {                                     \
     T mu = L(4.0) * v * v, t = L(1.0), t1 = L(0.0), t2 = L(0.0), prev = (T)INFINITY;                           \
     int k, i;                                                                                                  \
     for (i = 0; i < 4; ++i) { s0[i] = d1[i] = d2[i] = L(0.0); }                                                \
@@ -359,7 +378,7 @@ static inline DEVICE void F(eg_bessel_asymptotic_dv)(T v, T x, T *s0, T *d1, T *
 }                                                                                                              \
                                                                                                                \
 /* The m-th v-derivative (m = 1, 2) of J (kind 0) or Y (kind 1) by Hankel's expansions. */                     \
-static inline DEVICE T F(eg_jy_dv_large)(int kind, int m, T v, T x) {                                          \
+EGB_HEAVY T F(eg_jy_dv_large)(int kind, int m, T v, T x) {                                                     \
     T s0[4], d1[4], d2[4], a = EGB_PI(L) * L(0.5);                                                             \
     T cp = F(eg_cospi)(L(0.5) * v + L(0.25)), sp = F(eg_sinpi)(L(0.5) * v + L(0.25));                          \
     T cx = F(cos)(x), sx = F(sin)(x), c = cx * cp + sx * sp, s = sx * cp - cx * sp;                            \
@@ -377,7 +396,7 @@ static inline DEVICE T F(eg_jy_dv_large)(int kind, int m, T v, T x) {           
                                                                                                                \
 /* (1/pi) int_0^pi of the m-th v-derivative of Schlafli's integrand on [0, pi]:                                \
  * kind 0 (J) cos(x sin th - v th), 1 (Y) sin(x sin th - v th), 2 (I) exp(x (cos th - 1)) cos(v th). */        \
-static inline DEVICE T F(eg_bessel_arc_dv)(int kind, int m, T v, T x) {                                        \
+EGB_HEAVY T F(eg_bessel_arc_dv)(int kind, int m, T v, T x) {                                                   \
     const T nodes[10] = {L(0.0765265211334973337546), L(0.227785851141645078080), L(0.373706088715419560673),  \
         L(0.510867001950827098004), L(0.636053680726515025453), L(0.746331906460150792614),                    \
         L(0.839116971822218823395), L(0.912234428251325905868), L(0.963971927277913791268),                    \
@@ -405,7 +424,7 @@ static inline DEVICE T F(eg_bessel_arc_dv)(int kind, int m, T v, T x) {         
 }                                                                                                              \
                                                                                                                \
 /* e[m] = int_0^inf t^m exp(-x (cosh t if hyp_cosh else sinh t) + s t - shift) dt, m = 0, 1, 2. */             \
-static inline DEVICE void F(eg_bessel_tail)(int hyp_cosh, T s, T x, T shift, T *e) {                           \
+EGB_HEAVY void F(eg_bessel_tail)(int hyp_cosh, T s, T x, T shift, T *e) {                                      \
     /* the peak of exp(s t - x sinh t) narrows to about 1/sqrt(s) in t = e^u: a finer step */                  \
     const T h = L(0.03125) / (L(1.0) + (s > L(0.0) ? s : L(0.0)));                                             \
     T prev = (T)INFINITY;                                                                                      \
@@ -423,7 +442,7 @@ static inline DEVICE void F(eg_bessel_tail)(int hyp_cosh, T s, T x, T shift, T *
 }                                                                                                              \
                                                                                                                \
 /* The m-th v-derivative of K_v(x) e^x, x > 0 (DLMF 10.32.9 under the integral sign). */                       \
-static inline DEVICE T F(eg_kve_dv)(int m, T v, T x) {                                                         \
+EGB_HEAVY T F(eg_kve_dv)(int m, T v, T x) {                                                                    \
     T h = L(0.5) / F(sqrt)(x), sum = L(0.0), prev = (T)INFINITY;                                               \
     int k;                                                                                                     \
     if (F(eg_bessel_large_x)(v, x)) {                                                                          \
@@ -445,7 +464,7 @@ static inline DEVICE T F(eg_kve_dv)(int m, T v, T x) {                          
                                                                                                                \
 /* The m-th v-derivative (m = 1, 2) of J_v(x) (kind 0), Y_v(x) (kind 1) or I_v(x) e^-x                         \
  * (kind 2) for x > 0, any real v. */                                                                          \
-static inline DEVICE T F(eg_bessel_dv_pos)(int kind, int m, T v, T x) {                                        \
+EGB_HEAVY T F(eg_bessel_dv_pos)(int kind, int m, T v, T x) {                                                   \
     T e[3], c = F(eg_cospi)(v), s = F(eg_sinpi)(v), pi = EGB_PI(L), arc;                                       \
     if (F(eg_bessel_large_x)(F(fabs)(v), x)) {                                                                 \
         T s0[4], d1[4], d2[4];                                                                                 \
@@ -472,7 +491,7 @@ static inline DEVICE T F(eg_bessel_dv_pos)(int kind, int m, T v, T x) {         
 /* Public: d^m/dv^m of jv, yv, iv, ive, kv, kve (m = 1, 2); NaN for x < 0 or NaN/inf input;                    \
  * J and I: 0 at x = 0 for v > 0 (their v-derivatives vanish there), NaN otherwise at 0. */                    \
 static inline DEVICE T F(eg_bessel_dv)(int kind, int m, T v, T x) {                                            \
-    if (F(isnan)(v) || F(isnan)(x) || F(isinf)(v) || F(isinf)(x) || x < L(0.0)) return (T)NAN;                 \
+    if (isnan(v) || isnan(x) || isinf(v) || isinf(x) || x < L(0.0)) return (T)NAN;                             \
     if (x == L(0.0)) return ((kind == 0 || kind == 2 || kind == 3) && v > L(0.0)) ? L(0.0) : (T)NAN;           \
     switch (kind) {                                                                                            \
     case 0: return F(eg_bessel_dv_pos)(0, m, v, x);                                                            \

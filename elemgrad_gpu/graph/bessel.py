@@ -119,6 +119,8 @@ class BesselOrder(_BesselC, UnaryScalarOp):
         return FAMILIES[self.family][0](self.order, x)
 
     def c_call(self, suffix, args):
+        if self.family in ("ive", "kve"):  # 0 at infinity, as SciPy's i0e, k0e
+            return f"eg_{self.family}_n{suffix}({self.order}, {args[0]})"
         return f"eg_{self.family}{suffix}({self.order}.0{suffix}, {args[0]})"
 
     def pullback(self, inputs, outputs, output_gradients):

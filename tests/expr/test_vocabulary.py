@@ -23,7 +23,7 @@ ROOT = Path(__file__).resolve().parents[2]
 X = np.array([0.15, 0.4, 0.75])
 Y = np.array([0.6, 0.35, 0.9])
 ARGUMENTS = {1: "x", 2: "x, y", 3: "x > y, x, y"}  # where's condition; clip gets the same three
-SPECIAL_ARGUMENTS = {"arccosh": "x + 1", "log1mexp": "-x", "polygamma": "2, x", "clip": "x, 0.3, y"}
+SPECIAL_ARGUMENTS = {"arccosh": "x + 1", "log1mexp": "-x", "polygamma": "2, x", "clip": "x, 0.3, y", "yn": "2, x"}
 # Every double-precision function of C99's <math.h> (and glibc's exp10): an independent list,
 # not the vocabulary's. A float32 kernel may call their float versions (name + "f") only.
 C_DOUBLE = set("""acos asin atan atan2 cos sin tan acosh asinh atanh cosh sinh tanh exp exp2 expm1 exp10 frexp
