@@ -347,11 +347,12 @@ static inline DEVICE T F(eg_kve)(T v, T x) { return F(eg_kv_any)(1, v, x); }    
                                                                                                                \
 /* ---- Derivatives in the order v (m = 1, 2), for x > 0 ----                                                  \
  * Large x (Hankel's region): the derivatives of Hankel's expansions, term by term.                            \
+ * J and I at x <= 2, v > -1/2: the power series, term by term (eg_bessel_dv_series).                          \
  * Elsewhere Schlafli's integrals (DLMF 10.9.6, 10.9.7, 10.32.4) differentiated under the                      \
  * integral sign: their part on [0, pi] by composite 20-point Gauss-Legendre, panels no                        \
  * longer than 10 / (x + |v|), so each panel's error is below (5^40 / 40!) of the integrand's                  \
  * size; their part on [0, inf) (moments of exp(-x sinh t + s t) or exp(-x cosh t + s t)) by                   \
- * the trapezoid rule in u after t = exp(u - e^-u), step 1/32, an exponentially convergent                     \
+ * the trapezoid rule in u after t = exp(u - e^-u), step 1/(64 (1 + max(s, 0))), an exponentially convergent   \
  * rule for these integrands. K: DLMF 10.32.9, an even entire integrand on the real line, by                   \
  * the trapezoid rule with step min(0.1, 0.5 / sqrt(x)) (error about exp(-2 pi d / h) with                     \
  * d = pi/3 below x = 25, exp(-2 pi^2 / (h^2 x)) above it). */                                                 \
@@ -426,9 +427,14 @@ EGB_HEAVY T F(eg_bessel_arc_dv)(int kind, int m, T v, T x) {                    
 /* e[m] = int_0^inf t^m exp(-x (cosh t if hyp_cosh else sinh t) + s t - shift) dt, m = 0, 1, 2. */             \
 EGB_HEAVY void F(eg_bessel_tail)(int hyp_cosh, T s, T x, T shift, T *e) {                                      \
     /* the peak of exp(s t - x sinh t) narrows to about 1/sqrt(s) in t = e^u: a finer step */                  \
-    const T h = L(0.03125) / (L(1.0) + (s > L(0.0) ? s : L(0.0)));                                             \
-    T prev = (T)INFINITY;                                                                                      \
+    const T h = L(0.015625) / (L(1.0) + (s > L(0.0) ? s : L(0.0)));                                            \
+    T prev = (T)INFINITY, peak = L(0.0), scale;                                                                \
     int k;                                                                                                     \
+    if (!hyp_cosh && s > x) { /* the integrand's largest exponent, taken out against overflow */               \
+        T tp = F(acosh)(s / x);                                                                                \
+        peak = s * tp - x * F(sinh)(tp);                                                                       \
+    }                                                                                                          \
+    shift += peak;                                                                                             \
     e[0] = e[1] = e[2] = L(0.0);                                                                               \
     for (k = 0; k < 200000; ++k) {                                                                             \
         T u = L(-5.0) + (T)k * h, eu = F(exp)(-u), t = F(exp)(u - eu), g, size;                                \
@@ -438,7 +444,8 @@ EGB_HEAVY void F(eg_bessel_tail)(int hyp_cosh, T s, T x, T shift, T *e) {       
         if (u > L(0.0) && size <= prev && size <= EPS * L(1.0e-4) * (e[0] + e[2])) break;                      \
         prev = size;                                                                                           \
     }                                                                                                          \
-    for (k = 0; k < 3; ++k) e[k] *= h;                                                                         \
+    scale = h * F(exp)(L(0.5) * peak);                                                                         \
+    for (k = 0; k < 3; ++k) e[k] = e[k] * scale * F(exp)(L(0.5) * peak);                                       \
 }                                                                                                              \
                                                                                                                \
 /* The m-th v-derivative of K_v(x) e^x, x > 0 (DLMF 10.32.9 under the integral sign). */                       \
@@ -462,6 +469,42 @@ EGB_HEAVY T F(eg_kve_dv)(int m, T v, T x) {                                     
     return sum * h;                                                                                            \
 }                                                                                                              \
                                                                                                                \
+/* digamma and trigamma at z > 0: recurrence up to z >= 16, then their asymptotic series. */                   \
+static inline DEVICE void F(eg_psi01)(T z, T *psi, T *tri) {                                                   \
+    T p = L(0.0), q = L(0.0), w;                                                                               \
+    for (; z < L(16.0); z += L(1.0)) { p -= L(1.0) / z; q += L(1.0) / (z * z); }                               \
+    w = L(1.0) / (z * z);                                                                                      \
+    *psi = p + F(log)(z) - L(0.5) / z                                                                          \
+           - w * (L(1.0) / L(12.0) - w * (L(1.0) / L(120.0) - w * (L(1.0) / L(252.0) - w * (L(1.0) / L(240.0)  \
+           - w / L(132.0)))));                                                                                 \
+    *tri = q + L(1.0) / z + L(0.5) * w                                                                         \
+           + w / z * (L(1.0) / L(6.0) - w * (L(1.0) / L(30.0) - w * (L(1.0) / L(42.0) - w * (L(1.0) / L(30.0)  \
+           - w * L(5.0) / L(66.0)))));                                                                         \
+}                                                                                                              \
+                                                                                                               \
+/* The m-th v-derivative of J_v(x) (modified = 0) or I_v(x) (1) for 0 < x <= 2, v > -1/2, by                   \
+ * the power series differentiated term by term (DLMF 10.2.2, 10.25.2): the terms                              \
+ * (-+x^2/4)^k (x/2)^v / (k! Gamma(k+v+1)) times (log(x/2) - psi(k+v+1)) (m = 1) or                            \
+ * (log(x/2) - psi(k+v+1))^2 - psi'(k+v+1) (m = 2); relative accuracy also where the                           \
+ * value is tiny (large v), where the quadrature's error is absolute. */                                       \
+EGB_HEAVY T F(eg_bessel_dv_series)(int modified, int m, T v, T x) {                                            \
+    T lx = F(log)(L(0.5) * x), z = v + L(1.0), psi, tri, q = L(0.25) * x * x, t, sum = L(0.0), size;           \
+    int k;                                                                                                     \
+    F(eg_psi01)(z, &psi, &tri);                                                                                \
+    t = F(exp)(v * lx - F(lgamma)(z));                                                                         \
+    if (!modified) q = -q;                                                                                     \
+    for (k = 0; k < 200 && t != L(0.0); ++k) {                                                                 \
+        T p = lx - psi, term = t * (m == 1 ? p : p * p - tri);                                                 \
+        sum += term;                                                                                           \
+        size = F(fabs)(t) * (L(1.0) + p * p + tri);                                                            \
+        if (k > 0 && size <= EPS * L(0.01) * F(fabs)(sum)) break;                                              \
+        t *= q / ((T)(k + 1) * ((T)k + z));                                                                    \
+        psi += L(1.0) / ((T)k + z);                                                                            \
+        tri -= L(1.0) / (((T)k + z) * ((T)k + z));                                                             \
+    }                                                                                                          \
+    return sum;                                                                                                \
+}                                                                                                              \
+                                                                                                               \
 /* The m-th v-derivative (m = 1, 2) of J_v(x) (kind 0), Y_v(x) (kind 1) or I_v(x) e^-x                         \
  * (kind 2) for x > 0, any real v. */                                                                          \
 EGB_HEAVY T F(eg_bessel_dv_pos)(int kind, int m, T v, T x) {                                                   \
@@ -472,6 +515,8 @@ EGB_HEAVY T F(eg_bessel_dv_pos)(int kind, int m, T v, T x) {                    
         F(eg_bessel_asymptotic_dv)(v, x, s0, d1, d2);                                                          \
         return (m == 1 ? d1[3] : d2[3]) / F(sqrt)(L(2.0) * pi * x);                                            \
     }                                                                                                          \
+    if (x <= L(2.0) && v > L(-0.5) && kind != 1)                                                               \
+        return F(eg_bessel_dv_series)(kind == 2, m, v, x) * (kind == 2 ? F(exp)(-x) : L(1.0));                 \
     arc = F(eg_bessel_arc_dv)(kind, m, v, x);                                                                  \
     if (kind == 2) { /* B = -(sin(pi v)/pi) int exp(-x cosh t - v t), times e^-x */                            \
         F(eg_bessel_tail)(1, -v, x, x, e);                                                                     \
