@@ -457,16 +457,17 @@ EGB_HEAVY T F(eg_kve_dv)(int m, T v, T x) {                                     
         F(eg_bessel_asymptotic_dv)(v, x, s0, d1, d2);                                                          \
         return (m == 1 ? d1[2] : d2[2]) * F(sqrt)(EGB_PI(L) / (L(2.0) * x));                                   \
     }                                                                                                          \
+    T fv = F(fabs)(v), tp = F(asinh)(fv / x), peak = fv * tp - x * (F(cosh)(tp) - L(1.0)); /* largest exponent */ \
     if (h > L(0.1)) h = L(0.1);                                                                                \
     for (k = 1; k < 100000; ++k) {                                                                             \
-        T t = (T)k * h, sh = F(sinh)(L(0.5) * t), w = L(-2.0) * x * sh * sh, g;                                \
+        T t = (T)k * h, sh = F(sinh)(L(0.5) * t), w = L(-2.0) * x * sh * sh - peak, g;                         \
         g = L(0.5) * (m == 1 ? t : t * t)                                                                      \
             * (F(exp)(v * t + w) + (m == 1 ? L(-1.0) : L(1.0)) * F(exp)(-v * t + w));                          \
         sum += g;                                                                                              \
         if (F(fabs)(g) <= prev && F(fabs)(g) <= EPS * L(1.0e-4) * F(fabs)(sum)) break;                         \
         prev = F(fabs)(g);                                                                                     \
     }                                                                                                          \
-    return sum * h;                                                                                            \
+    return sum * h * F(exp)(L(0.5) * peak) * F(exp)(L(0.5) * peak);                                            \
 }                                                                                                              \
                                                                                                                \
 /* digamma and trigamma at z > 0: recurrence up to z >= 16, then their asymptotic series. */                   \
