@@ -79,4 +79,7 @@ CASES = [
      sp.Rational(3, 2) * sp.log(sp.pi) + sp.loggamma(x + 1) + sp.loggamma(x + sp.Rational(1, 2)) + sp.loggamma(x),
      POSITIVE),
     ("polygamma(60, x)", sp.polygamma(60, x), (7.9, 12.5, 40.0, 90.0)),  # past the order 40 of the cot reflection
+    # Bessel functions (graph/bessel.py), two to a case
+    ("jv(2.5, x) + i1(x)", sp.besselj(sp.Rational(5, 2), x) + sp.besseli(1, x), POSITIVE),
+    ("kv(1.3, x) - y0(x)", sp.besselk(sp.Rational(13, 10), x) - sp.bessely(0, x), POSITIVE),
 ]

@@ -138,7 +138,11 @@ FUNCTIONS: tuple[Function, ...] = (
     Function("betainc", 3, "incomplete.betainc"),  # regularized I_x(a, b), SciPy's
     # ---- end ----
     # ---- Bessel functions (graph/bessel.py) ----
-
+    Function("jv", 2, "bessel.jv", aliases=("jn",)),  # real order v; SciPy's jn is jv
+    *(Function(name, 2, f"bessel.{name}") for name in ("yv", "iv", "ive", "kv", "kve")),
+    Function("yn", 2, "bessel.yn", literal=(0,)),  # integer order
+    *_unary("j0 j1 y0 y1 i0 i1 i0e i1e k0 k1 k0e k1e", "bessel", vector=False, **{
+        name: None for name in "j0 j1 y0 y1 i0 i1 i0e i1e k0 k1 k0e k1e".split()}),
     # ---- end ----
     # ---- hypergeometric, zeta, exponential and trigonometric integrals (graph/hypergeometric.py) ----
     Function("expi", 1, "hypergeometric.expi"),

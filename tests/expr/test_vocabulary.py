@@ -25,7 +25,7 @@ Y = np.array([0.6, 0.35, 0.9])
 ARGUMENTS = {1: "x", 2: "x, y", 3: "x > y, x, y"}  # where's condition; clip gets the same three
 SPECIAL_ARGUMENTS = {"arccosh": "x + 1", "log1mexp": "-x", "polygamma": "2, x", "clip": "x, 0.3, y",
                      "clamp": "0.3, x, y", "ndtri_exp": "-x",
-                     "betainc": "x, y, 0.3", "multigammaln": "x + 2, 3"}
+                     "betainc": "x, y, 0.3", "multigammaln": "x + 2, 3", "yn": "2, x"}
 SPECIAL_ARGUMENTS.update({"expn": "2, x", "zeta": "x + 1.5, y", "hyp1f1": "x, y + 0.5, x",  # graph/hypergeometric.py
                           "hyp2f1": "x, y, y + 1, x"})
 ARGUMENTS[4] = "x, y, y + 1, x"  # hyp2f1, the one four-argument function
