@@ -30,7 +30,8 @@ setup(
         # fn.to_torch(): the kernel as a PyTorch custom op (torch.library.custom_op, register_fake/register_autograd)
         "torch": ["torch>=2.4"],
         # NVRTC (no GPU needed) lets the tests compile every generated CUDA kernel.
-        "test": ["pytest>=8", "pytest-benchmark>=4", "sympy>=1.12", "mpmath>=1.3", "hypothesis>=6", "matplotlib>=3.7",
+        # pytest-xdist: the suite runs on every core (pytest -n auto), within CI's time
+        "test": ["pytest>=8", "pytest-benchmark>=4", "pytest-xdist>=3", "sympy>=1.12", "mpmath>=1.3", "hypothesis>=6", "matplotlib>=3.7",
                  "nvidia-cuda-nvrtc-cu12>=12.4", "cuda-bindings>=12.4,<13", "jax>=0.5", *DASK],
     },
     license="BSD-3-Clause",
