@@ -46,6 +46,7 @@ CASES = {
     "remainder": (lambda x, y: x - y * M.floor(x / y), (EVERYWHERE, (0.7, -1.3, 2.2, -0.5))),
     "rem": (lambda x, y: x - y * M.sign(x / y) * M.floor(abs(x / y)), (EVERYWHERE, (0.7, -1.3, 2.2, -0.5))),
     "chdtrc": (lambda k, x: M.gammainc(k / 2, x / 2, M.inf, regularized=True), (POSITIVE, (0.2, 1.1, 2.5, 6.0))),
+    "jn": (M.besselj, ((0.5, 1.0, 2.5, 3.0), POSITIVE)),  # the alias of jv (SciPy: jn is jv)
     # the gamma family (issue 15): C's and SciPy's names
     "tgamma": (M.gamma, (-2.5, -0.6, 0.4, 1.9)), "tri_gamma": (lambda x: M.psi(1, x), (-2.5, -0.6, 0.4, 1.9)),
     "loggamma": (M.loggamma, POSITIVE), "lgamma": (M.loggamma, POSITIVE),

@@ -65,6 +65,27 @@ REFERENCE = {
         "erfcx", "erfcinv", "ndtr", "log_ndtr", "ndtri", "dawsn")},
     "ndtri_exp": ("ndtri_exp(-x)", lambda x, y, z: sp.ndtri_exp(-x)),
     "owens_t": ("owens_t(x, y)", lambda x, y, z: sp.owens_t(x, y)),
+    # incomplete gamma and beta (graph/incomplete.py)
+    **{name: (f"{name}(z, x)", lambda x, y, z, f=getattr(sp, name): f(z, x)) for name in ("gammainc", "gammaincc")},
+    "gammal": ("gammal(z, x)", lambda x, y, z: sp.gamma(z) * sp.gammainc(z, x)),
+    "gammau": ("gammau(z, x)", lambda x, y, z: sp.gamma(z) * sp.gammaincc(z, x)),
+    "chi2sf": ("chi2sf(z, x)", lambda x, y, z: sp.chdtrc(z, x)),
+    "betainc": ("betainc(z, y, x)", lambda x, y, z: sp.betainc(z, y, x)),
+    # Bessel functions (graph/bessel.py)
+    **{name: (f"{name}(z)", lambda x, y, z, f=getattr(sp, name): f(z)) for name in (
+        "j0", "j1", "y0", "y1", "i0", "i1", "i0e", "i1e", "k0", "k1", "k0e", "k1e")},
+    **{name: (f"{name}(y, z)", lambda x, y, z, f=getattr(sp, name): f(y, z)) for name in (
+        "jv", "yv", "iv", "ive", "kv", "kve")},
+    "yn": ("yn(2, z)", lambda x, y, z: sp.yn(2, z)),
+    # hypergeometric, zeta, exponential and trigonometric integrals (graph/hypergeometric.py)
+    **{name: (f"{name}(z)", lambda x, y, z, f=getattr(sp, name): f(z)) for name in ("expi", "exp1")},
+    "expn": ("expn(2, z)", lambda x, y, z: sp.expn(2, z)),
+    "si": ("si(z)", lambda x, y, z: sp.sici(z)[0]), "ci": ("ci(z)", lambda x, y, z: sp.sici(z)[1]),
+    "fresnel_s": ("fresnel_s(z)", lambda x, y, z: sp.fresnel(z)[0]),
+    "fresnel_c": ("fresnel_c(z)", lambda x, y, z: sp.fresnel(z)[1]),
+    "zeta": ("zeta(z + 1, y)", lambda x, y, z: sp.zeta(z + 1, y)),
+    "hyp1f1": ("hyp1f1(x, z, y)", lambda x, y, z: sp.hyp1f1(x, z, y)),
+    "hyp2f1": ("hyp2f1(x, y, z, -y)", lambda x, y, z: sp.hyp2f1(x, y, z, -y)),
     # the gamma family (issue 15)
     **{name: (f"{name}(x)", lambda x, y, z, f=getattr(sp, name): f(x)) for name in ("gamma", "rgamma", "gammasgn")},
     "trigamma": ("trigamma(x)", lambda x, y, z: sp.polygamma(1, x)),
