@@ -19,8 +19,8 @@ REFERENCES = {
     "iv": Ref(mp.besseli, (ORDER, (1e-3, 50.0))),
     "ive": Ref(_ive, (ORDER, (1e-3, 50.0))),
     "yv": Ref(mp.bessely, (ORDER, (1e-2, 50.0)), note=NEAR_ZERO),
-    "kv": Ref(mp.besselk, (ORDER, (1e-2, 50.0)), note=NEAR_ZERO),
-    "kve": Ref(_kve, (ORDER, (1e-2, 50.0)), note=NEAR_ZERO),
+    "kv": Ref(mp.besselk, (ORDER, (1e-2, 50.0)), points=4, note=NEAR_ZERO),
+    "kve": Ref(_kve, (ORDER, (1e-2, 50.0)), points=4, note=NEAR_ZERO),
     "yn": Ref(mp.bessely, ((0.0, 10.0), (1e-2, 50.0)), literal={0: (0, 1, 2, 5)}, note=NEAR_ZERO),
     **{name: Ref(lambda x, f=f, n=n: f(n, x), ((-50.0, 50.0),)) for name, f, n in (
         ("j0", mp.besselj, 0), ("j1", mp.besselj, 1), ("i0", mp.besseli, 0), ("i1", mp.besseli, 1))},
