@@ -32,13 +32,20 @@ def assert_float32_body(source: str) -> None:
     assert not UNSUFFIXED_FLOAT.findall(body), UNSUFFIXED_FLOAT.findall(body)
 
 
+# The special functions' cases (from logit on: issue 15's families, whose headers are long) compile each
+# dtype for one architecture (float32 for sm_80, float64 for sm_90): NVRTC's time for them is most of
+# this module's, and each family's own tests compile its kernels for both.
+FIRST_FAMILY_CASE = [c[0] for c in CASES].index("logit(x)")
+
+
 @pytest.mark.parametrize("dtype", ["float32", "float64"])
-@pytest.mark.parametrize("text", [c[0] for c in CASES])
-def test_every_function_orders_0_to_4_compiles(compile_ptx, text, dtype):
+@pytest.mark.parametrize("position, text", list(enumerate(c[0] for c in CASES)), ids=lambda v: str(v))
+def test_every_function_orders_0_to_4_compiles(compile_ptx, position, text, dtype):
     source = eg.compile(text, orders=(0, 1, 2, 3, 4)).source("cuda", dtype=dtype)
     if dtype == "float32":
         assert_float32_body(source)
-    for arch in ARCHES:
+    arches = ARCHES if position < FIRST_FAMILY_CASE else (ARCHES[0] if dtype == "float32" else ARCHES[1],)
+    for arch in arches:
         ptx = compile_ptx(source, arch)
         assert ".entry eg_contiguous" in ptx and ".entry eg_strided" in ptx
 
