@@ -14,7 +14,7 @@ import elemgrad_gpu as eg
 from elemgrad_gpu.cli import eval as cli_eval
 from elemgrad_gpu.cli import outofcore
 from elemgrad_gpu.cli.main import main
-from tests.cli.test_cli_eval import elemgrad_eval, ok, one_line_error
+from test_cli_eval import elemgrad_eval, ok, one_line_error  # tests/cli is on sys.path (no __init__.py)
 
 EXPRESSION = "log1p(exp(x - mu)) * tanh(x)"
 
