@@ -249,8 +249,12 @@ PYTENSOR_OPS = [
 
 
 @pytest.mark.parametrize("name, build, reference", PYTENSOR_OPS, ids=[p[0] for p in PYTENSOR_OPS])
-def test_pytensor_gamma_ops_differentiated_by_a_compile(name, build, reference):
+def test_pytensor_gamma_ops_differentiated_by_a_compile(name, build, reference, monkeypatch):
     """pt.gammainc & co. by a failed in gcc (`npy_float64 (0.0)_carry1`) and at order 2 (ScalarLoop)."""
+    # gammau's second a-derivative graph (gamma(a) * Q: the product rule over both) took ~1 s per order
+    # on a loaded CI machine, and the budget's growth estimate then refused order 2: what is tested here
+    # is the substitution's values, not the time budget (tests/graph/test_budget.py tests that)
+    monkeypatch.setenv("THEANO_FLAGS", "elemgrad__max_compile_seconds=300")
     a, x = np.array([0.5, 2.0, 30.0]), np.array([0.3, 3.0, 31.0])
     outputs = eg.compile(build, wrt="a", orders=(0, 1, 2))(a, x)
     for order, got in enumerate(outputs):
