@@ -18,13 +18,6 @@
 #ifndef EG_BESSEL_H
 #define EG_BESSEL_H
 
-#ifndef DEVICE
-#ifdef WITHIN_KERNEL
-#define DEVICE WITHIN_KERNEL
-#else
-#define DEVICE
-#endif
-#endif
 
 /* The long functions are called, not inlined, in CUDA: inlined at every use they make
  * NVRTC's compile time grow with the number of Bessel calls in a kernel. */

@@ -19,7 +19,6 @@ substitutes registered here replace them in user graphs.
 """
 from __future__ import annotations
 
-import hashlib
 import math
 from functools import cache
 from pathlib import Path
@@ -37,6 +36,8 @@ from pytensor.tensor.exceptions import NotScalarConstantError
 
 from elemgrad_gpu.compat import Pullback
 from elemgrad_gpu.errors import ExpressionError, NoTaylorRule
+from elemgrad_gpu.graph import headers
+from elemgrad_gpu.graph.headers import constant as _constant
 from elemgrad_gpu.graph.substitute import substitutes
 
 HEADER = Path(__file__).with_name("bessel.h")
@@ -52,16 +53,6 @@ _KIND = {"jv": 0, "yv": 1, "iv": 2, "ive": 3, "kv": 4, "kve": 5}  # eg_bessel_dv
 _MPMATH = {"jv": mpmath.besselj, "yv": mpmath.bessely, "iv": mpmath.besseli, "kv": mpmath.besselk,
            "ive": lambda v, x: mpmath.besseli(v, x) * mpmath.exp(-abs(x)),
            "kve": lambda v, x: mpmath.besselk(v, x) * mpmath.exp(x)}
-
-
-@cache
-def _header() -> str:
-    return HEADER.read_text()
-
-
-@cache
-def _header_version() -> int:
-    return int(hashlib.sha256(_header().encode()).hexdigest()[:15], 16)
 
 
 class _BesselC(Pullback, ScalarOp):
@@ -80,10 +71,10 @@ class _BesselC(Pullback, ScalarOp):
         return f"{outputs[0]} = {self.c_call(suffix, [f'({ctype}){x}' for x in inputs])};"
 
     def c_support_code(self, **kwargs) -> str:
-        return _header()
+        return headers.support_code(HEADER)
 
     def c_code_cache_version(self) -> tuple[int, ...]:
-        return (1, _header_version())
+        return (2, headers.version(HEADER))
 
 
 class Bessel(_BesselC, BinaryScalarOp):
@@ -153,10 +144,6 @@ class BesselDv(_BesselC, BinaryScalarOp):
             raise ExpressionError(f"{self.family}: derivatives of order 3 or more in the order v are not available "
                                   f"(the first and second are; in x every order is)")
         return [gz * bessel_dv(self.family, 2)(v, x), gz * x_derivative(self.family, self, v, x)]
-
-
-def _constant(value: float, like) -> ps.ScalarConstant:
-    return ps.constant(np.asarray(value, dtype=like.type.dtype))
 
 
 def x_derivative(family: str, op, v, x):
@@ -274,7 +261,7 @@ def _is_zero(c) -> bool:
 
 def _register_taylor() -> None:
     from elemgrad_gpu.graph import taylor
-    taylor.RULES[Bessel] = taylor.RULES[BesselOrder] = taylor_rule
+    taylor.register({Bessel: taylor_rule, BesselOrder: taylor_rule})
 
 
 _register_taylor()

@@ -51,17 +51,13 @@ from pytensor.scalar.basic import BinaryScalarOp, ScalarOp, UnaryScalarOp, upgra
 from pytensor.tensor.elemwise import Elemwise
 
 from elemgrad_gpu.compat import Pullback
+from elemgrad_gpu.graph.headers import constant as _const
 from elemgrad_gpu.errors import NoTaylorRule
 from elemgrad_gpu.graph import kinks, taylor
 from elemgrad_gpu.graph.removable import EXPREL_RADIUS, Guard, Polynomial, x_over_power
 from elemgrad_gpu.graph.substitute import SUBSTITUTES, substitutes
 
 _EXPREL_SLOPE_TERMS = 34  # sum_k (k+1) u^k / (k+2)!: its 4th derivative's tail < 1e-20 at |u| = 2
-
-
-def _const(value: float, like) -> ps.ScalarConstant:
-    """``value`` as a scalar constant of ``like``'s (floating) dtype: float32 stays float32."""
-    return ps.constant(np.asarray(value, dtype=like.type.dtype))
 
 
 class _Elementary(Pullback, ScalarOp):
@@ -542,7 +538,7 @@ def _taylor_remainder(a, node, s):
     return [None] + [a.sub(p, a.mul(q, r)) for p, r in zip(u[1:], v[1:])]
 
 
-taylor.RULES.update({
+taylor.register({
     Logit: _taylor_logit, LogAddExp: _taylor_logaddexp, Cbrt: _taylor_cbrt, Entr: _taylor_entr,
     RelEntr: _taylor_rel_entr, BoxCox: _taylor_boxcox, Remainder: _taylor_remainder,
     NaNIgnoringExtremum: taylor._extremum, Quotient: taylor._zero,

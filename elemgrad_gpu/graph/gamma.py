@@ -33,9 +33,7 @@ Example:
 """
 from __future__ import annotations
 
-import hashlib
 import math
-from functools import cache
 from pathlib import Path
 
 import numpy as np
@@ -51,7 +49,8 @@ from pytensor.tensor.exceptions import NotScalarConstantError
 from elemgrad_gpu.compat import Pullback
 from elemgrad_gpu.errors import ExpressionError
 from elemgrad_gpu.graph import special, taylor
-from elemgrad_gpu.graph.special import _const, _SpecialOp, scalar_polygamma
+from elemgrad_gpu.graph.headers import constant as _const
+from elemgrad_gpu.graph.special import _SpecialOp, scalar_polygamma
 from elemgrad_gpu.graph.substitute import substitutes
 
 HEADER = Path(__file__).with_name("gamma.h")
@@ -59,24 +58,10 @@ MAX_DERIVATIVE = 16
 """Largest derivative order of gamma, rgamma, factorial and multigammaln (EG_KMAX of gamma.h)."""
 
 
-@cache
-def _header() -> str:
-    return special._header() + "\n" + HEADER.read_text()
-
-
-@cache
-def _header_version() -> int:
-    return int(hashlib.sha256(_header().encode()).hexdigest()[:15], 16)
-
-
 class _GammaOp(_SpecialOp):
     """C code from special.h and gamma.h."""
 
-    def c_support_code(self, **kwargs) -> str:
-        return _header()
-
-    def c_code_cache_version(self) -> tuple[int, ...]:
-        return (1, _header_version())
+    headers = (special.HEADER, HEADER)
 
 
 def _bell(derivatives: list[float]) -> list[float]:
@@ -478,7 +463,7 @@ def _comb_guard_rule(a, node, s):
     return [None] + [a.select(inside, c, 0.0) for c in s[node.op.which][1:]]
 
 
-taylor.RULES.update({CombGuard: _comb_guard_rule, _Derivative: _derivative_rule, MultiGammaLnK: _multigammaln_rule,
+taylor.register({CombGuard: _comb_guard_rule, _Derivative: _derivative_rule, MultiGammaLnK: _multigammaln_rule,
                      GammaSgn: taylor._zero,
                      Beta: _binary_rule, BetaLn: _binary_rule, Poch: _binary_rule, Comb: _binary_rule,
                      PsiDiff: _psidiff_rule})

@@ -32,13 +32,6 @@
 #ifndef EG_HYPERGEOMETRIC_H
 #define EG_HYPERGEOMETRIC_H
 
-#ifndef DEVICE
-#ifdef WITHIN_KERNEL
-#define DEVICE WITHIN_KERNEL
-#else
-#define DEVICE
-#endif
-#endif
 
 #define EG_HG_D_NAME(name) name
 #define EG_HG_D_LIT(x) x

@@ -25,7 +25,6 @@ and ``E_n(x < 0)`` NaN, ``Ci(0) = -inf``, ``Ci(x < 0) = Ci(|x|)`` (the real part
 """
 from __future__ import annotations
 
-import hashlib
 import math
 from functools import cache
 from pathlib import Path
@@ -42,6 +41,7 @@ from pytensor.tensor.elemwise import Elemwise
 from pytensor.tensor.exceptions import NotScalarConstantError
 
 from elemgrad_gpu.errors import ExpressionError, NoTaylorRule
+from elemgrad_gpu.graph.headers import constant as _const
 from elemgrad_gpu.graph.special import _SpecialOp
 from elemgrad_gpu.graph.substitute import substitutes
 from elemgrad_gpu.graph.taylor_series import is_number
@@ -53,29 +53,10 @@ MAX_DERIVATIVE = 6
 """Largest derivative order of the ops whose C code takes the order (``EG_HG_MMAX``)."""
 
 
-@cache
-def _header() -> str:
-    return HEADER.read_text()
-
-
-@cache
-def _header_version() -> int:
-    return int(hashlib.sha256(_header().encode()).hexdigest()[:15], 16)
-
-
 class _HypergeometricOp(_SpecialOp):
     """special.py's C plumbing, with the C from hypergeometric.h."""
 
-    def c_support_code(self, **kwargs) -> str:
-        return _header()
-
-    def c_code_cache_version(self) -> tuple[int, ...]:
-        return (1, _header_version())
-
-
-def _const(value: float, like: Variable) -> ps.ScalarConstant:
-    """``value`` as a scalar constant of ``like``'s dtype (float32 graphs stay float32)."""
-    return ps.constant(np.asarray(value, dtype=like.type.dtype))
+    headers = (HEADER,)
 
 
 class Expi(_HypergeometricOp, UnaryScalarOp):
@@ -596,7 +577,7 @@ def _taylor_hypergeometric(a, node, s):
 def _register_taylor_rules() -> None:
     from elemgrad_gpu.graph import taylor
 
-    taylor.RULES.update({Expi: _taylor_compose, ExpN: _taylor_compose, Exp1: _taylor_compose, Si: _taylor_compose,
+    taylor.register({Expi: _taylor_compose, ExpN: _taylor_compose, Exp1: _taylor_compose, Si: _taylor_compose,
                          Ci: _taylor_compose, TrigOverX: _taylor_compose, ExpOverX: _taylor_compose,
                          FresnelS: _taylor_fresnel, FresnelC: _taylor_fresnel, Zeta: _taylor_zeta,
                          Hyp1F1: _taylor_hypergeometric, Hyp2F1: _taylor_hypergeometric})

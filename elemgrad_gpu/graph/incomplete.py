@@ -39,20 +39,13 @@ from pytensor.scalar.math import BetaInc, GammaInc, GammaIncC, GammaL, GammaU
 from pytensor.tensor.elemwise import Elemwise
 
 from elemgrad_gpu.compat import Pullback
-from elemgrad_gpu.graph import special
+from elemgrad_gpu.graph import headers, special
 from elemgrad_gpu.graph.substitute import substitutes
 
 HEADER = Path(__file__).with_name("incomplete.h")
 MAX_TERMS = 100000  # the most terms of a series or continued fraction (a ~ x ~ 1e6 takes ~1e4)
 
 _PREAMBLE = """
-#ifndef DEVICE
-#ifdef WITHIN_KERNEL
-#define DEVICE WITHIN_KERNEL
-#else
-#define DEVICE
-#endif
-#endif
 #ifdef __CUDACC__
 #define EG_HEAVY static __noinline__
 #else
@@ -90,7 +83,7 @@ _UNDEF = "\n" + "\n".join(f"#undef {m}" for m in ("EG_T", "EG_FN", "EG_W", "EG_W
 def support_code() -> str:
     """The C of every function here, for double (``eg_NAME``) and float (``eg_NAMEf``)."""
     body = HEADER.read_text()
-    return ("#ifndef EG_INCOMPLETE_H\n#define EG_INCOMPLETE_H\n" + _PREAMBLE + f"#define EG_MAXIT {MAX_TERMS}\n"
+    return (headers.support_code() + "\n#ifndef EG_INCOMPLETE_H\n#define EG_INCOMPLETE_H\n" + _PREAMBLE + f"#define EG_MAXIT {MAX_TERMS}\n"
             + _DOUBLE + body + _UNDEF + _FLOAT + body + _UNDEF + "#undef EG_MAXIT\n#endif\n")
 
 
@@ -370,7 +363,7 @@ def _taylor_rule(a, node, s):
 def _register_taylor_rule() -> None:
     from elemgrad_gpu.graph import taylor
 
-    taylor.RULES[Incomplete] = _taylor_rule
+    taylor.register({Incomplete: _taylor_rule})
 
 
 _register_taylor_rule()

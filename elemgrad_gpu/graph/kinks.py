@@ -35,11 +35,7 @@ from pytensor.graph.rewriting.basic import in2out, node_rewriter
 from pytensor.tensor.elemwise import Elemwise
 
 from elemgrad_gpu.compat import Pullback
-
-
-def _const(value: float, like: Variable) -> ps.ScalarConstant:
-    """``value`` as a scalar constant of ``like``'s (floating) dtype."""
-    return ps.constant(np.asarray(value, dtype=like.type.dtype))
+from elemgrad_gpu.graph.headers import constant as _const
 
 
 def _selected(gz, a, b, a_wins, b_wins) -> tuple:

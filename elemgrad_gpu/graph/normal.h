@@ -22,13 +22,6 @@
 #ifndef EG_NORMAL_H
 #define EG_NORMAL_H
 
-#ifndef DEVICE
-#ifdef WITHIN_KERNEL
-#define DEVICE WITHIN_KERNEL
-#else
-#define DEVICE
-#endif
-#endif
 
 #ifndef EG_D_NAME
 #define EG_D_NAME(name) name

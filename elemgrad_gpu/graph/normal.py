@@ -28,9 +28,7 @@ Example:
 """
 from __future__ import annotations
 
-import hashlib
 import math
-from functools import cache
 from pathlib import Path
 
 import numpy as np
@@ -41,33 +39,18 @@ from pytensor.scalar.basic import BinaryScalarOp, UnaryScalarOp
 from pytensor.tensor.elemwise import Elemwise
 
 from elemgrad_gpu.graph import special
-from elemgrad_gpu.graph.special import _const
+from elemgrad_gpu.graph.headers import constant as _const
 from elemgrad_gpu.graph.substitute import substitutes
 
 HEADER = Path(__file__).with_name("normal.h")
 _SQRT_PI = math.sqrt(math.pi)
 
 
-@cache
-def _header() -> str:
-    return special.HEADER.read_text() + "\n" + HEADER.read_text()
-
-
-@cache
-def _header_version() -> int:
-    return int(hashlib.sha256(_header().encode()).hexdigest()[:15], 16)
-
-
 class _NormalOp(special._SpecialOp):
     """C from normal.h (after special.h): ``eg_<c_name>[f](inputs)``."""
 
     __props__ = ()
-
-    def c_support_code(self, **kwargs) -> str:
-        return _header()
-
-    def c_code_cache_version(self) -> tuple[int, ...]:
-        return (1, _header_version())
+    headers = (special.HEADER, HEADER)
 
 
 class Erfcx(_NormalOp, UnaryScalarOp):
@@ -342,3 +325,12 @@ def _pytensor_erfcinv(node):
 @substitutes(psm.Owens_t)
 def _pytensor_owens_t(node):
     return [owens_t(*node.inputs)]
+
+
+def _register_taylor_rules() -> None:
+    from elemgrad_gpu.graph import taylor  # taylor.py imports special, which this module builds on
+
+    taylor.register({Erfcx: taylor.erfcx_rule, Erfcinv: taylor.erfinv_like_rule(-_SQRT_PI / 2)})
+
+
+_register_taylor_rules()

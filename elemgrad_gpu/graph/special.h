@@ -25,13 +25,6 @@
 #ifndef EG_SPECIAL_H
 #define EG_SPECIAL_H
 
-#ifndef DEVICE
-#ifdef WITHIN_KERNEL
-#define DEVICE WITHIN_KERNEL
-#else
-#define DEVICE
-#endif
-#endif
 
 /* Name and literal adapters: EG_D_* for double, EG_F_* for float (f suffix). */
 #define EG_D_NAME(name) name

@@ -21,7 +21,6 @@ Example:
 """
 from __future__ import annotations
 
-import hashlib
 from functools import cache
 from pathlib import Path
 
@@ -42,6 +41,8 @@ from pytensor.tensor.elemwise import Elemwise
 from pytensor.tensor.exceptions import NotScalarConstantError
 
 from elemgrad_gpu.errors import ExpressionError
+from elemgrad_gpu.graph import headers
+from elemgrad_gpu.graph.headers import constant as _const
 
 HEADER = Path(__file__).with_name("special.h")  # the C of the functions below
 MAX_ORDER = 2**20
@@ -50,20 +51,11 @@ MAX_ORDER = 2**20
 _CTYPES = {"float32": ("float", "f"), "float64": ("double", "")}
 
 
-@cache
-def _header() -> str:
-    return HEADER.read_text()
-
-
-@cache
-def _header_version() -> int:
-    return int(hashlib.sha256(_header().encode()).hexdigest()[:15], 16)
-
-
 class _SpecialOp(Pullback, ScalarOp):
     """Shared C plumbing: call ``eg_<c_name>[f](<c_prefix><inputs>)`` from special.h."""
 
     c_name: str
+    headers: tuple[Path, ...] = (HEADER,)  # the C headers its code calls, in order (headers.py)
     output_types_preference = staticmethod(upgrade_to_float_no_complex)
 
     def c_prefix(self) -> str:
@@ -79,15 +71,10 @@ class _SpecialOp(Pullback, ScalarOp):
         return f"{outputs[0]} = eg_{self.c_name}{suffix}({self.c_prefix()}{args});"
 
     def c_support_code(self, **kwargs) -> str:
-        return _header()
+        return headers.support_code(*self.headers)
 
     def c_code_cache_version(self) -> tuple[int, ...]:
-        return (1, _header_version())
-
-
-def _const(value: float, like: Variable) -> ps.ScalarConstant:
-    """``value`` as a scalar constant of ``like``'s dtype."""
-    return ps.constant(np.asarray(value, dtype=like.type.dtype))
+        return (2, headers.version(*self.headers))
 
 
 class PolyGamma(_SpecialOp, UnaryScalarOp):

@@ -24,7 +24,7 @@ from pytensor.graph.basic import Constant, Variable
 from pytensor.graph.traversal import io_toposort
 
 from elemgrad_gpu.errors import NoTaylorRule
-from elemgrad_gpu.graph import normal, removable, special
+from elemgrad_gpu.graph import removable, special
 from elemgrad_gpu.graph.fuse import ScalarBody
 from elemgrad_gpu.graph.taylor_series import Arithmetic, Lazy, is_number
 
@@ -330,7 +330,7 @@ def _erf_like(scale: float) -> Callable:
     return rule
 
 
-def _erfinv_like(scale: float) -> Callable:
+def erfinv_like_rule(scale: float) -> Callable:
     """erfinv (scale sqrt(pi)/2) and erfcinv (-sqrt(pi)/2): y' = scale exp(y^2) u'."""
     def rule(a: Arithmetic, node, s) -> Series:
         def g_of(y):
@@ -348,7 +348,7 @@ def _erfinv_like(scale: float) -> Callable:
     return rule
 
 
-def _erfcx(a: Arithmetic, node, s) -> Series:
+def erfcx_rule(a: Arithmetic, node, s) -> Series:
     """erfcx(u) = exp(u^2) erfc(u): y' = (2 u y - 2/sqrt(pi)) u'."""
     u = s[0]
 
@@ -441,6 +441,9 @@ _SERIES_OF_G = {
 
 
 _SQRT_PI = math.sqrt(math.pi)
+# One rule per op class, found through the op's class hierarchy. The rules of PyTensor's ops
+# and of removable/special's are below; each family module of graph/ (normal, elementary,
+# gamma, incomplete, bessel, hypergeometric) adds its own with ``register`` when imported.
 RULES: dict[type, Callable] = {
     ps.Add: _add, ps.Sub: _sub, ps.Neg: _neg, ps.Mul: _mul, ps.TrueDiv: _div, ps.Reciprocal: _reciprocal,
     ps.Deg2Rad: _scaled(math.pi / 180), ps.Rad2Deg: _scaled(180 / math.pi),
@@ -452,9 +455,8 @@ RULES: dict[type, Callable] = {
     ps.ArcSin: _algebraic(_over_sqrt(1.0, -1.0, 1.0)), ps.ArcCos: _algebraic(_over_sqrt(-1.0, -1.0, 1.0)),
     ps.ArcSinh: _algebraic(_over_sqrt(1.0, 1.0, 1.0)), ps.ArcCosh: _algebraic(_over_sqrt(1.0, 1.0, -1.0)),
     ps.ArcTan2: _arctan2, psm.Erf: _erf_like(2 / _SQRT_PI), psm.Erfc: _erf_like(-2 / _SQRT_PI),
-    psm.Erfcx: _erfcx, special.ErfInv: _erfinv_like(_SQRT_PI / 2), psm.Erfinv: _erfinv_like(_SQRT_PI / 2),
-    psm.Erfcinv: _erfinv_like(-_SQRT_PI / 2), special.Hypot: _hypot,
-    normal.Erfcx: _erfcx, normal.Erfcinv: _erfinv_like(-_SQRT_PI / 2),
+    psm.Erfcx: erfcx_rule, special.ErfInv: erfinv_like_rule(_SQRT_PI / 2), psm.Erfinv: erfinv_like_rule(_SQRT_PI / 2),
+    psm.Erfcinv: erfinv_like_rule(-_SQRT_PI / 2), special.Hypot: _hypot,
     psm.GammaLn: _polygamma_rule(lambda op, j: j - 1), special.PolyGamma: _polygamma_rule(lambda op, j: op.n + j),
     removable.Polynomial: _polynomial, removable.Guard: _guard, removable.XLogX: _xlogx,
     **{op: _zero_where_x_is_zero(g) for op, g in _SERIES_OF_G.items()},
@@ -463,3 +465,12 @@ RULES: dict[type, Callable] = {
     ps.Sign: _zero, ps.LogicalComparison: _zero, ps.BinaryBitOp: _zero, ps.Invert: _zero,
     ps.Floor: _zero, ps.Ceil: _zero, ps.Trunc: _zero, ps.RoundHalfToEven: _zero, ps.RoundHalfAwayFromZero: _zero,
 }
+
+
+def register(rules: dict[type, Callable]) -> None:
+    """Add a family module's rules (each module calls this once, at its import); a class that
+    already has a different rule is refused, so two modules never silently overrule each other."""
+    clash = sorted(kind.__name__ for kind, rule in rules.items() if RULES.get(kind, rule) is not rule)
+    if clash:
+        raise ValueError(f"Taylor rules registered twice for {', '.join(clash)}")
+    RULES.update(rules)

@@ -244,7 +244,9 @@ def test_use_accurate_special_functions_copies_and_replaces():
 def test_c_support_code_and_cache_version_follow_the_header():
     op = PolyGamma(2)
     header = special.HEADER.read_text()
-    assert op.c_support_code() == header and "#ifndef EG_SPECIAL_H" in header
+    device = special.headers.DEVICE_H.read_text()
+    assert op.c_support_code() == device + "\n" + header and "#ifndef EG_SPECIAL_H" in header
+    assert "#define DEVICE WITHIN_KERNEL" in device and "#define DEVICE" not in header  # one preamble, once
     assert op.c_code_cache_version() == ErfInv().c_code_cache_version() == Hypot().c_code_cache_version()
     assert PolyGamma(2) == op and hash(PolyGamma(2)) == hash(op) and PolyGamma(3) != op
 
@@ -302,3 +304,18 @@ def test_softplus_slope_at_large_negative_x_is_zero_without_a_warning():
         value, slope = fn(np.array([-800.0, -40.0, 40.0]))
     np.testing.assert_allclose(slope, [0.0, np.exp(-40.0) / (1 + np.exp(-40.0)), 1 / (1 + np.exp(-40.0))], rtol=1e-15)
     np.testing.assert_allclose(value, [0.0, np.log1p(np.exp(-40.0)), 40.0], rtol=1e-15)
+
+
+def test_every_family_header_comes_after_the_device_preamble_and_its_own_dependencies():
+    """Each family's ops name the headers their C calls; the support code is eg_device.h, then those, in order."""
+    from elemgrad_gpu.graph import bessel, gamma, headers, hypergeometric, normal
+
+    device = headers.DEVICE_H.read_text()
+    cases = [(normal.Erfcx(), [special.HEADER, normal.HEADER]), (gamma.GammaK(1), [special.HEADER, gamma.HEADER]),
+             (hypergeometric.Expi(), [hypergeometric.HEADER]), (bessel.Bessel("jv"), [bessel.HEADER])]
+    for op, paths in cases:
+        code = op.c_support_code()
+        assert code.startswith(device)
+        positions = [code.index(path.read_text()) for path in paths]
+        assert positions == sorted(positions) and code.count("#define DEVICE WITHIN_KERNEL") == 1
+    assert normal.Erfcx().c_code_cache_version() != special.ErfInv().c_code_cache_version()

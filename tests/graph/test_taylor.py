@@ -136,3 +136,14 @@ def test_float32_taylor_kernels_stay_float32():
     value, eighth = fn(np.array([0.1, 0.5], dtype=np.float32))
     assert value.dtype == eighth.dtype == np.float32
     assert "npy_float64" not in fn.source("c", dtype="float32").split("eg_element")[1].split("}\n")[0]
+
+
+def test_family_rules_register_once_and_a_second_different_rule_is_refused():
+    """Each family module adds its rules through taylor.register; overruling one is an error, not silent."""
+    from elemgrad_gpu.graph import normal, taylor
+
+    assert taylor.RULES[normal.Erfcx] is taylor.erfcx_rule  # registered by normal.py, not written into taylor.py
+    taylor.register({normal.Erfcx: taylor.erfcx_rule})  # the same rule again: nothing changes
+    with pytest.raises(ValueError, match="Erfcx"):
+        taylor.register({normal.Erfcx: taylor._zero})
+    assert taylor.RULES[normal.Erfcx] is taylor.erfcx_rule
