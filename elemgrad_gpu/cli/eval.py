@@ -2,7 +2,9 @@
 
 The work goes in chunks of rows (the first axis of the results), so memory stays
 bounded whatever the file's size: .npy inputs are memory-mapped, CSV is streamed, and
-.npy/.npz results are filled chunk by chunk in memory-mapped files. Output files appear
+.npy/.npz results are filled chunk by chunk in memory-mapped files; each chunk maps only its
+own rows and the map is closed when the chunk is done (``npyblocks``), so the process holds a
+few chunks' pages, not the file's. Output files appear
 whole or not at all: everything is written in a staging folder beside the output,
 moved into place with ``os.replace`` at the end, and the folder removed in any case
 (an error, Ctrl-C, SIGTERM). The space of each memory-mapped result is reserved
@@ -23,13 +25,12 @@ import sys
 import tempfile
 import zipfile
 from dataclasses import dataclass
-from types import EllipsisType
 from typing import Callable, Iterator, Protocol, Sequence
 
 import numpy as np
 from tqdm import tqdm
 
-from elemgrad_gpu.cli import outofcore, structured
+from elemgrad_gpu.cli import npyblocks, outofcore, structured
 from elemgrad_gpu.cli.common import add_derivative_options, compile_from, output_names, param, positive, subcommand
 from elemgrad_gpu.errors import UsageError
 
@@ -51,7 +52,7 @@ Zarr inputs (.zarr folder or .zip store): one array (as a .npy) or a group of ar
   named by input (as a .npz), read chunk by chunk.
 --scheduler ADDRESS runs the chunks on the workers of a Dask cluster (dask scheduler /
   dask worker); this process reads the inputs and writes the results."""
-Index = slice | EllipsisType  # the rows of one block: a slice of the first axis, or ... for all
+Index = npyblocks.Index  # the rows of one block: a slice of the first axis, or ... for all
 
 
 def register(subparsers) -> None:
@@ -231,11 +232,12 @@ def _arrays(arrays: dict[str, np.ndarray]) -> Table:
 
 
 def read_npy(path: str, free: list[str]) -> Table:
-    """A .npy file: the one input (``free``: those not given by --param), memory-mapped."""
+    """A .npy file: the one input (``free``: those not given by --param), memory-mapped a block at a time."""
     if len(free) != 1:
         raise UsageError(f"a .npy file holds one array, but the inputs {', '.join(free) or '(none)'} are not given "
                          f"by --param: give all but one by --param, or use .npz or .csv")
-    return _arrays({free[0]: _load(path, mmap_mode="r")})
+    whole = _load(path, mmap_mode="r")
+    return _arrays({free[0]: npyblocks.NpyRows(path, whole) if whole.ndim else np.array(whole)})
 
 
 def read_npz(path: str, free: list[str]) -> Table:
@@ -338,24 +340,26 @@ class Summary:
 
 
 class ArrayFile:
-    """.npy or .npz results, each block written into .npy memory maps in the staging folder."""
+    """.npy or .npz results, each block written through a memory map of its own rows of .npy files in
+    the staging folder (``npyblocks.NpyRegion``)."""
 
     def __init__(self, path: str, staging: str, table: Table, keys: list[str]):
         self.path, self.staging, self.shape, self.keys = path, staging, table.shape, keys
-        self.targets: list[np.ndarray] = []
+        self.targets: list[npyblocks.NpyRegion] = []
 
     def write(self, index: Index, inputs: dict[str, np.ndarray], outputs: Sequence[np.ndarray]) -> None:
         if not self.targets:
             self.targets = self.open(outputs[0].dtype)
         for target, output in zip(self.targets, outputs):
-            target[index] = output
+            target.write(index, output)
 
-    def open(self, dtype: np.dtype) -> list[np.ndarray]:
+    def open(self, dtype: np.dtype) -> list[npyblocks.NpyRegion]:
         """The arrays to fill, one per result."""
         raise NotImplementedError
 
-    def _memmap(self, name: str, dtype: np.dtype, shape: tuple[int, ...]) -> np.ndarray:
-        """A new .npy file in the staging folder, its space reserved on disk, then memory-mapped."""
+    def _create(self, name: str, dtype: np.dtype, shape: tuple[int, ...], count: int = 1) -> list[npyblocks.NpyRegion]:
+        """A new .npy file of ``shape`` in the staging folder, its space reserved on disk: ``count`` arrays of
+        ``shape[1:]`` one after the other if ``count`` is above 1 (results stacked), else one of ``shape``."""
         path = os.path.join(self.staging, name)
         header = _npy_header(dtype, shape)
         size = len(header) + int(np.prod(shape, dtype=object)) * np.dtype(dtype).itemsize
@@ -371,7 +375,9 @@ class ArrayFile:
             free = shutil.disk_usage(self.staging).free
             raise OSError(f"--output {self.path}: no room for the results ({size:,} bytes; {free:,} bytes "
                           f"free in {os.path.dirname(self.staging)}): {error.strerror}") from None
-        return np.lib.format.open_memmap(path, mode="r+")
+        part = shape[1:] if count > 1 else shape
+        step = int(np.prod(part, dtype=np.int64)) * np.dtype(dtype).itemsize
+        return [npyblocks.NpyRegion(path, len(header) + k * step, dtype, part) for k in range(count)]
 
 
 def _npy_header(dtype: np.dtype, shape: tuple[int, ...]) -> bytes:
@@ -406,28 +412,26 @@ def reserve(descriptor: int, start: int, end: int) -> None:
 class NpyFile(ArrayFile):
     """One result as it is, several stacked along a new first axis."""
 
-    def open(self, dtype: np.dtype) -> list[np.ndarray]:
+    def open(self, dtype: np.dtype) -> list[npyblocks.NpyRegion]:
         if len(self.keys) == 1:
-            return [self._memmap("out.npy", dtype, self.shape)]
-        return list(self._memmap("out.npy", dtype, (len(self.keys), *self.shape)))
+            return self._create("out.npy", dtype, self.shape)
+        return self._create("out.npy", dtype, (len(self.keys), *self.shape), count=len(self.keys))
 
     def finish(self) -> None:
-        for target in self.targets:
-            target.flush()
+        npyblocks.sync(os.path.join(self.staging, "out.npy"))
         os.replace(os.path.join(self.staging, "out.npy"), self.path)
 
 
 class NpzFile(ArrayFile):
     """One .npy member per result, named by its key, stored uncompressed as np.savez does."""
 
-    def open(self, dtype: np.dtype) -> list[np.ndarray]:
-        return [self._memmap(f"{key}.npy", dtype, self.shape) for key in self.keys]
+    def open(self, dtype: np.dtype) -> list[npyblocks.NpyRegion]:
+        return [region for key in self.keys for region in self._create(f"{key}.npy", dtype, self.shape)]
 
     def finish(self) -> None:
         archive = os.path.join(self.staging, "out.npz")
         with zipfile.ZipFile(archive, "w", zipfile.ZIP_STORED, allowZip64=True) as zipped:
-            for key, target in zip(self.keys, self.targets):
-                target.flush()
+            for key in self.keys:
                 zipped.write(os.path.join(self.staging, f"{key}.npy"), f"{key}.npy")
         os.replace(archive, self.path)
 
