@@ -32,6 +32,7 @@ running out of memory).
 """
 from __future__ import annotations
 
+import collections
 import ctypes
 import hashlib
 import re
@@ -110,7 +111,7 @@ class EmulationError(AssertionError):
 
 # The emulated machine: how many devices, and which is current (cupy.cuda.Device(i) as a context).
 STATE = types.SimpleNamespace(devices=1, current=0)
-LAUNCHES = {"function": 0, "driver": 0}  # launches through cupy.cuda.Function, and through the driver
+LAUNCHES = collections.Counter()  # launches through cupy.cuda.Function ("function") or the driver ("driver"), and of each kernel
 
 
 class Memory:
@@ -304,6 +305,7 @@ class Kernel:
                 if device != STATE.current:
                     raise EmulationError(f"{self.name}: argument {k} is on device {device}, the launch on device "
                                          f"{STATE.current}")
+        LAUNCHES[self.name] += 1
         self._launch(blocks, threads, params)
         MEMORY.check_guards(self.name)
 

@@ -28,7 +28,7 @@ import numpy as np
 
 from elemgrad_gpu import arrays
 from elemgrad_gpu.config import setting
-from elemgrad_gpu.errors import DeviceMemoryError, InputError, InputTypeError
+from elemgrad_gpu.errors import DeviceMemoryError, InputError, InputTypeError, WrongDeviceError
 
 if TYPE_CHECKING:
     from elemgrad_gpu.backends import Prepared
@@ -226,7 +226,7 @@ class CudaBackend:
 
     def _check_device(self, what: str, array) -> None:
         if array.device.id != self.index:
-            raise InputTypeError(f"{what} is on GPU {array.device.id}, but this function runs on cuda:{self.index}; "
+            raise WrongDeviceError(f"{what} is on GPU {array.device.id}, but this function runs on cuda:{self.index}; "
                                  f"move it there or compile with device='cuda:{array.device.id}'")
 
     def cast(self, array, dtype: str):
@@ -353,8 +353,8 @@ class Packed:
     launch. Elsewhere (a CuPy without it) it launches through ``cupy.cuda.Function``.
     """
 
-    __slots__ = ("function", "grid", "block", "head", "direct", "_driver", "_stream", "_slots", "_address",
-                 "_first", "_lock")
+    __slots__ = ("function", "grid", "block", "head", "direct", "_driver", "_handle", "_stream", "_slots",
+                 "_address", "_first", "_lock")
 
     def __init__(self, cp, function: Callable, grid: tuple[int, ...], block: tuple[int, ...], head: tuple,
                  arrays: int):
@@ -362,7 +362,7 @@ class Packed:
         driver = getattr(getattr(cp.cuda, "driver", None), "launchKernel", None)
         self.direct = driver is not None and isinstance(getattr(function, "ptr", None), int)
         if self.direct:
-            self._driver, self._stream = driver, cp.cuda.get_current_stream
+            self._driver, self._handle, self._stream = driver, function.ptr, cp.cuda.get_current_stream
             self._slots, self._address = _argument_buffer(head, len(head) + arrays)
             self._first, self._lock = len(head), threading.Lock()
 
@@ -373,7 +373,7 @@ class Packed:
             return
         with self._lock:  # the slots are this launch's until the driver has read them
             self._slots[self._first:] = pointers
-            self._driver(self.function.ptr, self.grid[0], 1, 1, self.block[0], 1, 1, 0, self._stream().ptr,
+            self._driver(self._handle, self.grid[0], 1, 1, self.block[0], 1, 1, 0, self._stream().ptr,
                          self._address, 0)
 
     def bound(self, arrays: Sequence) -> Callable[[], None]:
@@ -418,8 +418,10 @@ class Once:
         self.packed, self.reads, self.count, self.dtype = packed, reads, count, dtype
 
     def buffer(self, cp):
-        return _on_device(cp, cp.cuda.runtime.getDevice(), lambda: cp.empty(self.count, self.dtype),
-                          f"the {self.count} values computed once per call", self.count * np.dtype(self.dtype).itemsize)
+        """A new buffer for the hoisted values, on the current GPU."""
+        what = f"the {self.count} value{'s' * (self.count > 1)} computed once per call"
+        return _on_device(cp, cp.cuda.runtime.getDevice(), lambda: cp.empty(self.count, self.dtype), what,
+                          self.count * np.dtype(self.dtype).itemsize)
 
     def __call__(self, cp, inputs: Sequence):
         """Launch ``eg_once`` on ``inputs``; the buffer it writes."""
