@@ -352,6 +352,11 @@ class RawModule:
         return types.SimpleNamespace(kernel=Kernel(self._library, name))
 
 
+def RawKernel(code: str, name: str, options: tuple = ()) -> Kernel:  # noqa: N802 - CuPy's name
+    """cupy.RawKernel: one kernel of ``code``, launched as ``kernel(grid, block, args)``."""
+    return RawModule(code, options).get_function(name).kernel
+
+
 class OutOfMemoryError(MemoryError):
     pass
 
@@ -415,7 +420,7 @@ def emulated_cupy(devices: int = 1) -> types.SimpleNamespace:
     tests/backends/test_gpu.py call of CuPy."""
     STATE.devices, STATE.current = devices, 0
     return types.SimpleNamespace(
-        ndarray=ndarray, cuda=_Cuda(), RawModule=RawModule, asarray=asarray, asnumpy=asnumpy, empty=empty,
+        ndarray=ndarray, cuda=_Cuda(), RawModule=RawModule, RawKernel=RawKernel, asarray=asarray, asnumpy=asnumpy, empty=empty,
         empty_like=empty_like, broadcast_to=broadcast_to, float32=np.float32, float64=np.float64,
         linspace=_made_on_device(np.linspace), zeros=_made_on_device(np.zeros), ones=_made_on_device(np.ones),
         get_default_memory_pool=lambda: types.SimpleNamespace(free_all_blocks=lambda: None))
