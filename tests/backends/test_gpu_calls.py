@@ -222,6 +222,31 @@ def test_cuda_n_runs_on_gpu_n_and_refuses_arrays_on_another_before_any_launch(mo
         backend_cuda.status.cache_clear()
 
 
+@pytest.mark.gpu
+def test_cuda_n_on_the_gpus_there_are():
+    """On the device: cuda:0 runs and keeps its arrays on GPU 0; cuda:1 runs on GPU 1 where there
+    is one (refusing arrays of GPU 0 before any launch), and is refused at compile where not."""
+    cp = pytest.importorskip("cupy")
+    count = cp.cuda.runtime.getDeviceCount()
+    x0 = cp.linspace(-2, 2, 1001)
+    value, slope = eg.compile("tanh(x)**2", orders=(0, 1), device="cuda:0")(x0)
+    assert slope.device.id == 0
+    t = np.tanh(np.linspace(-2, 2, 1001))
+    np.testing.assert_allclose(cp.asnumpy(slope), 2 * t * (1 - t * t), rtol=1e-12, atol=1e-15)
+    if count < 2:
+        with pytest.raises(eg.DeviceError, match=r"device 'cuda:1' is not available: there is one CUDA device"):
+            eg.compile("tanh(x)**2", device="cuda:1")
+        return
+    fn = eg.compile("tanh(x)**2", orders=(0, 1), device="cuda:1")
+    with cp.cuda.Device(1):
+        x1 = cp.linspace(-2, 2, 1001)
+    value, slope = fn(x1)
+    assert slope.device.id == 1 and cp.cuda.runtime.getDevice() == 0
+    np.testing.assert_allclose(cp.asnumpy(slope), 2 * t * (1 - t * t), rtol=1e-12, atol=1e-15)
+    with pytest.raises(eg.WrongDeviceError, match=r"input 'x' is on GPU 0, but this function runs on cuda:1"):
+        fn(x0)
+
+
 def test_cuda_1_on_a_machine_with_one_gpu_is_refused_at_compile(emulated):
     with pytest.raises(eg.DeviceError, match=r"device 'cuda:1' is not available: there is one CUDA device, "
                                              r"cuda:0 \(cuda:0 CPU emulation\)\. Use device='auto' or 'cpu'"):
