@@ -10,9 +10,18 @@ back as NumPy arrays; CuPy arrays stay on the device and results are CuPy arrays
 array with ``__cuda_array_interface__`` or ``__dlpack__`` on the GPU (PyTorch, JAX) is
 taken without copying.
 
-Out of GPU memory (allocating the outputs, copying host inputs over, casting), a call
-raises ``DeviceMemoryError`` naming the size it asked for and what is free, after
-releasing what it had allocated and freeing CuPy's cached blocks.
+Launches: a call's kernel, grid and leading arguments are chosen once per layout of its
+arrays (``PreparedLaunch``) and, where CuPy exposes the driver's ``cuLaunchKernel``,
+packed once into an argument buffer (``Packed``): a repeated call writes its arrays'
+addresses and launches. A call of HOIST_FROM elements or more with single-value inputs
+first runs ``eg_once``, which computes what depends on those alone (``Once``).
+
+A function compiled for ``cuda:N`` runs on GPU N whatever GPU is current, and refuses
+arrays on another GPU (``WrongDeviceError``) before any launch.
+
+Out of GPU memory (allocating the outputs, copying host inputs over, casting, the buffer
+of hoisted values), a call raises ``DeviceMemoryError`` naming the size it asked for and
+what is free, after releasing what it had allocated and freeing CuPy's cached blocks.
 """
 from __future__ import annotations
 
@@ -472,7 +481,12 @@ class PreparedLaunch:
         if self.fresh is not None:
             results = self.fresh(cp)
             if self.main is not None:
-                self.launch(cp, inputs, results, [a.data.ptr for a in (*inputs, *results)])
+                try:
+                    self.launch(cp, inputs, results, [a.data.ptr for a in (*inputs, *results)])
+                except DeviceMemoryError:  # no room for the hoisted values: the new outputs go back too
+                    del results
+                    cp.get_default_memory_pool().free_all_blocks()
+                    raise
             return results
         if self.main is None:  # no elements
             return results
