@@ -68,7 +68,8 @@ def calls(cp, name: str, dtype: str, n: int = HOST_N, columns: tuple[str, ...] =
 
 
 def raw_kernel(cp, fn, dtype: str, args: list, out: tuple) -> Callable[[], object]:
-    """CuPy's RawKernel launch of the kernel a plain call of ``args`` launches (same source, options, grid, arguments)."""
+    """CuPy's RawKernel launch of the kernel a plain call of ``args`` launches (its source, options, grid
+    and arguments)."""
     backend = backend_cuda.CudaBackend()
     inputs = [a if isinstance(a, cp.ndarray) else cp.asarray(np.array([a], dtype=dtype)) for a in args]
     n = max(a.size for a in inputs)

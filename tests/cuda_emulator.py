@@ -111,7 +111,8 @@ class EmulationError(AssertionError):
 
 # The emulated machine: how many devices, and which is current (cupy.cuda.Device(i) as a context).
 STATE = types.SimpleNamespace(devices=1, current=0)
-LAUNCHES = collections.Counter()  # launches through cupy.cuda.Function ("function") or the driver ("driver"), and of each kernel
+# launches through cupy.cuda.Function ("function") or the driver ("driver"), and of each kernel by name
+LAUNCHES = collections.Counter()
 
 
 class Memory:
@@ -420,7 +421,7 @@ def emulated_cupy(devices: int = 1) -> types.SimpleNamespace:
     tests/backends/test_gpu.py call of CuPy."""
     STATE.devices, STATE.current = devices, 0
     return types.SimpleNamespace(
-        ndarray=ndarray, cuda=_Cuda(), RawModule=RawModule, RawKernel=RawKernel, asarray=asarray, asnumpy=asnumpy, empty=empty,
-        empty_like=empty_like, broadcast_to=broadcast_to, float32=np.float32, float64=np.float64,
+        ndarray=ndarray, cuda=_Cuda(), RawModule=RawModule, RawKernel=RawKernel, asarray=asarray, asnumpy=asnumpy,
+        empty=empty, empty_like=empty_like, broadcast_to=broadcast_to, float32=np.float32, float64=np.float64,
         linspace=_made_on_device(np.linspace), zeros=_made_on_device(np.zeros), ones=_made_on_device(np.ones),
         get_default_memory_pool=lambda: types.SimpleNamespace(free_all_blocks=lambda: None))

@@ -20,8 +20,9 @@ def bench(function, dtype, tool, median, n=2 ** 27, derivatives="vg"):
 
 
 def rows(text):
-    return {tuple(cell.strip() for cell in line.strip("|").split("|")[:2]): [c.strip() for c in line.strip("|").split("|")]
-            for line in text.splitlines()[2:]}
+    """The table's rows by (check, function): their cells."""
+    cells = [[c.strip() for c in line.strip("|").split("|")] for line in text.splitlines()[2:]]
+    return {tuple(row[:2]): row for row in cells}
 
 
 def test_nothing_run_says_so(tmp_path):

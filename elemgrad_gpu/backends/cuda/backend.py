@@ -327,7 +327,8 @@ class CudaKernel:
             return partial(_launch_on, cp, self.index, self._launcher(cp, inputs, shape, out))
 
     def _launcher(self, cp, inputs: Sequence, shape: tuple[int, ...], results: Sequence | None) -> PreparedLaunch:
-        """The launch computing outputs laid out as ``results`` (None: new arrays) from inputs laid out as ``inputs``."""
+        """The launch computing outputs laid out as ``results`` (None: new arrays) from inputs laid out
+        as ``inputs``."""
         n = math.prod(shape)
         fresh = None if results is not None else Outputs(self.index, shape, self._dtype, self._outputs)
         if not n:
