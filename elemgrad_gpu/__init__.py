@@ -9,7 +9,7 @@
 from elemgrad_gpu.api import compile, elementwise_grad
 from elemgrad_gpu.errors import (CacheError, CompileError, ConfigError, DeviceError, DeviceMemoryError, ElemgradError,
                                  ExpressionError, GeneratedCodeError, InputError, InputTypeError, InternalError,
-                                 NotElementwiseError, StructureError, ToolchainError)
+                                 NotElementwiseError, StructureError, ToolchainError, WrongDeviceError)
 from elemgrad_gpu.runtime.device import devices
 from elemgrad_gpu.runtime.function import ElementwiseFunction
 from elemgrad_gpu.structured import BlockJacobian, DiagonalFunction, jacobian_blocks, jacobian_diagonal
@@ -20,7 +20,7 @@ _MATH = (*sorted(_ARITY), *sorted(_ALIASES), *_CONSTANTS)  # the expression lang
 _NOT_STARRED = ("max", "min")  # eg.max and eg.min, kept out of ``import *``: they would hide Python's own
 __all__ = ["compile", "elementwise_grad", "devices", "ElementwiseFunction", "NotElementwiseError", "ElemgradError",
            "ExpressionError", "InputError", "InputTypeError", "CompileError", "DeviceError", "DeviceMemoryError",
-           "ConfigError", "InternalError", "ToolchainError", "CacheError", "GeneratedCodeError",
+           "ConfigError", "WrongDeviceError", "InternalError", "ToolchainError", "CacheError", "GeneratedCodeError",
            "jacobian_diagonal", "DiagonalFunction", "StructureError", "jacobian_blocks", "BlockJacobian",
            *(name for name in _MATH if name not in _NOT_STARRED)]
 

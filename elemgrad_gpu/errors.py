@@ -3,7 +3,7 @@
 Three kinds, so that a handler (and a reader of a log) can tell them apart:
 
 * the caller's request or input: ``ExpressionError``, ``NotElementwiseError``, ``InputError``,
-  ``InputTypeError``, ``ConfigError``, ``DeviceError``, ``UsageError`` (the command line);
+  ``InputTypeError``, ``ConfigError``, ``DeviceError`` (``WrongDeviceError``), ``UsageError`` (the command line);
 * this machine, not elemgrad_gpu: ``ToolchainError`` (no working compiler), ``CacheError``
   (the kernel cache cannot be written: a full disk, a read-only directory) and
   ``DeviceMemoryError``; nothing to report, something to fix here;
@@ -59,6 +59,12 @@ class ConfigError(ElemgradError, ValueError):
 
 class DeviceError(ElemgradError, ValueError):
     """A device that is unknown or not available here."""
+
+
+class WrongDeviceError(DeviceError, InputTypeError):
+    """An array on another GPU than the one the function runs on (``device="cuda:N"``),
+    refused before any launch: a ``DeviceError`` (a device that cannot be used here) and an
+    ``InputTypeError`` (an argument of the wrong kind), so either handler catches it."""
 
 
 class UsageError(ElemgradError, ValueError):

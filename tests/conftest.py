@@ -25,7 +25,7 @@ def _nvrtc():
 
 @pytest.fixture(scope="session")
 def compile_ptx():
-    """compile_ptx(source, arch) -> PTX text, through NVRTC (pip: nvidia-cuda-nvrtc-cu12, cuda-bindings).
+    """compile_ptx(source, arch, options) -> PTX text, through NVRTC (pip: nvidia-cuda-nvrtc-cu12, cuda-bindings).
 
     NVRTC needs no GPU and no driver; the suite installs it, so a missing NVRTC fails
     rather than skips.
@@ -38,9 +38,9 @@ def compile_ptx():
         assert error == nvrtc.nvrtcResult.NVRTC_SUCCESS, error
         return values[0] if values else None
 
-    def compile_ptx(source: str, arch: str) -> str:
+    def compile_ptx(source: str, arch: str, options: tuple[str, ...] = ("-std=c++17",)) -> str:
         program = check(nvrtc.nvrtcCreateProgram(source.encode(), b"kernel.cu", 0, [], []))
-        options = [f"--gpu-architecture={arch}".encode(), b"-std=c++17"]
+        options = [f"--gpu-architecture={arch}".encode(), *(o.encode() for o in options)]
         (status,) = nvrtc.nvrtcCompileProgram(program, len(options), options)
         size = check(nvrtc.nvrtcGetProgramLogSize(program))
         log = b" " * size

@@ -16,12 +16,23 @@ Each launch is checked for what a GPU would not report, or would report as a cra
 - no write outside an array: every allocation has guard bytes on both sides, checked
   after each launch; they read as NaN, so a read just past an array spoils the results.
 
+Kernels launch as CuPy launches them (``cupy.cuda.Function``: ``kernel(grid, block, args)``)
+or as the driver does (``cupy.cuda.driver.launchKernel`` with the address of the argument
+pointers, what ``Function.ptr`` names): each pointer argument must then point into an
+allocation of the device the launch runs on. ``LAUNCHES`` counts the launches each way.
+
+Several devices: ``emulated_cupy(devices=2)`` has two; an array belongs to the device that
+was current when it was allocated (``cupy.cuda.Device(1)`` as a context), and a launch is
+refused if any of its arrays is on another device than the current one.
+
 What it cannot show: the device's math library (the host's libm runs instead, so values
 differ from a GPU's by a few ulp, as the CPU backend's do), timing, concurrency between
-threads, streams and memory limits.
+threads, streams and memory limits (a test makes ``empty`` or ``asarray`` fail to stand for
+running out of memory).
 """
 from __future__ import annotations
 
+import collections
 import ctypes
 import hashlib
 import re
@@ -98,27 +109,51 @@ class EmulationError(AssertionError):
     """A launch that a GPU would have refused, or run wrongly: the test fails."""
 
 
+# The emulated machine: how many devices, and which is current (cupy.cuda.Device(i) as a context).
+STATE = types.SimpleNamespace(devices=1, current=0)
+# launches through cupy.cuda.Function ("function") or the driver ("driver"), and of each kernel by name
+LAUNCHES = collections.Counter()
+
+
 class Memory:
-    """The emulated device's allocations, each between guard bytes."""
+    """The emulated devices' allocations, each between guard bytes."""
 
     def __init__(self):
-        self._blocks: list[tuple[weakref.ref, int, int]] = []  # (the bytes, where the array starts, its size)
+        # (the bytes, where the array starts, its size, its device)
+        self._blocks: list[tuple[weakref.ref, int, int, int]] = []
 
     def allocate(self, shape, dtype) -> np.ndarray:
-        """A new C-contiguous array of ``shape`` and ``dtype``, ALIGNMENT-aligned, between guards."""
+        """A new C-contiguous array of ``shape`` and ``dtype`` on the current device,
+        ALIGNMENT-aligned, between guards."""
         dtype = np.dtype(dtype)
         nbytes = int(np.prod(shape, dtype=np.int64)) * dtype.itemsize
         raw = np.full(nbytes + 2 * GUARD + ALIGNMENT, PATTERN, np.uint8)
         start = GUARD + (-(raw.ctypes.data + GUARD)) % ALIGNMENT
-        self._blocks.append((weakref.ref(raw), start, nbytes))
+        self._blocks.append((weakref.ref(raw), start, nbytes, STATE.current))
         return raw[start:start + nbytes].view(dtype).reshape(shape)
+
+    def _live(self) -> list[tuple[np.ndarray, int, int, int]]:
+        blocks = [(raw(), start, nbytes, device) for raw, start, nbytes, device in self._blocks]
+        live = [b for b in blocks if b[0] is not None]
+        self._blocks = [(weakref.ref(raw), start, nbytes, device) for raw, start, nbytes, device in live]
+        return live
+
+    def live_bytes(self) -> int:
+        """The bytes of the allocations still referenced."""
+        return sum(nbytes for _, _, nbytes, _ in self._live())
+
+    def device_of(self, pointer: int) -> int | None:
+        """The device of the allocation ``pointer`` points into (its end included), or None."""
+        for raw, start, nbytes, device in self._live():
+            first = raw.ctypes.data + start
+            if first <= pointer <= first + nbytes:
+                return device
+        return None
 
     def check_guards(self, kernel: str) -> None:
         """Raise if a guard byte changed: ``kernel`` wrote outside an array."""
-        blocks = [(raw(), start, nbytes) for raw, start, nbytes in self._blocks]
-        self._blocks = [(weakref.ref(raw), start, nbytes) for raw, start, nbytes in blocks if raw is not None]
-        for raw, start, nbytes in blocks:
-            if raw is not None and ((raw[:start] != PATTERN).any() or (raw[start + nbytes:] != PATTERN).any()):
+        for raw, start, nbytes, _ in self._live():
+            if (raw[:start] != PATTERN).any() or (raw[start + nbytes:] != PATTERN).any():
                 raise EmulationError(f"{kernel} wrote outside an array")
 
 
@@ -131,8 +166,10 @@ class ndarray:  # noqa: N801 - CuPy's name
 
     def __init__(self, host: np.ndarray):
         self._host = host
-        self.data = types.SimpleNamespace(ptr=host.ctypes.data, device_id=0)
-        self.device = types.SimpleNamespace(id=0)
+        device = MEMORY.device_of(host.ctypes.data)
+        device = STATE.current if device is None else device
+        self.data = types.SimpleNamespace(ptr=host.ctypes.data, device_id=device)
+        self.device = types.SimpleNamespace(id=device)
         self.dtype, self.shape, self.strides, self.flags = host.dtype, host.shape, host.strides, host.flags
         self.size, self.itemsize, self.ndim, self.nbytes = host.size, host.itemsize, host.ndim, host.nbytes
 
@@ -228,8 +265,12 @@ def _made_on_device(make):
     return lambda *args, **kwargs: _device(make(*args, **kwargs))
 
 
+_KERNELS: dict[int, "Kernel"] = {}  # the driver's handles (Function.ptr) of the kernels loaded
+
+
 class Kernel:
-    """One compiled kernel, launched as ``cupy.cuda.Function`` is: ``kernel(grid, block, args)``."""
+    """One compiled kernel, launched as ``cupy.cuda.Function`` is: ``kernel(grid, block, args)``;
+    ``ptr`` is its handle for ``driver.launchKernel``."""
 
     def __init__(self, library: ctypes.CDLL, name: str):
         self.name = name
@@ -237,17 +278,36 @@ class Kernel:
         self._launch.argtypes = [ctypes.c_uint, ctypes.c_uint, ctypes.c_void_p]
         sizes = (ctypes.c_longlong * 256)()
         self.parameters = list(sizes[:getattr(library, f"eg_emu_params_{name}")(sizes)])
+        self.ptr = id(self)
+        _KERNELS[self.ptr] = self
 
     def __call__(self, grid: tuple, block: tuple, args: tuple, shared_mem: int = 0, stream=None) -> None:
         if len(args) != len(self.parameters):
             raise EmulationError(f"{self.name} takes {len(self.parameters)} arguments, launched with {len(args)}")
         (blocks,), (threads,) = grid, block  # the kernels are one-dimensional
-        if not (0 < blocks <= MAX_GRID and 0 < threads <= MAX_BLOCK):
-            raise EmulationError(f"{self.name}: grid {grid} and block {block} are outside CUDA's limits")
         slots = [ctypes.create_string_buffer(self._packed(k, size, a), 8)
                  for k, (size, a) in enumerate(zip(self.parameters, args))]
         pointers = (ctypes.c_void_p * max(1, len(slots)))(*map(ctypes.addressof, slots))
-        self._launch(blocks, threads, pointers)
+        LAUNCHES["function"] += 1
+        self.launch(blocks, threads, ctypes.addressof(pointers))
+
+    def launch(self, blocks: int, threads: int, params: int) -> None:
+        """Run the grid on the arguments at ``params`` (the address of the pointers to them), after
+        checking the grid and that every pointer argument is an allocation of the current device."""
+        if not (0 < blocks <= MAX_GRID and 0 < threads <= MAX_BLOCK):
+            raise EmulationError(f"{self.name}: grid ({blocks},) and block ({threads},) are outside CUDA's limits")
+        slots = (ctypes.c_void_p * max(1, len(self.parameters))).from_address(params)
+        for k, size in enumerate(self.parameters):
+            if size < 0:
+                pointer = ctypes.c_uint64.from_address(slots[k]).value
+                device = MEMORY.device_of(pointer)
+                if device is None:
+                    raise EmulationError(f"{self.name}: argument {k} ({pointer:#x}) points into no device allocation")
+                if device != STATE.current:
+                    raise EmulationError(f"{self.name}: argument {k} is on device {device}, the launch on device "
+                                         f"{STATE.current}")
+        LAUNCHES[self.name] += 1
+        self._launch(blocks, threads, params)
         MEMORY.check_guards(self.name)
 
     def _packed(self, k: int, size: int, value) -> bytes:
@@ -293,6 +353,11 @@ class RawModule:
         return types.SimpleNamespace(kernel=Kernel(self._library, name))
 
 
+def RawKernel(code: str, name: str, options: tuple = ()) -> Kernel:  # noqa: N802 - CuPy's name
+    """cupy.RawKernel: one kernel of ``code``, launched as ``kernel(grid, block, args)``."""
+    return RawModule(code, options).get_function(name).kernel
+
+
 class OutOfMemoryError(MemoryError):
     pass
 
@@ -301,42 +366,62 @@ class CUDARuntimeError(RuntimeError):
     pass
 
 
+def _launch_kernel(f: int, grid_x: int, grid_y: int, grid_z: int, block_x: int, block_y: int, block_z: int,
+                   shared_mem: int, stream: int, params: int, extra: int) -> None:
+    """``cupy.cuda.driver.launchKernel``: kernel ``f`` (a ``Function.ptr``) on the arguments at ``params``."""
+    if (grid_y, grid_z, block_y, block_z, shared_mem, extra) != (1, 1, 1, 1, 0, 0):
+        raise EmulationError("the emulated driver launches one-dimensional grids without shared memory or extra")
+    LAUNCHES["driver"] += 1
+    _KERNELS[f].launch(grid_x, block_x, params)
+
+
+class _Device:
+    """cupy.cuda.Device: one of STATE.devices, current inside a ``with``."""
+
+    attributes = {"MultiProcessorCount": SMS}
+
+    def __init__(self, index: int | None = None):
+        index = STATE.current if index is None else index
+        if not 0 <= index < STATE.devices:
+            raise CUDARuntimeError("cudaErrorInvalidDevice: invalid device ordinal")
+        self.id = index
+
+    def __enter__(self):
+        self.previous, STATE.current = STATE.current, self.id
+        return self
+
+    def __exit__(self, *exc) -> bool:
+        STATE.current = self.previous
+        return False
+
+    def synchronize(self) -> None:
+        """Every emulated launch has finished when it returns."""
+
+
 class _Cuda:
-    """cupy.cuda with one device, named "CPU emulation"."""
+    """cupy.cuda with STATE.devices devices, named "CPU emulation"."""
 
     memory = types.SimpleNamespace(OutOfMemoryError=OutOfMemoryError)
+    Device = _Device
+    driver = types.SimpleNamespace(launchKernel=_launch_kernel)
 
     def __init__(self):
-        self.current = 0
-        cuda = self
         self.runtime = types.SimpleNamespace(
-            getDeviceCount=lambda: 1, getDevice=lambda: cuda.current,
+            getDeviceCount=lambda: STATE.devices, getDevice=lambda: STATE.current,
             getDeviceProperties=lambda index: {"name": b"CPU emulation"},
             memGetInfo=lambda: (2 ** 34, 2 ** 34), CUDARuntimeError=CUDARuntimeError, errorMemoryAllocation=2)
 
-        class Device:
-            attributes = {"MultiProcessorCount": SMS}
-
-            def __init__(self, index: int = 0):
-                if index != 0:
-                    raise CUDARuntimeError("cudaErrorInvalidDevice: invalid device ordinal")
-                self.id = index
-
-            def __enter__(self):
-                self.previous, cuda.current = cuda.current, self.id
-                return self
-
-            def __exit__(self, *exc) -> bool:
-                cuda.current = self.previous
-                return False
-
-        self.Device = Device
+    @staticmethod
+    def get_current_stream() -> types.SimpleNamespace:
+        return types.SimpleNamespace(ptr=0)  # the default stream: launches run in order, at once
 
 
-def emulated_cupy() -> types.SimpleNamespace:
-    """The stand-in module: what elemgrad_gpu and tests/backends/test_gpu.py call of CuPy."""
+def emulated_cupy(devices: int = 1) -> types.SimpleNamespace:
+    """The stand-in module, with ``devices`` devices (device 0 current): what elemgrad_gpu and
+    tests/backends/test_gpu.py call of CuPy."""
+    STATE.devices, STATE.current = devices, 0
     return types.SimpleNamespace(
-        ndarray=ndarray, cuda=_Cuda(), RawModule=RawModule, asarray=asarray, asnumpy=asnumpy, empty=empty,
-        empty_like=empty_like, broadcast_to=broadcast_to, float32=np.float32, float64=np.float64,
+        ndarray=ndarray, cuda=_Cuda(), RawModule=RawModule, RawKernel=RawKernel, asarray=asarray, asnumpy=asnumpy,
+        empty=empty, empty_like=empty_like, broadcast_to=broadcast_to, float32=np.float32, float64=np.float64,
         linspace=_made_on_device(np.linspace), zeros=_made_on_device(np.zeros), ones=_made_on_device(np.ones),
         get_default_memory_pool=lambda: types.SimpleNamespace(free_all_blocks=lambda: None))

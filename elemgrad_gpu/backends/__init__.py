@@ -43,6 +43,7 @@ class Backend(Protocol):
 
     name: str  # the registry's name for it
     hoists: bool  # whether a call with single-value inputs gets a kernel that works on those once (hoist.py)
+    hoist_from: int  # the fewest elements of a call whose single-value inputs' work is hoisted
     array_type: type  # the arrays its kernels read and write
     variant: str  # what, besides the plan, shapes its source on this machine (part of a stored plan's key)
 

@@ -55,7 +55,9 @@ def select_device(device: str = "auto") -> Device:
         return chosen
     count, reason = backends.status(parsed.entry)
     if parsed.index >= count:
-        missing = reason if not count else f"there are {count} {parsed.entry.name.upper()} devices ({reason})"
+        kind = parsed.entry.name.upper()
+        missing = reason if not count else (f"there is one {kind} device, {backends.DeviceName(parsed.entry, 0).text}"
+                                            if count == 1 else f"there are {count} {kind} devices") + f" ({reason})"
         raise DeviceError(f"device {device!r} is not available: {missing}. Use device='auto' or "
                           f"{backends.host_device()!r} to run on the CPU.")
     return Device(parsed.text, parsed.backend(), automatic=False)

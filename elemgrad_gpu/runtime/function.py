@@ -223,7 +223,7 @@ class ElementwiseFunction:
         inputs, dtype = arrays.prepare(names, values, self._dtype, device.read, self._default_dtype)
         shape = arrays.broadcast_shape(names, inputs)
         specialization = self._specialization(dtype, len(shape),
-                                              _single_values(inputs, shape) if device.hoists else ())
+                                              _single_values(inputs, shape, device.hoist_from) if device.hoists else ())
         backend, kernel = specialization.compiled(self._device)
         if backend is not device:  # fell back to the host
             inputs = [device.to_host(a) if not isinstance(a, np.ndarray) else a for a in inputs]
@@ -366,9 +366,10 @@ def _aux_values(prelude: Callable, inputs: list, names: Sequence[str]) -> list:
                               f"these shapes ({shapes}): {type(error).__name__}: {reason}") from error
 
 
-def _single_values(inputs: Sequence, shape: tuple[int, ...]) -> tuple[int, ...]:
-    """The inputs of one element, broadcast over a call of more than one."""
-    return tuple(j for j, a in enumerate(inputs) if a.size == 1) if math.prod(shape) > 1 else ()
+def _single_values(inputs: Sequence, shape: tuple[int, ...], fewest: int = 2) -> tuple[int, ...]:
+    """The inputs of one element, broadcast over a call of ``fewest`` elements or more (the
+    backend's ``hoist_from``; at least 2: a call of one element has nothing to hoist)."""
+    return tuple(j for j, a in enumerate(inputs) if a.size == 1) if math.prod(shape) >= max(2, fewest) else ()
 
 
 class BoundCall:

@@ -182,3 +182,39 @@ def test_a_function_reading_its_inputs_shape_is_refused_on_dask(f, reference):
     with pytest.raises(InputError, match="reads the shape of its inputs.*whole array"):
         fn(da.from_array(x, chunks=5))
     np.testing.assert_allclose(fn(x)[0], reference(x), rtol=1e-15)  # the NumPy call is unchanged
+
+
+@pytest.mark.gpu
+def test_cupy_chunks_run_the_cuda_kernel_and_stay_on_the_gpu():
+    """Dask arrays of CuPy chunks: one CUDA task per chunk, CuPy results (meta and computed),
+    values as the CPU's within the GPU's math library (a few ulp)."""
+    cp = pytest.importorskip("cupy")
+    fn = eg.compile("-(x - mu)**2/(2*s**2) - log(s)", wrt=("x", "mu"), orders=(0, 1, 2), device="cuda")
+    host = np.linspace(-3, 3, 10_001)
+    x = da.from_array(host, chunks=2_000).map_blocks(cp.asarray)
+    lazy = fn(x, 0.3, 1.7)
+    assert all(type(r._meta).__module__.split(".")[0] == "cupy" for r in lazy)
+    computed = dask.compute(*lazy, scheduler="threads")
+    want = eg.compile("-(x - mu)**2/(2*s**2) - log(s)", wrt=("x", "mu"), orders=(0, 1, 2), device="cpu")(host, 0.3, 1.7)
+    for got, expected in zip(computed, want):
+        assert isinstance(got, cp.ndarray)
+        np.testing.assert_allclose(cp.asnumpy(got), expected, rtol=1e-13, atol=1e-13)
+
+
+@pytest.mark.gpu
+def test_cupy_chunks_on_a_local_cuda_cluster_of_one_worker():
+    """dask-cuda's LocalCUDACluster (one worker, its GPU): the function is pickled to the worker,
+    which runs the CUDA kernel on its GPU; the results come back as CuPy arrays."""
+    cp = pytest.importorskip("cupy")
+    dask_cuda = pytest.importorskip("dask_cuda")
+    from dask.distributed import Client
+
+    fn = eg.compile("tanh(x*s)**2", wrt="x", orders=(0, 1), device="cuda")
+    host = np.linspace(-3, 3, 100_001)
+    with dask_cuda.LocalCUDACluster(n_workers=1, dashboard_address=None) as cluster, Client(cluster) as client:
+        x = da.from_array(host, chunks=25_000).map_blocks(cp.asarray)
+        value, slope = client.compute(fn(x, 1.5), sync=True)
+    assert isinstance(slope, cp.ndarray)
+    t = np.tanh(1.5 * host)
+    np.testing.assert_allclose(cp.asnumpy(slope), 3 * t * (1 - t * t), rtol=1e-12, atol=1e-15)
+    np.testing.assert_allclose(cp.asnumpy(value), t * t, rtol=1e-12, atol=1e-15)

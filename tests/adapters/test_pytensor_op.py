@@ -116,12 +116,16 @@ def test_a_compiled_graph_with_the_op_pickles():
     np.testing.assert_allclose(g(X), 2 * np.tanh(X) / np.cosh(X) ** 2, rtol=1e-13)
 
 
-@pytest.fixture
-def emulated_gpu(monkeypatch):
-    """The CPU emulation of CuPy (tests/cuda_emulator.py) in CuPy's place: device="cuda" without a GPU."""
+@pytest.fixture(params=["emulated", pytest.param("cupy", marks=pytest.mark.gpu)])
+def emulated_gpu(request, monkeypatch):
+    """device="cuda": on the GPU through CuPy (marked gpu: benchmarks/gpu_check.sh), or on the CPU
+    emulation of CuPy (tests/cuda_emulator.py) in CuPy's place."""
     from cuda_emulator import emulated_cupy
     from elemgrad_gpu.backends.cuda import backend as backend_cuda
 
+    if request.param == "cupy":
+        yield pytest.importorskip("cupy")
+        return
     emulated = emulated_cupy()
     monkeypatch.setattr(backend_cuda, "cupy", lambda: emulated)
     backend_cuda.status.cache_clear()

@@ -101,11 +101,14 @@ def test_errors(gauss):
         gauss(torch.ones(2, dtype=torch.complex128), 0.0, 1.0)
 
 
-def test_a_gpu_function_is_refused(monkeypatch):
+@pytest.mark.parametrize("gpu", ["emulated", pytest.param("cupy", marks=pytest.mark.gpu)])
+def test_a_gpu_function_is_refused(monkeypatch, gpu):
+    """The op computes through CPU tensors' memory: a function compiled for a GPU (the device's,
+    marked gpu, or the CPU emulation of CuPy) is refused, naming device='cpu'."""
     from cuda_emulator import emulated_cupy
     from elemgrad_gpu.backends.cuda import backend as backend_cuda
 
-    emulated = emulated_cupy()
+    emulated = pytest.importorskip("cupy") if gpu == "cupy" else emulated_cupy()
     monkeypatch.setattr(backend_cuda, "cupy", lambda: emulated)
     backend_cuda.status.cache_clear()
     try:

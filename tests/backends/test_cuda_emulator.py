@@ -77,3 +77,42 @@ def test_device_arrays_are_not_host_arrays(cp):
     assert x.data.ptr % 256 == 0 and x[1:].data.ptr == x.data.ptr + 8
     with pytest.raises(TypeError):
         x[:] = np.zeros(5)
+
+
+def packed(*values):
+    """cuLaunchKernel's kernelParams for 8-byte ``values``: the address of the pointers to their slots."""
+    import ctypes
+
+    slots = (ctypes.c_uint64 * len(values))(*values)
+    pointers = (ctypes.c_void_p * len(values))(*[ctypes.addressof(slots) + 8 * k for k in range(len(values))])
+    return ctypes.addressof(pointers), (slots, pointers)
+
+
+def test_a_driver_launch_reads_the_packed_arguments(cp, module):
+    x, y = cp.linspace(0, 1, 1001), cp.ones(1001)
+    axpy = module.get_function("axpy").kernel
+    params, kept = packed(1001, int(np.float64(2.5).view(np.uint64)), x.data.ptr, y.data.ptr)
+    cp.cuda.driver.launchKernel(axpy.ptr, 3, 1, 1, 64, 1, 1, 0, cp.cuda.get_current_stream().ptr, params, 0)
+    np.testing.assert_array_equal(cp.asnumpy(y), 2.5 * np.linspace(0, 1, 1001) + 1)
+    host = np.zeros(1001)
+    params, kept = packed(1001, 0, host.ctypes.data, y.data.ptr)
+    with pytest.raises(EmulationError, match="argument 2 .* points into no device allocation"):
+        cp.cuda.driver.launchKernel(axpy.ptr, 3, 1, 1, 64, 1, 1, 0, 0, params, 0)
+
+
+def test_arrays_belong_to_the_device_current_when_made_and_launch_there_only(module):
+    two = emulated_cupy(devices=2)
+    try:
+        with two.cuda.Device(1):
+            x, y = two.linspace(0, 1, 100), two.ones(100)
+        assert x.device.id == 1 and x[10:].device.id == 1 and two.cuda.runtime.getDevice() == 0
+        axpy = module.get_function("axpy").kernel
+        with pytest.raises(EmulationError, match="argument 2 is on device 1, the launch on device 0"):
+            axpy((1,), (64,), (np.int64(100), np.float64(2.0), x, y))
+        with two.cuda.Device(1):
+            axpy((1,), (64,), (np.int64(100), np.float64(2.0), x, y))
+        np.testing.assert_array_equal(two.asnumpy(y), 2 * np.linspace(0, 1, 100) + 1)
+        with pytest.raises(Exception, match="invalid device ordinal"):
+            two.cuda.Device(2)
+    finally:
+        emulated_cupy()  # one device again, for the other tests

@@ -46,6 +46,7 @@ class CBackend:
     signature = staticmethod(arrays.host_signature)
 
     hoists = True  # calls with single-value inputs get a kernel that works on those once (hoist.py)
+    hoist_from = 2  # any call of more than one element: hoisting costs the loop nothing
     variant = property(lambda self: f"vector_math={ccompile.vector_math()}", doc="What else shapes the source here.")
 
     @staticmethod

@@ -10,14 +10,25 @@ back as NumPy arrays; CuPy arrays stay on the device and results are CuPy arrays
 array with ``__cuda_array_interface__`` or ``__dlpack__`` on the GPU (PyTorch, JAX) is
 taken without copying.
 
-Out of GPU memory (allocating the outputs, copying host inputs over, casting), a call
-raises ``DeviceMemoryError`` naming the size it asked for and what is free, after
-releasing what it had allocated and freeing CuPy's cached blocks.
+Launches: a call's kernel, grid and leading arguments are chosen once per layout of its
+arrays (``PreparedLaunch``) and, where CuPy exposes the driver's ``cuLaunchKernel``,
+packed once into an argument buffer (``Packed``): a repeated call writes its arrays'
+addresses and launches. A call of HOIST_FROM elements or more with single-value inputs
+first runs ``eg_once``, which computes what depends on those alone (``Once``).
+
+A function compiled for ``cuda:N`` runs on GPU N whatever GPU is current, and refuses
+arrays on another GPU (``WrongDeviceError``) before any launch.
+
+Out of GPU memory (allocating the outputs, copying host inputs over, casting, the buffer
+of hoisted values), a call raises ``DeviceMemoryError`` naming the size it asked for and
+what is free, after releasing what it had allocated and freeing CuPy's cached blocks.
 """
 from __future__ import annotations
 
+import ctypes
 import math
 import shlex
+import threading
 from contextlib import AbstractContextManager, nullcontext
 from functools import cache, cached_property, partial
 from typing import TYPE_CHECKING, Any, Callable, Hashable, NamedTuple, Sequence
@@ -26,11 +37,12 @@ import numpy as np
 
 from elemgrad_gpu import arrays
 from elemgrad_gpu.config import setting
-from elemgrad_gpu.errors import DeviceMemoryError, InputError, InputTypeError
+from elemgrad_gpu.errors import DeviceMemoryError, InputError, InputTypeError, WrongDeviceError
 
 if TYPE_CHECKING:
     from elemgrad_gpu.backends import Prepared
     from elemgrad_gpu.graph.fuse import FusedGraph
+    from elemgrad_gpu.graph.hoist import Hoisted
 
 # The launch shape, unless [elemgrad] cuda_threads and cuda_blocks_per_sm say otherwise: blocks of
 # 128 threads, as many as the work needs (no cap per SM), each thread doing one 16-byte step: the
@@ -40,7 +52,14 @@ BLOCKS_PER_SM = 0  # 0: no cap
 MAX_BLOCKS = 2 ** 31 - 1  # CUDA's limit on a grid's x dimension; beyond it the threads loop
 VECTOR_BYTES = 16  # eg_vectorized's loads and stores
 SCALARS_KEPT = 64  # one-element host inputs kept on the device per function (see CudaBackend.cast)
-NVRTC_OPTIONS = ("-std=c++17",)
+# --fmad=false: a*b+c rounds twice, as NumPy and the CPU backend (-ffp-contract=off) compute it, and as
+# a kernel with hoisted values must (a product hoisted out of a*b+c cannot be fused with the sum).
+NVRTC_OPTIONS = ("-std=c++17", "--fmad=false")
+# Hoisting adds a launch of eg_once (about a launch's host time, and a few microseconds of the
+# device's) to save per-element work worth a few percent of a memory-bound pass: done from 2^22
+# elements, where that pass takes tens of microseconds. An estimate to be measured on a device
+# (docs/PERFORMANCE.md, GPU: what is left to measure).
+HOIST_FROM = 2 ** 22
 ONE, ZERO = np.int64(1), np.int64(0)  # a contiguous input's step, a scalar's
 
 
@@ -136,8 +155,13 @@ class CudaBackend:
         """cupy.ndarray (CuPy is imported on first use: source generation needs no GPU)."""
         return cupy().ndarray
 
-    hoists = False  # every call runs the whole body per element (hoist.py is CPU-only so far)
+    hoists = True  # calls of HOIST_FROM elements or more with single-value inputs work on those once (hoist.py)
     variant = ""  # the source depends on nothing but the plan
+
+    @property
+    def hoist_from(self) -> int:
+        """The fewest elements a call has for its single-value inputs' work to be hoisted (HOIST_FROM)."""
+        return HOIST_FROM
 
     @staticmethod
     def check_arguments(inputs: int, outputs: int) -> None:
@@ -145,27 +169,33 @@ class CudaBackend:
 
     @staticmethod
     def computes_alike(base: str, hoisted: str) -> bool:
-        """Never asked while ``hoists`` is False: no hoisted kernel is used on a GPU."""
-        return False
+        """Always: ``eg_once`` computes the hoisted values with the device code the element
+        kernels would run, compiled with the same options, which allow no contraction of
+        a*b+c (``NVRTC_OPTIONS``) nor any approximate math, so each value rounds as it does
+        in the kernel without hoisting (tests/backends/test_gpu_hoisting.py checks it bit for bit)."""
+        return True
 
-    def source(self, fused: FusedGraph, descriptions: list[str], hoisted: None = None) -> str:
+    def source(self, fused: FusedGraph, descriptions: list[str], hoisted: Hoisted | None = None) -> str:
         from elemgrad_gpu.backends.cuda import codegen
 
-        return codegen.cuda_source(fused, descriptions)
+        return codegen.cuda_source(fused, descriptions, hoisted)
 
     def options(self) -> tuple[str, ...]:
         return NVRTC_OPTIONS + tuple(shlex.split(setting("elemgrad", "nvrtc_options") or ""))
 
     def load(self, source: str, outputs: int, dtype: str) -> CudaKernel:
         """The kernel compiled from ``source`` by NVRTC (cached by CuPy) computing ``outputs`` arrays."""
+        from elemgrad_gpu.backends.cuda.codegen import hoisted_layout
+
         cp = cupy()
+        hoisting = hoisted_layout(source)
+        names = ("eg_vectorized", "eg_contiguous", "eg_strided") + (("eg_once",) if hoisting else ())
         with cp.cuda.Device(self.index):
             module = cp.RawModule(code=source, options=self.options())
-            # the cupy.cuda.Function under each RawKernel: a launch through it skips a layer of Python
-            functions = {name: module.get_function(name).kernel
-                         for name in ("eg_vectorized", "eg_contiguous", "eg_strided")}
+            # the cupy.cuda.Function under each RawKernel: its handle (ptr) is what the driver launches
+            functions = {name: module.get_function(name).kernel for name in names}
             sms = cp.cuda.Device(self.index).attributes["MultiProcessorCount"]
-        return CudaKernel(self.index, functions, sms, outputs, dtype)
+        return CudaKernel(self.index, functions, sms, outputs, dtype, hoisting)
 
     def signature(self, value: Any) -> Hashable | None:
         """What a call's checks and launch choice depend on in ``value`` (see ``known_calls.signature``).
@@ -205,7 +235,7 @@ class CudaBackend:
 
     def _check_device(self, what: str, array) -> None:
         if array.device.id != self.index:
-            raise InputTypeError(f"{what} is on GPU {array.device.id}, but this function runs on cuda:{self.index}; "
+            raise WrongDeviceError(f"{what} is on GPU {array.device.id}, but this function runs on cuda:{self.index}; "
                                  f"move it there or compile with device='cuda:{array.device.id}'")
 
     def cast(self, array, dtype: str):
@@ -255,18 +285,22 @@ class CudaBackend:
 
 
 class CudaKernel:
-    """The three kernels of one function on GPU ``index``, and how to launch them."""
+    """The kernels of one function on GPU ``index``, and how to launch them."""
 
-    def __init__(self, index: int, functions: dict[str, Callable], sms: int, outputs: int, dtype: str):
+    def __init__(self, index: int, functions: dict[str, Callable], sms: int, outputs: int, dtype: str,
+                 hoisting: tuple[tuple[int, ...], int] | None = None):
         self.index, self._functions, self._sms = index, functions, sms
         self._outputs, self._dtype, self._itemsize = outputs, dtype, np.dtype(dtype).itemsize
+        self._hoisting = hoisting  # (the inputs eg_once reads, how many values it writes), or None
         self._launch = Launch.configured()
 
     def run(self, inputs: Sequence, shape: tuple[int, ...], out: Sequence | None = None) -> list:
         """The outputs computed from ``inputs``: into ``out`` when given, else new device arrays of ``shape``."""
         cp = cupy()
         with _current(cp, self.index):
-            results = list(out) if out is not None else _allocate(cp, self.index, shape, self._dtype, self._outputs)
+            if out is None:
+                return self._launcher(cp, inputs, shape, None)(inputs, None)
+            results = list(out)
             self._launcher(cp, inputs, shape, results)(inputs, results)
         return results
 
@@ -284,22 +318,22 @@ class CudaKernel:
                                  f"pass separate arrays, or call the function (it writes through a copy)")
             return partial(_launch_on, cp, self.index, launch.bound(inputs, results))
 
-    def prepare(self, inputs: Sequence, shape: tuple[int, ...], out: Sequence | None) -> Prepared | None:
+    def prepare(self, inputs: Sequence, shape: tuple[int, ...], out: Sequence | None) -> Prepared:
         """The call on arrays laid out as these (same shapes, strides, alignment and device),
-        its kernel, grid and layout chosen once; None without ``out``, since the layout of
-        fresh outputs is only known once they exist."""
-        if out is None:
-            return None
+        its kernel, grid and arguments chosen and packed once. Without ``out``, each call
+        allocates its outputs: C-contiguous and aligned, so laid out alike every time."""
         cp = cupy()
         with _current(cp, self.index):
             return partial(_launch_on, cp, self.index, self._launcher(cp, inputs, shape, out))
 
-    def _launcher(self, cp, inputs: Sequence, shape: tuple[int, ...], results: Sequence) -> PreparedLaunch:
-        """The launch computing outputs laid out as ``results`` from inputs laid out as ``inputs``."""
+    def _launcher(self, cp, inputs: Sequence, shape: tuple[int, ...], results: Sequence | None) -> PreparedLaunch:
+        """The launch computing outputs laid out as ``results`` (None: new arrays) from inputs laid out
+        as ``inputs``."""
         n = math.prod(shape)
+        fresh = None if results is not None else Outputs(self.index, shape, self._dtype, self._outputs)
         if not n:
-            return PreparedLaunch(_nothing, (), (), (), ())
-        name, blocks = self._launch.choose(n, inputs, results, self._itemsize, self._sms)
+            return PreparedLaunch(None, (), fresh)
+        name, blocks = self._launch.choose(n, inputs, results or [], self._itemsize, self._sms)
         if name == "eg_strided":
             dims, strides = merge_dimensions(shape, [
                 [s // a.itemsize for s in cp.broadcast_to(a, shape).strides] for a in inputs])
@@ -307,38 +341,172 @@ class CudaKernel:
             head = (np.int64(n), np.int32(len(dims)), layout)
         else:
             head = (np.int64(n), *[ONE if a.size == n else ZERO for a in inputs])
-        spans = tuple(map(_span, [*inputs, *results]))
-        return PreparedLaunch(self._functions[name], (blocks,), (self._launch.threads,), head, spans)
+        once = None
+        if self._hoisting:
+            reads, count = self._hoisting
+            once = Once(Packed(cp, self._functions["eg_once"], (1,), (1,), (), len(reads) + 1), reads,
+                        count, self._dtype)
+        arrays = len(inputs) + self._outputs + (once is not None)
+        main = Packed(cp, self._functions[name], (blocks,), (self._launch.threads,), head, arrays)
+        spans = tuple(map(_span, [*inputs, *results])) if results is not None else ()
+        return PreparedLaunch(main, spans, fresh, once)
+
+
+class Packed:
+    """One kernel's launch for one layout of arrays: its grid, and its arguments.
+
+    Where CuPy exposes the driver's ``cuLaunchKernel`` (``cupy.cuda.driver.launchKernel``),
+    the arguments are packed once, here, into a buffer of 8-byte slots (the leading values,
+    then one slot per array) with the array of pointers to them that the driver reads; a
+    launch then only writes the arrays' data pointers into their slots and calls the
+    driver on the current stream, skipping CuPy's packing of every argument at every
+    launch. Elsewhere (a CuPy without it) it launches through ``cupy.cuda.Function``.
+    """
+
+    __slots__ = ("function", "grid", "block", "head", "direct", "_driver", "_handle", "_stream", "_slots",
+                 "_address", "_first", "_lock")
+
+    def __init__(self, cp, function: Callable, grid: tuple[int, ...], block: tuple[int, ...], head: tuple,
+                 arrays: int):
+        self.function, self.grid, self.block, self.head = function, grid, block, head
+        driver = getattr(getattr(cp.cuda, "driver", None), "launchKernel", None)
+        self.direct = driver is not None and isinstance(getattr(function, "ptr", None), int)
+        if self.direct:
+            self._driver, self._handle, self._stream = driver, function.ptr, cp.cuda.get_current_stream
+            self._slots, self._address = _argument_buffer(head, len(head) + arrays)
+            self._first, self._lock = len(head), threading.Lock()
+
+    def __call__(self, arrays: Sequence, pointers: Sequence[int]) -> None:
+        """Launch on ``arrays``, whose data pointers are ``pointers``."""
+        if not self.direct:
+            self.function(self.grid, self.block, self.head + tuple(arrays))
+            return
+        with self._lock:  # the slots are this launch's until the driver has read them
+            self._slots[self._first:] = pointers
+            self._driver(self._handle, self.grid[0], 1, 1, self.block[0], 1, 1, 0, self._stream().ptr,
+                         self._address, 0)
+
+    def bound(self, arrays: Sequence) -> Callable[[], None]:
+        """The launch on these very arrays, its arguments made once (its own buffer: read only)."""
+        if not self.direct:
+            return partial(self.function, self.grid, self.block, self.head + tuple(arrays))
+        slots, address = _argument_buffer((*self.head, *arrays), len(self.head) + len(arrays))
+        driver, handle, stream = self._driver, self.function.ptr, self._stream
+        grid, block = self.grid[0], self.block[0]
+
+        def launch() -> None:
+            driver(handle, grid, 1, 1, block, 1, 1, 0, stream().ptr, address, 0)
+
+        launch.arguments = (slots, arrays)  # kept alive with the launch
+        return launch
+
+
+def _argument_buffer(values: Sequence, count: int) -> tuple[ctypes.Array, int]:
+    """``count`` 8-byte slots, the first holding ``values`` (numbers as their parameters' bytes,
+    device arrays as their data pointers), and the address of the array of pointers to them
+    (``cuLaunchKernel``'s kernelParams). The address stays valid while the slots live: the
+    pointer array is kept on the slots."""
+    slots = (ctypes.c_uint64 * max(count, 1))()
+    for k, value in enumerate(values):
+        slots[k] = value.data.ptr if hasattr(value, "data") and hasattr(value.data, "ptr") \
+            else int(np.asarray(value).astype(value.dtype).view(f"u{value.dtype.itemsize}"))
+    base = ctypes.addressof(slots)
+    pointers = (ctypes.c_void_p * max(count, 1))(*[base + 8 * k for k in range(count)])
+    slots._pointers = pointers  # noqa: SLF001 - lives as long as the slots
+    return slots, ctypes.addressof(pointers)
+
+
+class Once:
+    """The launch of ``eg_once`` before the element kernels: it reads the single-value inputs
+    ``reads`` and writes ``count`` hoisted values into a small new device buffer, which the
+    element kernels take as their last argument. A buffer per call: calls on several streams
+    never share one (CuPy's pool hands a freed buffer only to later work on its stream)."""
+
+    __slots__ = ("packed", "reads", "count", "dtype")
+
+    def __init__(self, packed: Packed, reads: tuple[int, ...], count: int, dtype: str):
+        self.packed, self.reads, self.count, self.dtype = packed, reads, count, dtype
+
+    def buffer(self, cp):
+        """A new buffer for the hoisted values, on the current GPU."""
+        what = f"the {self.count} value{'s' * (self.count > 1)} computed once per call"
+        return _on_device(cp, cp.cuda.runtime.getDevice(), lambda: cp.empty(self.count, self.dtype), what,
+                          self.count * np.dtype(self.dtype).itemsize)
+
+    def __call__(self, cp, inputs: Sequence):
+        """Launch ``eg_once`` on ``inputs``; the buffer it writes."""
+        buffer = self.buffer(cp)
+        arrays = [inputs[j] for j in self.reads] + [buffer]
+        self.packed(arrays, [a.data.ptr for a in arrays])
+        return buffer
+
+    def bound(self, cp, inputs: Sequence) -> tuple[Callable[[], None], Any]:
+        """The launch on these inputs into one buffer made now, and that buffer."""
+        buffer = self.buffer(cp)
+        return self.packed.bound([inputs[j] for j in self.reads] + [buffer]), buffer
+
+
+class Outputs:
+    """How a call without ``out=`` gets its outputs: ``count`` new C-contiguous arrays."""
+
+    __slots__ = ("index", "shape", "dtype", "count")
+
+    def __init__(self, index: int, shape: tuple[int, ...], dtype: str, count: int):
+        self.index, self.shape, self.dtype, self.count = index, shape, dtype, count
+
+    def __call__(self, cp) -> list:
+        return _allocate(cp, self.index, self.shape, self.dtype, self.count)
 
 
 class PreparedLaunch:
-    """A kernel, its grid and its leading arguments (the size, then the steps or the
-    strided layout), for arrays of one layout: the arrays themselves come at each launch.
+    """The kernels of one layout of arrays (``Packed``): the element kernel, after
+    ``eg_once`` where values are hoisted; the arrays themselves come at each launch.
 
     ``spans`` holds the bytes each array covers, inputs then outputs, as offsets from its
     data pointer: an output sharing bytes with an input or another output is written
     through a new array and copied over after the kernel (see ``shared``). The last data
     pointers found apart are kept, so a launch on the same arrays as the last one only
-    compares its pointers.
+    compares its pointers. With ``fresh`` (no ``out=``), each launch allocates its outputs,
+    which share memory with nothing.
     """
 
-    __slots__ = ("function", "grid", "block", "head", "spans", "_apart")
+    __slots__ = ("main", "spans", "fresh", "once", "_apart")
 
-    def __init__(self, function: Callable, grid: tuple[int, ...], block: tuple[int, ...], head: tuple,
-                 spans: tuple[tuple[int, int], ...]):
-        self.function, self.grid, self.block, self.head, self.spans = function, grid, block, head, spans
+    def __init__(self, main: Packed | None, spans: tuple[tuple[int, int], ...], fresh: Outputs | None = None,
+                 once: Once | None = None):
+        self.main, self.spans, self.fresh, self.once = main, spans, fresh, once
         self._apart: list[int] = []
 
-    def __call__(self, inputs: Sequence, results: Sequence) -> Sequence:
-        arrays = (*inputs, *results)
-        pointers = [a.data.ptr for a in arrays]
+    def __call__(self, inputs: Sequence, results: Sequence | None) -> Sequence:
+        cp = cupy()
+        if self.fresh is not None:
+            results = self.fresh(cp)
+            if self.main is not None:
+                try:
+                    self.launch(cp, inputs, results, [a.data.ptr for a in (*inputs, *results)])
+                except DeviceMemoryError:  # no room for the hoisted values: the new outputs go back too
+                    del results
+                    cp.get_default_memory_pool().free_all_blocks()
+                    raise
+            return results
+        if self.main is None:  # no elements
+            return results
+        pointers = [a.data.ptr for a in (*inputs, *results)]
         if pointers != self._apart:
             shared = self.shared(pointers, len(inputs))
             if shared:
                 return _through_copies(self, inputs, results, shared)
             self._apart = pointers
-        self.function(self.grid, self.block, self.head + arrays)
+        self.launch(cp, inputs, results, pointers)
         return results
+
+    def launch(self, cp, inputs: Sequence, results: Sequence, pointers: list[int]) -> None:
+        """``eg_once`` where values are hoisted, then the element kernel on these arrays."""
+        if self.once is None:
+            self.main((*inputs, *results), pointers)
+            return
+        buffer = self.once(cp, inputs)
+        self.main((*inputs, *results, buffer), [*pointers, buffer.data.ptr])
 
     def shared(self, pointers: Sequence[int], count: int) -> list[int]:
         """The outputs that share bytes with an input or another output, from the data
@@ -355,7 +523,13 @@ class PreparedLaunch:
 
     def bound(self, inputs: Sequence, results: Sequence) -> Callable[[], None]:
         """The launch on these very arrays, its arguments made once."""
-        return partial(self.function, self.grid, self.block, self.head + (*inputs, *results))
+        if self.main is None:
+            return _nothing
+        if self.once is None:
+            return self.main.bound((*inputs, *results))
+        once, buffer = self.once.bound(cupy(), inputs)
+        main = self.main.bound((*inputs, *results, buffer))
+        return lambda: (once(), main())[1]
 
 
 def _through_copies(launch: PreparedLaunch, inputs: Sequence, results: Sequence, shared: list[int]) -> Sequence:
@@ -366,7 +540,7 @@ def _through_copies(launch: PreparedLaunch, inputs: Sequence, results: Sequence,
     for k in shared:
         written[k] = _on_device(cp, cp.cuda.runtime.getDevice(), lambda: cp.empty(results[k].shape, results[k].dtype),
                                 what, results[k].nbytes)
-    launch.function(launch.grid, launch.block, launch.head + (*inputs, *written))
+    launch.launch(cp, inputs, written, [a.data.ptr for a in (*inputs, *written)])
     for k in shared:
         results[k][...] = written[k]
     return results

@@ -10,21 +10,29 @@ ${support_code}
 typedef ${ctype} eg_real;
 #define EG_NIN ${n_in}
 #define EG_NOUT ${n_out}
+/* Values hoisted out of the element body (elemgrad_gpu/graph/hoist.py): EG_NHOIST of them,
+ * computed once per call by eg_once from the single-value inputs into a buffer of EG_NHOIST
+ * values that the other kernels read (their last parameter, hoisted); none in a kernel for
+ * arrays. The element body reads them after the inputs, as v[EG_NIN + t]. */
+#define EG_NHOIST ${n_hoisted}
+#define EG_NV (EG_NIN + EG_NHOIST)
 
-/* One element: v holds the inputs, r receives the outputs. */
+/* One element: v holds the inputs (then the hoisted values), r receives the outputs. */
 static __device__ __forceinline__ void eg_element(const eg_real *v, eg_real *r)
 {
 ${body}
 }
-
+${once_kernel}
 /* Contiguous inputs (step 1) or scalars (step 0); outputs contiguous. Grid-stride
  * loop with 64-bit indices, so any number of elements. */
 extern "C" __global__ void eg_contiguous(const long long n, ${contiguous_params})
 {
     const long long stride = (long long)blockDim.x * gridDim.x;
+${hoisted_reads}
     for (long long i = (long long)blockIdx.x * blockDim.x + threadIdx.x; i < n; i += stride) {
-        eg_real v[EG_NIN], r[EG_NOUT];
+        eg_real v[EG_NV], r[EG_NOUT];
 ${contiguous_loads}
+${hoisted_copies}
         eg_element(v, r);
 ${stores}
     }
@@ -43,12 +51,14 @@ extern "C" __global__ void eg_vectorized(const long long n, ${contiguous_params}
     const long long vectors = n / EG_VEC;
     eg_vec x[EG_NIN], y[EG_NOUT];
 ${vector_scalars}
+${hoisted_reads}
     for (long long k = first; k < vectors; k += stride) {
 ${vector_loads}
 #pragma unroll
         for (int l = 0; l < EG_VEC; ++l) {
-            eg_real v[EG_NIN], r[EG_NOUT];
+            eg_real v[EG_NV], r[EG_NOUT];
             for (int j = 0; j < EG_NIN; ++j) v[j] = x[j].e[l];
+${hoisted_copies}
             eg_element(v, r);
             for (int m = 0; m < EG_NOUT; ++m) y[m].e[l] = r[m];
         }
@@ -56,8 +66,9 @@ ${vector_stores}
     }
     const long long i = vectors * EG_VEC + first;
     if (i < n) {
-        eg_real v[EG_NIN], r[EG_NOUT];
+        eg_real v[EG_NV], r[EG_NOUT];
 ${contiguous_loads}
+${hoisted_copies}
         eg_element(v, r);
 ${stores}
     }
@@ -70,6 +81,7 @@ extern "C" __global__ void eg_strided(const long long n, const int nd, const lon
                                       ${strided_params})
 {
     const long long stride = (long long)blockDim.x * gridDim.x;
+${hoisted_reads}
     for (long long i = (long long)blockIdx.x * blockDim.x + threadIdx.x; i < n; i += stride) {
         long long offset[EG_NIN] = {0}, rest = i;
         for (int d = nd - 1; d >= 0; --d) {
@@ -77,8 +89,9 @@ extern "C" __global__ void eg_strided(const long long n, const int nd, const lon
             rest /= layout[d];
             for (int j = 0; j < EG_NIN; ++j) offset[j] += coordinate * layout[nd * (j + 1) + d];
         }
-        eg_real v[EG_NIN], r[EG_NOUT];
+        eg_real v[EG_NV], r[EG_NOUT];
 ${strided_loads}
+${hoisted_copies}
         eg_element(v, r);
 ${stores}
     }
