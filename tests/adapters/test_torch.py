@@ -1,8 +1,9 @@
 """fn.to_torch(): the fused kernel as a PyTorch custom op (adapters/torch_op.py).
 
 References: the same function written in torch, its values and torch.autograd's own
-gradients, at 1e-12 in float64 and 1e-5 in float32. Skipped where PyTorch is not installed
-(it is not in the test extra: a CPU wheel is large).
+gradients, at 1e-12 in float64 and 1e-5 in float32. CI installs PyTorch's CPU build beside the
+test extra (.ci/run), so these run there; skipped where PyTorch is not installed (it is not in
+the test extra, where pip would take its CUDA build, several GB).
 """
 import numpy as np
 import pytest
