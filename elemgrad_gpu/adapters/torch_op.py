@@ -17,16 +17,17 @@
 """
 from __future__ import annotations
 
-import itertools
 import threading
-from typing import Any
+from typing import Any, Callable
 
 import torch
 
+from elemgrad_gpu import cache
+from elemgrad_gpu.adapters import pages
 from elemgrad_gpu.errors import DeviceError, InputError, InputTypeError
 
-_count = itertools.count()
-_lock = threading.Lock()
+_lock = threading.RLock()  # an op's definition may define the op of the next order
+_ops: dict[str, TorchFunction] = {}  # every op defined in this process, by name
 
 
 def to_torch(function: Any) -> TorchFunction:
@@ -34,22 +35,50 @@ def to_torch(function: Any) -> TorchFunction:
     if function.backend != "c":
         raise DeviceError(f"to_torch runs the kernel on CPU tensors; this function is compiled for {function.device}: "
                           f"compile it with device='cpu'")
-    return TorchFunction(function)
+    return _registered(op_name(function), lambda: function, function.inputs, function.n_outputs, function.dtype)
+
+
+def op_name(function: Any) -> str:
+    """The op's name: a hash of what defines the function (its kernel's source, inputs, outputs,
+    dtype, device), the same in every process. torch.compile's caches outlive the process and
+    name ops by these names, so a name must never stand for another function in another process."""
+    parts = (function.source("c"), ",".join(function.inputs), repr(function.derivatives), str(function.dtype),
+             function.device)
+    return f"elemgrad::fn_{cache.name('torch-op', *parts)}"
+
+
+def _registered(name: str, make: Callable[[], Any], inputs: tuple, n_outputs: int, dtype: str | None
+                ) -> TorchFunction:
+    """The op named ``name``, defined once per process (a second definition of a name fails)."""
+    with _lock:
+        if name not in _ops:
+            _ops[name] = TorchFunction(name, make, inputs, n_outputs, dtype)
+        return _ops[name]
 
 
 class TorchFunction:
-    """The callable ``fn.to_torch()`` returns: inputs in ``fn.inputs`` order, fn's outputs."""
+    """The callable ``fn.to_torch()`` returns: inputs in ``fn.inputs`` order, fn's outputs.
 
-    def __init__(self, function: Any):
-        self.function = function
-        self.inputs = function.inputs
+    Its function is made on first use (``make``): an op of the next order is defined, by name,
+    as soon as a trace shows it may be needed (its fake kernel sees inputs that need gradients),
+    but differentiated and proved only when its gradient is computed."""
+
+    def __init__(self, name: str, make: Callable[[], Any], inputs: tuple, n_outputs: int, dtype: str | None):
+        # what a traced call reads is plain data: torch.compile guards on what it reads
+        self.name, self.inputs, self.n_outputs, self.dtype = name, tuple(inputs), n_outputs, dtype
+        self._make, self._function = make, None
         self._derived: dict[tuple[int, ...], TorchFunction] = {}
-        with _lock:
-            self.name = f"elemgrad::fn_{next(_count)}"
         self.op = torch.library.custom_op(self.name, self._compute, mutates_args=(), device_types="cpu",
                                           schema="(Tensor[] inputs) -> Tensor[]")
         self.op.register_fake(self._fake)
         self.op.register_autograd(self._backward, setup_context=self._setup)
+
+    @property
+    def function(self) -> Any:
+        """The ElementwiseFunction the op computes (made, and proved, on first use)."""
+        if self._function is None:
+            self._function = self._make()
+        return self._function
 
     def __repr__(self) -> str:
         return f"<PyTorch op {self.name} of {self.function!r}>"
@@ -66,10 +95,10 @@ class TorchFunction:
             raise InputError(f"the inputs' shapes {', '.join(str(tuple(t.shape)) for t in tensors)} do not "
                              f"broadcast") from None
         outputs = self.op([t.to(dtype) for t in tensors])
-        return outputs[0] if self.function.n_outputs == 1 else tuple(outputs)
+        return outputs[0] if self.n_outputs == 1 else tuple(outputs)
 
     def _dtype(self, dtypes: list) -> torch.dtype:
-        wanted = self.function.dtype
+        wanted = self.dtype
         if wanted is not None:
             return getattr(torch, wanted)
         common = dtypes[0]
@@ -80,14 +109,22 @@ class TorchFunction:
     def _compute(self, inputs: list[torch.Tensor]) -> list[torch.Tensor]:
         """The kernel on the tensors' memory: NumPy views in, new tensors' views as ``out``."""
         shape = torch.broadcast_shapes(*(t.shape for t in inputs))
-        outputs = [torch.empty(shape, dtype=inputs[0].dtype) for _ in range(self.function.n_outputs)]
+        outputs = [torch.empty(shape, dtype=inputs[0].dtype) for _ in range(self.n_outputs)]
+        for t in outputs:  # fresh pages: huge ones where Linux allows, before the kernel touches them
+            pages.advise_huge_pages(t.data_ptr(), t.nbytes)
         arrays = [t.numpy() for t in outputs]
         self.function(*(t.detach().numpy() for t in inputs), out=arrays[0] if len(arrays) == 1 else tuple(arrays))
         return outputs
 
     def _fake(self, inputs: list[torch.Tensor]) -> list[torch.Tensor]:
+        """The outputs' shapes and dtype. Called while torch.compile traces the program: where
+        inputs need gradients, the op of the next order is defined now, so that a backward
+        graph loaded from torch.compile's cache (which is not traced) finds it by its name."""
+        moving = _moving(inputs, [t.requires_grad for t in inputs])
+        if moving:
+            self.derived(moving)
         shape = torch.broadcast_shapes(*(t.shape for t in inputs))
-        return [inputs[0].new_empty(shape) for _ in range(self.function.n_outputs)]
+        return [inputs[0].new_empty(shape) for _ in range(self.n_outputs)]
 
     @staticmethod
     def _setup(ctx, inputs, output) -> None:
@@ -95,15 +132,19 @@ class TorchFunction:
         ctx.wanted = [t.requires_grad for t in inputs[0]]  # differentiate only by these: the proof is per input
 
     def derived(self, positions: tuple[int, ...]) -> TorchFunction:
-        """The op of the next order in the inputs at ``positions`` (NotElementwiseError where f is not)."""
+        """The op of the next order in the inputs at ``positions``, named after this one's name and
+        the positions; its function is differentiated (NotElementwiseError where f is not) at first use."""
         if positions not in self._derived:
             names = [self.inputs[j] for j in positions]
-            self._derived[positions] = TorchFunction(self.function.differentiated(names))
+            name = f"elemgrad::fn_{cache.name('torch-op-derived', self.name, *names)}"
+            make = lambda: self.function.differentiated(names)  # noqa: E731 - made at first use
+            self._derived[positions] = _registered(name, make, self.inputs, len(positions) * self.n_outputs,
+                                                   self.dtype)
         return self._derived[positions]
 
     def _backward(self, ctx, gradients):
         inputs = ctx.saved_tensors
-        moving = tuple(j for j, x in enumerate(inputs) if ctx.wanted[j] and x.dtype.is_floating_point)
+        moving = _moving(inputs, ctx.wanted)
         live = [p for p, g in enumerate(gradients) if g is not None]
         if not moving or not live:
             return [None] * len(inputs),
@@ -114,6 +155,11 @@ class TorchFunction:
             total = sum(gradients[p] * slopes[(p // per) * len(moving) * per + q * per + p % per] for p in live)
             result[j] = total.sum_to_size(inputs[j].shape) if total.shape != inputs[j].shape else total
         return result,
+
+
+def _moving(inputs: list[torch.Tensor], wanted: list[bool]) -> tuple[int, ...]:
+    """The positions of the float inputs that gradients are asked for."""
+    return tuple(j for j, x in enumerate(inputs) if wanted[j] and x.dtype.is_floating_point)
 
 
 def _as_tensor(name: str, value: Any) -> torch.Tensor:

@@ -249,23 +249,12 @@ def test_vmap_over_scalar_parameters_reads_each_once_per_row(gauss):
         x, mus[:2], ss[:3]), **F64)
 
 
-def vm_flags(address: int) -> list[str]:
-    """The kernel's flags of the mapping that holds ``address`` (/proc/self/smaps)."""
-    inside = False
-    for line in open("/proc/self/smaps"):
-        head = line.split()[0]
-        if "-" in head and ":" not in head:
-            low, high = (int(a, 16) for a in head.split("-"))
-            inside = low <= address < high
-        elif inside and head == "VmFlags:":
-            return line.split()[1:]
-    raise AssertionError(f"no mapping holds {address:#x}")
-
-
 @pytest.mark.skipif(not os.path.exists("/proc/self/smaps"), reason="the page flags are read from Linux's /proc")
 def test_large_outputs_are_marked_for_huge_pages_before_their_first_touch(tanh2):
     """XLA's fresh outputs would be faulted in 4 KiB pages: the handler advises huge pages (2 MiB,
     'hg' in the mapping's flags) on a large output's aligned inside, as NumPy does for its arrays."""
+    from page_flags import vm_flags
+
     y = tanh2(jnp.zeros(1 << 21))  # 16 MiB
     address = y.unsafe_buffer_pointer() + (4 << 20)  # inside the 2 MiB-aligned part
     assert "hg" in vm_flags(address)

@@ -5,6 +5,8 @@ gradients, at 1e-12 in float64 and 1e-5 in float32. CI installs PyTorch's CPU bu
 test extra (.ci/run), so these run there; skipped where PyTorch is not installed (it is not in
 the test extra, where pip would take its CUDA build, several GB).
 """
+from pathlib import Path
+
 import numpy as np
 import pytest
 
@@ -126,3 +128,53 @@ def test_only_the_inputs_asked_for_are_differentiated_and_proved():
     w.requires_grad_()
     with pytest.raises(eg.NotElementwiseError, match="not elementwise in 'w'"):
         torch.autograd.grad(f(x, w).sum(), (w,))
+
+
+CACHED_PROGRAM = """
+import sys
+from pathlib import Path
+
+import numpy as np
+import torch
+import elemgrad_gpu as eg
+
+tanh2 = eg.compile("tanh(x)**2", orders=0, device="cpu").to_torch()
+if sys.argv[1] == "second":  # another op defined first: it must not take a name the first process gave
+    other = eg.compile("sin(x)", orders=0, device="cpu").to_torch()
+    other(torch.ones(2))
+x = torch.linspace(-2, 2, 9, dtype=torch.float64, requires_grad=True)
+(g,) = torch.autograd.grad(torch.compile(tanh2, fullgraph=True)(x).sum(), (x,))
+t = np.tanh(x.detach().numpy())
+np.testing.assert_allclose(g.numpy(), 2 * t * (1 - t**2), rtol=1e-12, atol=1e-12)
+"""
+
+
+def test_torch_compiles_cache_shared_by_two_processes_runs_each_functions_own_ops(tmp_path):
+    """torch.compile keeps compiled forward and backward graphs on disk, keyed by the ops' names,
+    and a graph loaded from there is not traced again: an op's name must stand for the same
+    function in every process, and the op of the next order must exist before the loaded
+    backward runs. The second process defines another op first, then loads the first one's graph."""
+    import os
+    import subprocess
+    import sys
+
+    script = tmp_path / "program.py"
+    script.write_text(CACHED_PROGRAM)
+    env = {**os.environ, "TORCHINDUCTOR_CACHE_DIR": str(tmp_path / "cache"),
+           "PYTHONPATH": os.pathsep.join([str(Path(eg.__file__).parents[1]), os.environ.get("PYTHONPATH", "")])}
+    for which in ("first", "second"):
+        result = subprocess.run([sys.executable, str(script), which], env=env, capture_output=True, text=True,
+                                timeout=600)
+        assert result.returncode == 0, f"{which} process:\n{result.stderr[-3000:]}"
+
+
+@pytest.mark.skipif(not Path("/proc/self/smaps").exists(), reason="the page flags are read from Linux's /proc")
+def test_large_outputs_are_marked_for_huge_pages_before_their_first_touch():
+    """PyTorch's fresh outputs would be faulted in 4 KiB pages: the op advises huge pages
+    (2 MiB, 'hg' in the mapping's flags, /proc/self/smaps) on a large output's aligned inside."""
+    from page_flags import vm_flags
+
+    f = eg.compile("tanh(x)**2", orders=0, device="cpu").to_torch()
+    y = f(torch.zeros(1 << 21, dtype=torch.float64))  # 16 MiB
+    assert "hg" in vm_flags(y.data_ptr() + (4 << 20))
+    assert float(y.abs().max()) == 0.0
