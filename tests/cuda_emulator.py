@@ -16,9 +16,14 @@ Each launch is checked for what a GPU would not report, or would report as a cra
 - no write outside an array: every allocation has guard bytes on both sides, checked
   after each launch; they read as NaN, so a read just past an array spoils the results.
 
+Streams: ``cuda.ExternalStream(pointer)`` makes a stream current as CuPy's does, and each
+launch records the stream it ran on (``cuda.launched_on``: the pointer, 0 for the default
+stream). ``from_dlpack`` takes a CPU array's memory as device memory, without copying (a
+CPU tensor standing in for a GPU one).
+
 What it cannot show: the device's math library (the host's libm runs instead, so values
 differ from a GPU's by a few ulp, as the CPU backend's do), timing, concurrency between
-threads, streams and memory limits.
+threads, the order of work on streams and memory limits.
 """
 from __future__ import annotations
 
@@ -224,6 +229,11 @@ def broadcast_to(a: ndarray, shape) -> ndarray:
     return ndarray(np.broadcast_to(a._host, shape))
 
 
+def from_dlpack(value) -> ndarray:
+    """An array of the emulated device on ``value``'s memory, not copied (as CuPy takes a GPU tensor)."""
+    return ndarray(np.from_dlpack(value))
+
+
 def _made_on_device(make):
     return lambda *args, **kwargs: _device(make(*args, **kwargs))
 
@@ -249,6 +259,7 @@ class Kernel:
         pointers = (ctypes.c_void_p * max(1, len(slots)))(*map(ctypes.addressof, slots))
         self._launch(blocks, threads, pointers)
         MEMORY.check_guards(self.name)
+        CUDA.launched_on.append(stream if stream is not None else CUDA.stream)
 
     def _packed(self, k: int, size: int, value) -> bytes:
         """Argument ``k``'s bytes as CuPy packs them, after checking it fits parameter ``k``."""
@@ -265,6 +276,7 @@ class Kernel:
         return value.tobytes()
 
 
+CUDA: "_Cuda | None" = None  # the last emulated module's cupy.cuda: where launches record their stream
 _LIBRARIES: dict[str, ctypes.CDLL] = {}
 _BUILD = tempfile.TemporaryDirectory(prefix="eg_cuda_emulator_")
 
@@ -307,7 +319,11 @@ class _Cuda:
     memory = types.SimpleNamespace(OutOfMemoryError=OutOfMemoryError)
 
     def __init__(self):
+        global CUDA
+        CUDA = self
         self.current = 0
+        self.stream = 0  # the current stream's pointer: 0, the default stream
+        self.launched_on: list[int] = []
         cuda = self
         self.runtime = types.SimpleNamespace(
             getDeviceCount=lambda: 1, getDevice=lambda: cuda.current,
@@ -332,11 +348,27 @@ class _Cuda:
 
         self.Device = Device
 
+        class ExternalStream:
+            """A stream made elsewhere (PyTorch's), current inside ``with``."""
+
+            def __init__(self, pointer: int, device_id: int = -1):
+                self.ptr = pointer
+
+            def __enter__(self):
+                self.previous, cuda.stream = cuda.stream, self.ptr
+                return self
+
+            def __exit__(self, *exc) -> bool:
+                cuda.stream = self.previous
+                return False
+
+        self.ExternalStream = ExternalStream
+
 
 def emulated_cupy() -> types.SimpleNamespace:
     """The stand-in module: what elemgrad_gpu and tests/backends/test_gpu.py call of CuPy."""
     return types.SimpleNamespace(
-        ndarray=ndarray, cuda=_Cuda(), RawModule=RawModule, asarray=asarray, asnumpy=asnumpy, empty=empty,
+        ndarray=ndarray, cuda=_Cuda(), RawModule=RawModule, asarray=asarray, from_dlpack=from_dlpack, asnumpy=asnumpy, empty=empty,
         empty_like=empty_like, broadcast_to=broadcast_to, float32=np.float32, float64=np.float64,
         linspace=_made_on_device(np.linspace), zeros=_made_on_device(np.zeros), ones=_made_on_device(np.ones),
         get_default_memory_pool=lambda: types.SimpleNamespace(free_all_blocks=lambda: None))

@@ -104,18 +104,75 @@ def test_errors(gauss):
         gauss(torch.ones(2, dtype=torch.complex128), 0.0, 1.0)
 
 
-def test_a_gpu_function_is_refused(monkeypatch):
+@pytest.fixture
+def emulated_gpu(monkeypatch):
+    """CuPy replaced by the CUDA emulator (tests/cuda_emulator.py): kernels compiled for a GPU run
+    on the CPU, launches record their stream; CPU tensors stand in for PyTorch's CUDA tensors."""
     from cuda_emulator import emulated_cupy
+    from elemgrad_gpu.adapters import torch_op
     from elemgrad_gpu.backends.cuda import backend as backend_cuda
 
     emulated = emulated_cupy()
     monkeypatch.setattr(backend_cuda, "cupy", lambda: emulated)
+    monkeypatch.setattr(torch_op, "_gpu", lambda device: torch.device("cpu"))
+    monkeypatch.setattr(torch_op, "_stream", lambda device: 0x5EED)  # PyTorch's current stream, as a pointer
     backend_cuda.status.cache_clear()
-    try:
-        with pytest.raises(DeviceError, match="device='cpu'"):
-            eg.compile("tanh(x)", orders=0, device="cuda").to_torch()
-    finally:
-        backend_cuda.status.cache_clear()
+    yield emulated
+    backend_cuda.status.cache_clear()
+
+
+def test_a_gpu_function_runs_on_pytorchs_current_stream_through_dlpack(emulated_gpu):
+    """The op of a function compiled for a GPU: its tensors' memory through DLPack (the outputs
+    written in place: the values show in the op's own output tensors), scalar parameters as
+    one-value CPU tensors, the kernel launched on PyTorch's current stream; its gradients' op too."""
+    op = eg.compile("-(x - mu)**2 / (2*s**2) - log(s)", orders=0, device="cuda").to_torch()
+    assert op.device == torch.device("cuda:0")
+    x, mu, s = (t.detach() for t in leaves())
+    (y,) = op._compute_cuda([x, mu, s])
+    np.testing.assert_allclose(y, gaussian(x, mu, s), **F64)
+    assert emulated_gpu.cuda.launched_on == [0x5EED]
+    slopes = op.derived((0, 1, 2))._compute_cuda([x, mu, s])
+    ours, theirs = leaves(), leaves()
+    want = torch.autograd.grad(gaussian(*theirs).sum(), theirs)
+    for slope, total in zip(slopes, want):  # d/dx elementwise; d/dmu, d/ds summed over x
+        np.testing.assert_allclose(slope.sum() if total.ndim == 0 else slope, total, **F64)
+    assert emulated_gpu.cuda.launched_on == [0x5EED] * 2
+
+
+def test_a_gpu_function_refuses_tensors_it_cannot_read(emulated_gpu):
+    op = eg.compile("tanh(x)", orders=0, device="cuda").to_torch()
+    with pytest.raises(DeviceError, match=r"is on cpu; this function runs on cuda:0: \.to\('cuda:0'\)"):
+        op(torch.ones(3))
+    with pytest.raises(InputTypeError, match="complex"):
+        op(torch.ones(3, dtype=torch.complex64))
+
+
+@pytest.mark.gpu
+def test_on_a_gpu_values_gradients_compile_and_opcheck_on_a_side_stream():
+    """On a real GPU (PyTorch's CUDA build): the op on CUDA tensors, launched on a stream that is
+    not the default one, against PyTorch's own values and gradients; opcheck; torch.compile."""
+    if not torch.cuda.is_available():
+        pytest.skip("this PyTorch has no CUDA device")
+    op = eg.compile("-(x - mu)**2 / (2*s**2) - log(s)", orders=0, device="cuda").to_torch()
+    side = torch.cuda.Stream()
+    with torch.cuda.stream(side):
+        ours = [t.detach().cuda().requires_grad_() for t in leaves()]
+        theirs = [t.detach().cuda().requires_grad_() for t in leaves()]
+        y, ref = op(*ours), gaussian(*theirs)
+        g = torch.autograd.grad(y.sum(), ours, create_graph=True)
+        gr = torch.autograd.grad(ref.sum(), theirs, create_graph=True)
+        h = torch.autograd.grad(g[2], ours[2])  # second order, through the op of the next order
+        hr = torch.autograd.grad(gr[2], theirs[2])
+    side.synchronize()
+    for a, b in zip((y, *g, *h), (ref, *gr, *hr)):
+        np.testing.assert_allclose(a.detach().cpu(), b.detach().cpu(), **F64)
+    torch.library.opcheck(op.op, ([t.detach() for t in ours],))
+    compiled = torch.compile(lambda x, mu, s: op(torch.sin(x), mu, s).mean(), fullgraph=True)
+    np.testing.assert_allclose(compiled(*ours).detach().cpu(), gaussian(torch.sin(theirs[0]), *theirs[1:]).mean()
+                               .detach().cpu(), **F64)
+    cpu_op = eg.compile("tanh(x)", orders=0, device="cpu").to_torch()
+    with pytest.raises(DeviceError, match=r"\.cpu\(\)"):
+        cpu_op(ours[0])
 
 
 def test_only_the_inputs_asked_for_are_differentiated_and_proved():
