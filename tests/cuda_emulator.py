@@ -243,6 +243,7 @@ class Kernel:
 
     def __init__(self, library: ctypes.CDLL, name: str):
         self.name = name
+        self.ptr = id(self)  # stands in for the driver's CUfunction handle (never launched by a driver)
         self._launch = getattr(library, f"eg_emu_launch_{name}")
         self._launch.argtypes = [ctypes.c_uint, ctypes.c_uint, ctypes.c_void_p]
         sizes = (ctypes.c_longlong * 256)()
