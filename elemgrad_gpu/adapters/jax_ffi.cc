@@ -163,11 +163,18 @@ typedef CUresult (*eg_launch_t)(CUfunction, unsigned, unsigned, unsigned, unsign
                                 CUstream, void **, void **);
 typedef CUresult (*eg_copy_t)(CUdeviceptr, const void *, size_t, CUstream);
 typedef CUresult (*eg_error_string_t)(CUresult, const char **);
+typedef struct CUctx_st *CUcontext;
+typedef CUresult (*eg_stream_context_t)(CUstream, CUcontext *);
+typedef CUresult (*eg_push_t)(CUcontext);
+typedef CUresult (*eg_pop_t)(CUcontext *);
 
 struct EgDriver {
   eg_launch_t launch = nullptr;
   eg_copy_t copy = nullptr;
   eg_error_string_t error_string = nullptr;
+  eg_stream_context_t stream_context = nullptr;
+  eg_push_t push = nullptr;
+  eg_pop_t pop = nullptr;
   std::string why;  // empty when loaded
 };
 
@@ -184,7 +191,11 @@ static const EgDriver &driver() {
     d.launch = reinterpret_cast<eg_launch_t>(dlsym(library, "cuLaunchKernel"));
     d.copy = reinterpret_cast<eg_copy_t>(dlsym(library, "cuMemcpyHtoDAsync_v2"));
     d.error_string = reinterpret_cast<eg_error_string_t>(dlsym(library, "cuGetErrorString"));
-    if (d.launch == nullptr || d.copy == nullptr) d.why = "libcuda.so.1 lacks cuLaunchKernel or cuMemcpyHtoDAsync_v2";
+    d.stream_context = reinterpret_cast<eg_stream_context_t>(dlsym(library, "cuStreamGetCtx"));
+    d.push = reinterpret_cast<eg_push_t>(dlsym(library, "cuCtxPushCurrent_v2"));
+    d.pop = reinterpret_cast<eg_pop_t>(dlsym(library, "cuCtxPopCurrent_v2"));
+    if (!d.launch || !d.copy || !d.stream_context || !d.push || !d.pop)
+      d.why = "libcuda.so.1 lacks one of cuLaunchKernel, cuMemcpyHtoDAsync_v2, cuStreamGetCtx, cuCtxPush/PopCurrent_v2";
     return d;
   }();
   return loaded;
@@ -220,6 +231,27 @@ static ffi::Error driver_error(CUresult result, const char *what) {
   return ffi::Error(ffi::ErrorCode::kInternal, std::string("elemgrad_gpu: ") + what + " failed: " +
                                                    (text ? text : "CUDA error " + std::to_string(result)));
 }
+
+// The context of XLA's stream made current on this thread while the kernel is queued (the driver
+// API needs one; XLA's and CuPy's are both the device's primary context), then the previous one.
+class EgStreamContext {
+ public:
+  explicit EgStreamContext(CUstream stream) {
+    CUcontext context = nullptr;
+    result_ = driver().stream_context(stream, &context);
+    if (result_ == 0) result_ = driver().push(context);
+    pushed_ = result_ == 0;
+  }
+  ~EgStreamContext() {
+    CUcontext previous = nullptr;
+    if (pushed_) driver().pop(&previous);
+  }
+  CUresult result() const { return result_; }
+
+ private:
+  CUresult result_ = 0;
+  bool pushed_ = false;
+};
 
 // The kernel's blocks: the work covered once, capped as the backend caps it.
 static unsigned blocks_for(int64_t work, const EgCudaKernels &k) {
@@ -302,6 +334,8 @@ static ffi::Error ElementwiseCuda(CUstream stream, ffi::ScratchAllocator scratch
   EgOperands ops;
   if (ffi::Error error = read_operands(args, rets, n_inputs, n_outputs, ops); error.failure()) return error;
   if (ops.n == 0) return ffi::Error::Success();
+  EgStreamContext context(stream);
+  if (context.result()) return driver_error(context.result(), "making XLA's stream's context current");
   long long n = ops.n;
   std::vector<long long> steps(n_inputs);
   bool flat = true, aligned = true;
