@@ -179,10 +179,23 @@ class TorchFunction:
         slopes = self.derived(moving).op(list(inputs))
         per = len(self.function.derivatives)
         result = [None] * len(inputs)
+        in_place = not torch.is_grad_enabled()  # no graph of this backward is kept: the fresh slopes may be reused
         for q, j in enumerate(moving):
-            total = sum(gradients[p] * slopes[(p // per) * len(moving) * per + q * per + p % per] for p in live)
+            index = [(p // per) * len(moving) * per + q * per + p % per for p in live]
+            total = _chained([gradients[p] for p in live], [slopes[i] for i in index], in_place)
             result[j] = total.sum_to_size(inputs[j].shape) if total.shape != inputs[j].shape else total
         return result,
+
+
+def _chained(gradients: list[torch.Tensor], slopes: list[torch.Tensor], in_place: bool) -> torch.Tensor:
+    """``sum_p g_p * slope_p``; in place into the first slope (a fresh output of the op of the
+    next order, used nowhere else) where no graph is recorded: no new tensor of the outputs' size."""
+    if not in_place or slopes[0].shape != torch.broadcast_shapes(slopes[0].shape, gradients[0].shape):
+        return sum(g * s for g, s in zip(gradients, slopes))
+    total = slopes[0].mul_(gradients[0])
+    for g, s in zip(gradients[1:], slopes[1:]):
+        total.addcmul_(g, s)
+    return total
 
 
 def _moving(inputs: list[torch.Tensor], wanted: list[bool]) -> tuple[int, ...]:
