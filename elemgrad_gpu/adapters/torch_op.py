@@ -47,11 +47,12 @@ def to_torch(function: Any) -> TorchFunction:
 
 
 def op_name(function: Any) -> str:
-    """The op's name: a hash of what defines the function (its kernel's source, inputs, outputs,
-    dtype, device), the same in every process. torch.compile's caches outlive the process and
-    name ops by these names, so a name must never stand for another function in another process."""
-    parts = (function.source("c"), ",".join(function.inputs), repr(function.derivatives), str(function.dtype),
-             function.device)
+    """The op's name: a hash of what defines the function (its kernel's source, its formulas, which
+    name what Python computes per call too, inputs, outputs, dtype, device), the same in every
+    process. torch.compile's caches outlive the process and name ops by these names, so a name
+    must never stand for another function in another process."""
+    parts = (function.source("c"), repr(function.expressions), ",".join(function.inputs), repr(function.derivatives),
+             str(function.dtype), function.device)
     return f"elemgrad::fn_{cache.name('torch-op', *parts)}"
 
 

@@ -235,3 +235,18 @@ def test_large_outputs_are_marked_for_huge_pages_before_their_first_touch():
     y = f(torch.zeros(1 << 21, dtype=torch.float64))  # 16 MiB
     assert "hg" in vm_flags(y.data_ptr() + (4 << 20))
     assert float(y.abs().max()) == 0.0
+
+
+def test_an_op_is_named_by_what_defines_its_function():
+    """The same function compiled twice is one op (a name is defined once per process); functions
+    that differ only in what Python computes per call (a reduction of another input) are two."""
+    import pytensor.tensor as pt
+
+    first = eg.compile("tanh(x)**2", orders=0, device="cpu").to_torch()
+    assert eg.compile("tanh(x)**2", orders=0, device="cpu").to_torch() is first
+    assert eg.compile("tanh(x)**2", orders=(0, 1), device="cpu").to_torch().name != first.name
+    total = eg.compile(lambda x, w: x * pt.sum(w), orders=0, device="cpu").to_torch()
+    largest = eg.compile(lambda x, w: x * pt.max(w), orders=0, device="cpu").to_torch()
+    x, w = torch.tensor(X[:5]), torch.tensor(X[5:9])
+    np.testing.assert_allclose(total(x, w), X[:5] * X[5:9].sum(), **F64)
+    np.testing.assert_allclose(largest(x, w), X[:5] * X[5:9].max(), **F64)
