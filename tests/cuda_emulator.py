@@ -25,10 +25,15 @@ Several devices: ``emulated_cupy(devices=2)`` has two; an array belongs to the d
 was current when it was allocated (``cupy.cuda.Device(1)`` as a context), and a launch is
 refused if any of its arrays is on another device than the current one.
 
+Streams: ``cuda.ExternalStream(pointer)`` makes a stream current as CuPy's does, and each
+launch records the stream it ran on (``cuda.launched_on``: the pointer, 0 for the default
+stream). ``from_dlpack`` takes a CPU array's memory as device memory of the current device,
+without copying (a CPU tensor standing in for a GPU one).
+
 What it cannot show: the device's math library (the host's libm runs instead, so values
 differ from a GPU's by a few ulp, as the CPU backend's do), timing, concurrency between
-threads, streams and memory limits (a test makes ``empty`` or ``asarray`` fail to stand for
-running out of memory).
+threads, the order of work on streams and memory limits (a test makes ``empty`` or
+``asarray`` fail to stand for running out of memory).
 """
 from __future__ import annotations
 
@@ -110,7 +115,7 @@ class EmulationError(AssertionError):
 
 
 # The emulated machine: how many devices, and which is current (cupy.cuda.Device(i) as a context).
-STATE = types.SimpleNamespace(devices=1, current=0)
+STATE = types.SimpleNamespace(devices=1, current=0, stream=0)  # stream: the current stream's pointer
 # launches through cupy.cuda.Function ("function") or the driver ("driver"), and of each kernel by name
 LAUNCHES = collections.Counter()
 
@@ -131,6 +136,12 @@ class Memory:
         start = GUARD + (-(raw.ctypes.data + GUARD)) % ALIGNMENT
         self._blocks.append((weakref.ref(raw), start, nbytes, STATE.current))
         return raw[start:start + nbytes].view(dtype).reshape(shape)
+
+    def adopt(self, host: np.ndarray) -> np.ndarray:
+        """Memory made elsewhere (a DLPack export), taken as an allocation of the current device
+        as it is: no copy, no guard bytes."""
+        self._blocks.append((weakref.ref(host), 0, host.nbytes, STATE.current))
+        return host
 
     def _live(self) -> list[tuple[np.ndarray, int, int, int]]:
         blocks = [(raw(), start, nbytes, device) for raw, start, nbytes, device in self._blocks]
@@ -261,6 +272,11 @@ def broadcast_to(a: ndarray, shape) -> ndarray:
     return ndarray(np.broadcast_to(a._host, shape))
 
 
+def from_dlpack(value) -> ndarray:
+    """An array of the emulated device on ``value``'s memory, not copied (as CuPy takes a GPU tensor)."""
+    return ndarray(MEMORY.adopt(np.from_dlpack(value)))
+
+
 def _made_on_device(make):
     return lambda *args, **kwargs: _device(make(*args, **kwargs))
 
@@ -289,9 +305,9 @@ class Kernel:
                  for k, (size, a) in enumerate(zip(self.parameters, args))]
         pointers = (ctypes.c_void_p * max(1, len(slots)))(*map(ctypes.addressof, slots))
         LAUNCHES["function"] += 1
-        self.launch(blocks, threads, ctypes.addressof(pointers))
+        self.launch(blocks, threads, ctypes.addressof(pointers), getattr(stream, "ptr", stream))
 
-    def launch(self, blocks: int, threads: int, params: int) -> None:
+    def launch(self, blocks: int, threads: int, params: int, stream: int | None = None) -> None:
         """Run the grid on the arguments at ``params`` (the address of the pointers to them), after
         checking the grid and that every pointer argument is an allocation of the current device."""
         if not (0 < blocks <= MAX_GRID and 0 < threads <= MAX_BLOCK):
@@ -309,6 +325,7 @@ class Kernel:
         LAUNCHES[self.name] += 1
         self._launch(blocks, threads, params)
         MEMORY.check_guards(self.name)
+        CUDA.launched_on.append(STATE.stream if stream is None else stream)
 
     def _packed(self, k: int, size: int, value) -> bytes:
         """Argument ``k``'s bytes as CuPy packs them, after checking it fits parameter ``k``."""
@@ -325,6 +342,7 @@ class Kernel:
         return value.tobytes()
 
 
+CUDA: "_Cuda | None" = None  # the last emulated module's cupy.cuda: where launches record their stream
 _LIBRARIES: dict[str, ctypes.CDLL] = {}
 _BUILD = tempfile.TemporaryDirectory(prefix="eg_cuda_emulator_")
 
@@ -372,7 +390,7 @@ def _launch_kernel(f: int, grid_x: int, grid_y: int, grid_z: int, block_x: int, 
     if (grid_y, grid_z, block_y, block_z, shared_mem, extra) != (1, 1, 1, 1, 0, 0):
         raise EmulationError("the emulated driver launches one-dimensional grids without shared memory or extra")
     LAUNCHES["driver"] += 1
-    _KERNELS[f].launch(grid_x, block_x, params)
+    _KERNELS[f].launch(grid_x, block_x, params, stream)
 
 
 class _Device:
@@ -406,6 +424,9 @@ class _Cuda:
     driver = types.SimpleNamespace(launchKernel=_launch_kernel)
 
     def __init__(self):
+        global CUDA
+        CUDA = self
+        self.launched_on: list[int] = []
         self.runtime = types.SimpleNamespace(
             getDeviceCount=lambda: STATE.devices, getDevice=lambda: STATE.current,
             getDeviceProperties=lambda index: {"name": b"CPU emulation"},
@@ -413,15 +434,30 @@ class _Cuda:
 
     @staticmethod
     def get_current_stream() -> types.SimpleNamespace:
-        return types.SimpleNamespace(ptr=0)  # the default stream: launches run in order, at once
+        return types.SimpleNamespace(ptr=STATE.stream)  # launches run in order, at once, whatever the stream
+
+    class ExternalStream:
+        """A stream made elsewhere (PyTorch's), current inside ``with``."""
+
+        def __init__(self, pointer: int, device_id: int = -1):
+            self.ptr = pointer
+
+        def __enter__(self):
+            self.previous, STATE.stream = STATE.stream, self.ptr
+            return self
+
+        def __exit__(self, *exc) -> bool:
+            STATE.stream = self.previous
+            return False
 
 
 def emulated_cupy(devices: int = 1) -> types.SimpleNamespace:
     """The stand-in module, with ``devices`` devices (device 0 current): what elemgrad_gpu and
     tests/backends/test_gpu.py call of CuPy."""
-    STATE.devices, STATE.current = devices, 0
+    STATE.devices, STATE.current, STATE.stream = devices, 0, 0
     return types.SimpleNamespace(
-        ndarray=ndarray, cuda=_Cuda(), RawModule=RawModule, RawKernel=RawKernel, asarray=asarray, asnumpy=asnumpy,
+        ndarray=ndarray, cuda=_Cuda(), RawModule=RawModule, RawKernel=RawKernel, asarray=asarray, from_dlpack=from_dlpack,
+        asnumpy=asnumpy,
         empty=empty, empty_like=empty_like, broadcast_to=broadcast_to, float32=np.float32, float64=np.float64,
         linspace=_made_on_device(np.linspace), zeros=_made_on_device(np.zeros), ones=_made_on_device(np.ones),
         get_default_memory_pool=lambda: types.SimpleNamespace(free_all_blocks=lambda: None))

@@ -3,8 +3,11 @@
 ``f = eg.compile("tanh(x)**2", orders=0).to_jax()`` gives a function of JAX arrays that:
 
 * runs the fused kernel through ``jax.ffi.ffi_call`` on XLA's own buffers, in place (no copy,
-  no host callback): one generic XLA FFI handler (``jax_ffi.cc``, compiled once per machine
-  into the kernel cache, HMAC-verified as the kernels are) calls the kernel's C loop. The
+  no host callback): one generic XLA FFI target (``jax_ffi.cc``, compiled once per machine
+  into the kernel cache, HMAC-verified as the kernels are) whose CPU handler calls the
+  kernel's C loop, and whose CUDA handler, for a function compiled for a GPU, launches its
+  NVRTC-compiled kernels on XLA's stream (the driver loaded at run time: the library builds
+  without CUDA). The
   jitted program names the kernel by a key (a hash of its source), never by an address: the
   handler library looks the key up in a table filled here, when the function is traced;
 * broadcasts its inputs to the output shape first (``jnp.broadcast_to``: XLA materializes
@@ -19,8 +22,8 @@
 * computes in the function's dtype, else the inputs' common float dtype (integers: JAX's
   default float), float32 or float64; complex inputs are refused.
 
-CPU only: a function compiled for a GPU device is refused (the CUDA path on XLA's stream is
-not built), as are JAX arrays on a GPU.
+A function compiled for the CPU takes JAX arrays on the CPU; one compiled for a GPU takes
+arrays on a GPU (one GPU: the function's); concrete arrays elsewhere are refused (DeviceError).
 """
 from __future__ import annotations
 
@@ -43,6 +46,7 @@ from elemgrad_gpu.errors import (CacheError, CompileError, DeviceError, InputErr
                                  ToolchainError)
 
 TARGET = "elemgrad_elementwise"
+CUDA_KERNELS = ("eg_vectorized", "eg_contiguous", "eg_strided")  # the order eg_jax_register_cuda takes them
 SOURCE = Path(__file__).with_name("jax_ffi.cc")
 CXXFLAGS = ("-O2", "-std=c++17", "-shared", "-fPIC", "-w")
 LIBRARY_LIMIT, DIGEST_LIMIT = 64 << 20, 1024  # size caps of what is read from the cache
@@ -53,10 +57,9 @@ _registered: set[str] = set()
 
 def to_jax(function: Any) -> Callable:
     """The JAX function of ``function`` (an ElementwiseFunction): see the module docstring."""
-    if function.backend != "c":
-        raise DeviceError(f"to_jax runs the kernel on the CPU through XLA; this function is compiled for "
-                          f"{function.device}: compile it with device='cpu' (the CUDA path on XLA's stream "
-                          f"is not built)")
+    if function.backend not in ("c", "cuda"):
+        raise DeviceError(f"to_jax runs the kernel on XLA's CPU or CUDA GPU; this function runs on {function.device}: "
+                          f"compile it with device='cpu' or device='cuda'")
     return JaxFunction(function)
 
 
@@ -66,6 +69,7 @@ class JaxFunction:
     def __init__(self, function: Any):
         self.function = function
         self.inputs = function.inputs
+        self.platform = "cpu" if function.backend == "c" else "gpu"  # JAX's name of where arrays must be
         self._derived: dict[tuple[int, ...], JaxFunction] = {}
         self._apply = jax.custom_jvp(self._kernel)
         self._apply.defjvp(self._jvp, symbolic_zeros=True)
@@ -77,7 +81,7 @@ class JaxFunction:
         names = self.inputs
         if len(args) != len(names):
             raise InputError(f"this function takes {len(names)} inputs ({', '.join(names)}), got {len(args)}")
-        arrays = [_as_array(name, a) for name, a in zip(names, args)]
+        arrays = [_as_array(name, a, self.platform) for name, a in zip(names, args)]
         dtype = self._dtype([a.dtype for a in arrays])
         try:
             shape = jnp.broadcast_shapes(*(a.shape for a in arrays))
@@ -103,7 +107,8 @@ class JaxFunction:
     def _kernel(self, *arrays):
         """The fused kernel on arrays of one shape and dtype, through the FFI handler."""
         dtype = arrays[0].dtype
-        key = _load_kernel(self.function, dtype.name)
+        key = _load_kernel(self.function, dtype.name) if self.platform == "cpu" else _load_cuda_kernel(self.function,
+                                                                                                        dtype.name)
         result = jax.ShapeDtypeStruct(jnp.broadcast_shapes(*(a.shape for a in arrays)), dtype)
         call = jax.ffi.ffi_call(TARGET, [result] * self.function.n_outputs, vmap_method="broadcast_all")
         return tuple(call(*arrays, kernel=key, n_inputs=np.int64(len(arrays)),
@@ -142,8 +147,9 @@ def _fitted(array, shape: tuple):
     return jnp.broadcast_to(array, shape)
 
 
-def _as_array(name: str, value: Any):
-    """``value`` as a JAX array (or tracer), checked: real, and on the CPU where it is concrete."""
+def _as_array(name: str, value: Any, platform: str):
+    """``value`` as a JAX array (or tracer), checked: real, and on ``platform`` ("cpu" or "gpu")
+    where it is concrete."""
     try:
         array = jnp.asarray(value)
     except TypeError as error:
@@ -152,9 +158,10 @@ def _as_array(name: str, value: Any):
         raise InputTypeError(f"input {name!r} is complex ({array.dtype}); only real inputs are supported")
     if isinstance(array, jax.Array) and not isinstance(array, jax.core.Tracer):
         platforms = {d.platform for d in array.devices()}
-        if platforms != {"cpu"}:
+        if platforms != {platform}:
             raise DeviceError(f"input {name!r} is on {', '.join(sorted(platforms))}; this function runs on the "
-                              f"CPU: put it there first (jax.device_put(x, jax.devices('cpu')[0]))")
+                              f"{platform.upper()}: put it there first (jax.device_put(x, jax.devices('{platform}')[0])), "
+                              f"or compile the function with device='{'cpu' if platform == 'gpu' else 'cuda'}'")
     return array
 
 
@@ -174,14 +181,35 @@ def _load_kernel(function: Any, dtype: str) -> str:
     return key
 
 
+def _load_cuda_kernel(function: Any, dtype: str) -> str:
+    """Register the kernel's CUDA functions for ``dtype`` with the handler library; its key."""
+    kernel = function.cuda_kernel(dtype, 1)
+    if kernel is None:
+        raise InputError("this function computes extra inputs in Python at each call (a prelude), which an XLA "
+                         "program cannot run; to_jax needs a function whose kernel alone computes it")
+    key, handles, threads, cap = kernel
+    with _lock:
+        library = _handler()
+        if key not in _registered:
+            library.eg_jax_register_cuda(key.encode(), *(ctypes.c_void_p(handles[name]) for name in CUDA_KERNELS),
+                                         ctypes.c_int64(threads), ctypes.c_int64(cap))
+            _registered.add(key)
+    return key
+
+
 def _handler() -> ctypes.CDLL:
-    """The handler library: from the kernel cache, built on a miss; its target registered with JAX (once)."""
+    """The handler library: from the kernel cache, built on a miss; its target registered with JAX
+    (once) for the CPU and for CUDA GPUs."""
     global _library
     if _library is None:
         library = _load_or_build()
         library.eg_jax_register.argtypes = [ctypes.c_char_p, ctypes.c_void_p]
         library.eg_jax_register.restype = ctypes.c_int
+        library.eg_jax_register_cuda.argtypes = [ctypes.c_char_p, *[ctypes.c_void_p] * 3, ctypes.c_int64,
+                                                 ctypes.c_int64]
+        library.eg_jax_register_cuda.restype = ctypes.c_int
         jax.ffi.register_ffi_target(TARGET, jax.ffi.pycapsule(library.EgElementwise), platform="cpu")
+        jax.ffi.register_ffi_target(TARGET, jax.ffi.pycapsule(library.EgElementwiseCuda), platform="CUDA")
         _library = library
     return _library
 

@@ -113,18 +113,31 @@ class ElementwiseFunction:
             return None
         return "eg_" + cache.name("kernel", backend.name, specialization.source(backend)), entry
 
+    def cuda_kernel(self, dtype: str, ndim: int) -> tuple[str, dict[str, int], int, int] | None:
+        """The compiled CUDA kernels for ``dtype`` and ``ndim`` as (key, handles, threads, cap): the
+        key names them by a hash of their source and the GPU (adapters/jax_primitive.py), the
+        handles are the driver's CUfunction of eg_vectorized, eg_contiguous and eg_strided, then
+        the launch shape (threads per block, the most blocks, 0 for no cap); None where a call
+        needs Python (extra inputs computed at each call) or the function does not run on a GPU."""
+        specialization = self._specialization(dtype, ndim)
+        backend, kernel = specialization.compiled(self._device)
+        if specialization.plan.prelude is not None or backend.name != "cuda":
+            return None
+        key = "eg_" + cache.name("kernel", backend.name, specialization.source(backend)) + f"_cuda{backend.index}"
+        return (key, *kernel.handles())
+
     def to_jax(self):
         """This function as a JAX function of the same inputs and outputs, running the kernel on
-        XLA's buffers in place, differentiable by jax.grad/jvp/hessian to any order and vmappable.
-        CPU only. See ``elemgrad_gpu.adapters.jax_primitive``."""
+        XLA's buffers in place (on XLA's stream on a GPU), differentiable by jax.grad/jvp/hessian to
+        any order and vmappable. See ``elemgrad_gpu.adapters.jax_primitive``."""
         from elemgrad_gpu.adapters.jax_primitive import to_jax
 
         return to_jax(self)
 
     def to_torch(self):
         """This function as a PyTorch custom op (namespace ``elemgrad``) of the same inputs and
-        outputs, computed through the CPU tensors' memory, differentiable by torch.autograd to any
-        order, kept whole by torch.compile. See ``elemgrad_gpu.adapters.torch_op``."""
+        outputs, computed through the tensors' memory (on PyTorch's stream on a GPU), differentiable
+        by torch.autograd to any order, kept whole by torch.compile. See ``elemgrad_gpu.adapters.torch_op``."""
         from elemgrad_gpu.adapters.torch_op import to_torch
 
         return to_torch(self)

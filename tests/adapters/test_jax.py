@@ -160,22 +160,69 @@ def test_a_function_that_needs_python_at_each_call_is_refused_naming_the_fix():
         f(jnp.ones(3), jnp.ones(3))
 
 
-@pytest.mark.parametrize("gpu", ["emulated", pytest.param("cupy", marks=pytest.mark.gpu)])
-def test_a_gpu_function_is_refused(monkeypatch, gpu):
-    """The primitive runs the C kernel on XLA's CPU buffers: a function compiled for a GPU (the
-    device's, marked gpu, or the CPU emulation of CuPy) is refused, naming device='cpu'."""
+@pytest.fixture
+def emulated_gpu(monkeypatch):
+    """CuPy replaced by the CUDA emulator (tests/cuda_emulator.py): functions compile for a GPU here."""
     from cuda_emulator import emulated_cupy
     from elemgrad_gpu.backends.cuda import backend as backend_cuda
 
-    emulated = pytest.importorskip("cupy") if gpu == "cupy" else emulated_cupy()
-    monkeypatch.setattr(backend_cuda, "cupy", lambda: emulated)
+    monkeypatch.setattr(backend_cuda, "cupy", lambda: emulated_cupy())
     backend_cuda.status.cache_clear()
-    try:
-        fn = eg.compile("tanh(x)", orders=0, device="cuda")
-        with pytest.raises(DeviceError, match="device='cpu'"):
-            fn.to_jax()
-    finally:
-        backend_cuda.status.cache_clear()
+    before = set(jax_primitive._registered)
+    yield
+    backend_cuda.status.cache_clear()
+    jax_primitive._registered.intersection_update(before)  # the emulator's handles: registered again on a GPU
+
+
+def test_a_gpu_function_lowers_to_the_cuda_handler_with_its_kernels_registered(emulated_gpu):
+    """A function compiled for a GPU: a program lowered for CUDA calls the target's CUDA handler
+    (no GPU needed to lower it), naming its kernels by key and GPU; the key's three kernel handles
+    are in the handler library's CUDA table. A CPU array is refused; a program run on the CPU
+    finds no CPU kernel under that key, and says so."""
+    fn = eg.compile("tanh(x)**2", orders=0, device="cuda")
+    f = fn.to_jax()
+    x = jnp.asarray(X)
+    text = jax.jit(jax.value_and_grad(lambda x: f(x).sum())).trace(x).lower(lowering_platforms=("cuda",)).as_text()
+    keys = re.findall(r'kernel = "(eg_[0-9a-f]{32}_cuda0)"', text)
+    assert "custom_call @elemgrad_elementwise" in text and len(keys) == 1  # value and slope: one kernel
+    derived = fn.differentiated(["x"], keep=True)
+    key, handles, threads, cap = derived.cuda_kernel("float64", 1)
+    assert key == keys[0] and set(handles) == set(jax_primitive.CUDA_KERNELS) and threads > 0
+    assert key in jax_primitive._registered
+    with pytest.raises(DeviceError, match=r"on cpu; this function runs on the GPU.*device='cpu'"):
+        f(x)
+    with pytest.raises(Exception, match="not loaded in this process"):
+        jax.jit(lambda x: f(x))(x).block_until_ready()  # a tracer: lowered for this CPU
+
+
+def test_the_cuda_handler_compiles_without_cuda_and_loads_the_driver_only_when_launching():
+    """The handler library has the CUDA handler beside the CPU one, built here with no CUDA header
+    or library (the driver's functions are looked up in libcuda.so.1 at the first launch)."""
+    library = jax_primitive._handler()
+    assert hasattr(library, "EgElementwiseCuda") and hasattr(library, "eg_jax_register_cuda")
+    source = jax_primitive.SOURCE.read_text()
+    assert "#include <cuda" not in source and 'dlopen("libcuda.so.1"' in source
+
+
+@pytest.mark.gpu
+def test_on_a_gpu_values_gradients_and_vmap_match_jaxs_own():
+    """On a real GPU (a CUDA jaxlib): the kernel on XLA's stream against JAX's own, including
+    vmap over scalar parameters (the strided kernel) and a second derivative."""
+    if not any(d.platform == "gpu" for d in jax.devices()):
+        pytest.skip("this jaxlib has no CUDA device")
+    gauss = eg.compile("-(x - mu)**2 / (2*s**2) - log(s)", orders=0, device="cuda").to_jax()
+    gpu = jax.devices("gpu")[0]
+    x, mus = jax.device_put(jnp.asarray(X), gpu), jax.device_put(jnp.array([0.0, 0.5, -1.0]), gpu)
+    ours = lambda x, mu, s: gauss(x, mu, s).sum()  # noqa: E731
+    theirs = lambda x, mu, s: gaussian(x, mu, s).sum()  # noqa: E731
+    for transform in (lambda f: jax.value_and_grad(f, argnums=(0, 1, 2)), lambda f: jax.hessian(f, argnums=2)):
+        got, want = jax.jit(transform(ours))(x, 0.3, 1.7), jax.jit(transform(theirs))(x, 0.3, 1.7)
+        for a, b in zip(jax.tree_util.tree_leaves(got), jax.tree_util.tree_leaves(want)):
+            np.testing.assert_allclose(a, b, **F64)
+    got = jax.vmap(jax.value_and_grad(ours, argnums=(0, 1)), in_axes=(None, 0, None))(x, mus, 1.3)
+    want = jax.vmap(jax.value_and_grad(theirs, argnums=(0, 1)), in_axes=(None, 0, None))(x, mus, 1.3)
+    for a, b in zip(jax.tree_util.tree_leaves(got), jax.tree_util.tree_leaves(want)):
+        np.testing.assert_allclose(a, b, **F64)
 
 
 def intact(path):
@@ -250,3 +297,15 @@ def test_vmap_over_scalar_parameters_reads_each_once_per_row(gauss):
     nested = jax.vmap(jax.vmap(gauss, in_axes=(0, None, 0)), in_axes=(None, 0, None))(x, mus[:2], ss[:3])
     np.testing.assert_allclose(nested, jax.vmap(jax.vmap(gaussian, in_axes=(0, None, 0)), in_axes=(None, 0, None))(
         x, mus[:2], ss[:3]), **F64)
+
+
+@pytest.mark.skipif(not os.path.exists("/proc/self/smaps"), reason="the page flags are read from Linux's /proc")
+def test_large_outputs_are_marked_for_huge_pages_before_their_first_touch(tanh2):
+    """XLA's fresh outputs would be faulted in 4 KiB pages: the handler advises huge pages (2 MiB,
+    'hg' in the mapping's flags) on a large output's aligned inside, as NumPy does for its arrays."""
+    from page_flags import vm_flags
+
+    y = tanh2(jnp.zeros(1 << 21))  # 16 MiB
+    address = y.unsafe_buffer_pointer() + (4 << 20)  # inside the 2 MiB-aligned part
+    assert "hg" in vm_flags(address)
+    np.testing.assert_allclose(y[:3], 0.0, atol=0)

@@ -1,9 +1,12 @@
 """fn.to_torch(): the fused kernel as a PyTorch custom op (adapters/torch_op.py).
 
 References: the same function written in torch, its values and torch.autograd's own
-gradients, at 1e-12 in float64 and 1e-5 in float32. Skipped where PyTorch is not installed
-(it is not in the test extra: a CPU wheel is large).
+gradients, at 1e-12 in float64 and 1e-5 in float32. CI installs PyTorch's CPU build beside the
+test extra (.ci/run), so these run there; skipped where PyTorch is not installed (it is not in
+the test extra, where pip would take its CUDA build, several GB).
 """
+from pathlib import Path
+
 import numpy as np
 import pytest
 
@@ -101,21 +104,75 @@ def test_errors(gauss):
         gauss(torch.ones(2, dtype=torch.complex128), 0.0, 1.0)
 
 
-@pytest.mark.parametrize("gpu", ["emulated", pytest.param("cupy", marks=pytest.mark.gpu)])
-def test_a_gpu_function_is_refused(monkeypatch, gpu):
-    """The op computes through CPU tensors' memory: a function compiled for a GPU (the device's,
-    marked gpu, or the CPU emulation of CuPy) is refused, naming device='cpu'."""
+@pytest.fixture
+def emulated_gpu(monkeypatch):
+    """CuPy replaced by the CUDA emulator (tests/cuda_emulator.py): kernels compiled for a GPU run
+    on the CPU, launches record their stream; CPU tensors stand in for PyTorch's CUDA tensors."""
     from cuda_emulator import emulated_cupy
+    from elemgrad_gpu.adapters import torch_op
     from elemgrad_gpu.backends.cuda import backend as backend_cuda
 
-    emulated = pytest.importorskip("cupy") if gpu == "cupy" else emulated_cupy()
+    emulated = emulated_cupy()
     monkeypatch.setattr(backend_cuda, "cupy", lambda: emulated)
+    monkeypatch.setattr(torch_op, "_gpu", lambda device: torch.device("cpu"))
+    monkeypatch.setattr(torch_op, "_stream", lambda device: 0x5EED)  # PyTorch's current stream, as a pointer
     backend_cuda.status.cache_clear()
-    try:
-        with pytest.raises(DeviceError, match="device='cpu'"):
-            eg.compile("tanh(x)", orders=0, device="cuda").to_torch()
-    finally:
-        backend_cuda.status.cache_clear()
+    yield emulated
+    backend_cuda.status.cache_clear()
+
+
+def test_a_gpu_function_runs_on_pytorchs_current_stream_through_dlpack(emulated_gpu):
+    """The op of a function compiled for a GPU: its tensors' memory through DLPack (the outputs
+    written in place: the values show in the op's own output tensors), scalar parameters as
+    one-value CPU tensors, the kernel launched on PyTorch's current stream; its gradients' op too."""
+    op = eg.compile("-(x - mu)**2 / (2*s**2) - log(s)", orders=0, device="cuda").to_torch()
+    assert op.device == torch.device("cuda:0")
+    x, mu, s = (t.detach() for t in leaves())
+    (y,) = op._compute_cuda([x, mu, s])
+    np.testing.assert_allclose(y, gaussian(x, mu, s), **F64)
+    assert emulated_gpu.cuda.launched_on == [0x5EED]
+    slopes = op.derived((0, 1, 2))._compute_cuda([x, mu, s])
+    ours, theirs = leaves(), leaves()
+    want = torch.autograd.grad(gaussian(*theirs).sum(), theirs)
+    for slope, total in zip(slopes, want):  # d/dx elementwise; d/dmu, d/ds summed over x
+        np.testing.assert_allclose(slope.sum() if total.ndim == 0 else slope, total, **F64)
+    assert emulated_gpu.cuda.launched_on == [0x5EED] * 2
+
+
+def test_a_gpu_function_refuses_tensors_it_cannot_read(emulated_gpu):
+    op = eg.compile("tanh(x)", orders=0, device="cuda").to_torch()
+    with pytest.raises(DeviceError, match=r"is on cpu; this function runs on cuda:0: \.to\('cuda:0'\)"):
+        op(torch.ones(3))
+    with pytest.raises(InputTypeError, match="complex"):
+        op(torch.ones(3, dtype=torch.complex64))
+
+
+@pytest.mark.gpu
+def test_on_a_gpu_values_gradients_compile_and_opcheck_on_a_side_stream():
+    """On a real GPU (PyTorch's CUDA build): the op on CUDA tensors, launched on a stream that is
+    not the default one, against PyTorch's own values and gradients; opcheck; torch.compile."""
+    if not torch.cuda.is_available():
+        pytest.skip("this PyTorch has no CUDA device")
+    op = eg.compile("-(x - mu)**2 / (2*s**2) - log(s)", orders=0, device="cuda").to_torch()
+    side = torch.cuda.Stream()
+    with torch.cuda.stream(side):
+        ours = [t.detach().cuda().requires_grad_() for t in leaves()]
+        theirs = [t.detach().cuda().requires_grad_() for t in leaves()]
+        y, ref = op(*ours), gaussian(*theirs)
+        g = torch.autograd.grad(y.sum(), ours, create_graph=True)
+        gr = torch.autograd.grad(ref.sum(), theirs, create_graph=True)
+        h = torch.autograd.grad(g[2], ours[2])  # second order, through the op of the next order
+        hr = torch.autograd.grad(gr[2], theirs[2])
+    side.synchronize()
+    for a, b in zip((y, *g, *h), (ref, *gr, *hr)):
+        np.testing.assert_allclose(a.detach().cpu(), b.detach().cpu(), **F64)
+    torch.library.opcheck(op.op, ([t.detach() for t in ours],))
+    compiled = torch.compile(lambda x, mu, s: op(torch.sin(x), mu, s).mean(), fullgraph=True)
+    np.testing.assert_allclose(compiled(*ours).detach().cpu(), gaussian(torch.sin(theirs[0]), *theirs[1:]).mean()
+                               .detach().cpu(), **F64)
+    cpu_op = eg.compile("tanh(x)", orders=0, device="cpu").to_torch()
+    with pytest.raises(DeviceError, match=r"\.cpu\(\)"):
+        cpu_op(ours[0])
 
 
 def test_only_the_inputs_asked_for_are_differentiated_and_proved():
@@ -128,3 +185,68 @@ def test_only_the_inputs_asked_for_are_differentiated_and_proved():
     w.requires_grad_()
     with pytest.raises(eg.NotElementwiseError, match="not elementwise in 'w'"):
         torch.autograd.grad(f(x, w).sum(), (w,))
+
+
+CACHED_PROGRAM = """
+import sys
+from pathlib import Path
+
+import numpy as np
+import torch
+import elemgrad_gpu as eg
+
+tanh2 = eg.compile("tanh(x)**2", orders=0, device="cpu").to_torch()
+if sys.argv[1] == "second":  # another op defined first: it must not take a name the first process gave
+    other = eg.compile("sin(x)", orders=0, device="cpu").to_torch()
+    other(torch.ones(2))
+x = torch.linspace(-2, 2, 9, dtype=torch.float64, requires_grad=True)
+(g,) = torch.autograd.grad(torch.compile(tanh2, fullgraph=True)(x).sum(), (x,))
+t = np.tanh(x.detach().numpy())
+np.testing.assert_allclose(g.numpy(), 2 * t * (1 - t**2), rtol=1e-12, atol=1e-12)
+"""
+
+
+def test_torch_compiles_cache_shared_by_two_processes_runs_each_functions_own_ops(tmp_path):
+    """torch.compile keeps compiled forward and backward graphs on disk, keyed by the ops' names,
+    and a graph loaded from there is not traced again: an op's name must stand for the same
+    function in every process, and the op of the next order must exist before the loaded
+    backward runs. The second process defines another op first, then loads the first one's graph."""
+    import os
+    import subprocess
+    import sys
+
+    script = tmp_path / "program.py"
+    script.write_text(CACHED_PROGRAM)
+    env = {**os.environ, "TORCHINDUCTOR_CACHE_DIR": str(tmp_path / "cache"),
+           "PYTHONPATH": os.pathsep.join([str(Path(eg.__file__).parents[1]), os.environ.get("PYTHONPATH", "")])}
+    for which in ("first", "second"):
+        result = subprocess.run([sys.executable, str(script), which], env=env, capture_output=True, text=True,
+                                timeout=600)
+        assert result.returncode == 0, f"{which} process:\n{result.stderr[-3000:]}"
+
+
+@pytest.mark.skipif(not Path("/proc/self/smaps").exists(), reason="the page flags are read from Linux's /proc")
+def test_large_outputs_are_marked_for_huge_pages_before_their_first_touch():
+    """PyTorch's fresh outputs would be faulted in 4 KiB pages: the op advises huge pages
+    (2 MiB, 'hg' in the mapping's flags, /proc/self/smaps) on a large output's aligned inside."""
+    from page_flags import vm_flags
+
+    f = eg.compile("tanh(x)**2", orders=0, device="cpu").to_torch()
+    y = f(torch.zeros(1 << 21, dtype=torch.float64))  # 16 MiB
+    assert "hg" in vm_flags(y.data_ptr() + (4 << 20))
+    assert float(y.abs().max()) == 0.0
+
+
+def test_an_op_is_named_by_what_defines_its_function():
+    """The same function compiled twice is one op (a name is defined once per process); functions
+    that differ only in what Python computes per call (a reduction of another input) are two."""
+    import pytensor.tensor as pt
+
+    first = eg.compile("tanh(x)**2", orders=0, device="cpu").to_torch()
+    assert eg.compile("tanh(x)**2", orders=0, device="cpu").to_torch() is first
+    assert eg.compile("tanh(x)**2", orders=(0, 1), device="cpu").to_torch().name != first.name
+    total = eg.compile(lambda x, w: x * pt.sum(w), orders=0, device="cpu").to_torch()
+    largest = eg.compile(lambda x, w: x * pt.max(w), orders=0, device="cpu").to_torch()
+    x, w = torch.tensor(X[:5]), torch.tensor(X[5:10])
+    np.testing.assert_allclose(total(x, w), X[:5] * X[5:10].sum(), **F64)
+    np.testing.assert_allclose(largest(x, w), X[:5] * X[5:10].max(), **F64)

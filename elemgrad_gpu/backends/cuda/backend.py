@@ -294,6 +294,12 @@ class CudaKernel:
         self._hoisting = hoisting  # (the inputs eg_once reads, how many values it writes), or None
         self._launch = Launch.configured()
 
+    def handles(self) -> tuple[dict[str, int], int, int]:
+        """The driver's handles (CUfunction) of the three kernels, by name, and the launch shape:
+        threads per block and the most blocks (0: no cap), for launchers outside CuPy (XLA's)."""
+        cap = self._launch.blocks_per_sm * self._sms if self._launch.blocks_per_sm else 0
+        return {name: int(f.ptr) for name, f in self._functions.items()}, self._launch.threads, cap
+
     def run(self, inputs: Sequence, shape: tuple[int, ...], out: Sequence | None = None) -> list:
         """The outputs computed from ``inputs``: into ``out`` when given, else new device arrays of ``shape``."""
         cp = cupy()
