@@ -319,3 +319,18 @@ def test_every_family_header_comes_after_the_device_preamble_and_its_own_depende
         positions = [code.index(path.read_text()) for path in paths]
         assert positions == sorted(positions) and code.count("#define DEVICE WITHIN_KERNEL") == 1
     assert normal.Erfcx().c_code_cache_version() != special.ErfInv().c_code_cache_version()
+
+
+@pytest.mark.parametrize("dtype, ulp", [("float64", 2.0 ** -52), ("float32", 2.0 ** -23)])
+@pytest.mark.parametrize("name, slope", [("tanh", lambda x: mp.sech(x) ** 2),
+                                         ("sigmoid", lambda x: mp.exp(-x) / (1 + mp.exp(-x)) ** 2)])
+def test_tanh_and_sigmoid_slopes_are_within_their_absolute_bound(name, slope, dtype, ulp):
+    """docs/RELIABILITY.md, Known limits: 1 - tanh**2 and s*(1 - s) err by at most 4 ulp of 1
+    (absolutely) everywhere, and relatively by at most 4 ulp where |x| <= 1."""
+    x = np.linspace(-40, 40, 2001).astype(dtype)
+    got = eg.compile(f"{name}(x)", orders=1, dtype=dtype, device="cpu")(x).astype(np.float64)
+    with mp.workdps(40):
+        want = np.array([float(slope(mp.mpf(float(v)))) for v in x])
+    assert np.abs(got - want).max() <= 4 * ulp
+    near = np.abs(x) <= 1
+    assert (np.abs(got - want)[near] / want[near]).max() <= 4 * ulp
