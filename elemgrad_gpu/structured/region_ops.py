@@ -124,8 +124,6 @@ def subtensor(walk: Walk, node, held) -> Grid:
     grid = held[0]
     reads = [_axis_read(e, n) for e, n in zip(_indices(walk, node, 1, len(grid.shape)), grid.shape)]
     new_axis, sub, shape, cuts = {}, [], [], []
-    if any(length == 0 for _, _, length in reads):
-        raise Unsupported("a slice of no element")
     for a, (start, step, length) in enumerate(reads):
         if step is None:
             sub.append((-1, 0, start))

@@ -131,7 +131,8 @@ def _call(kernel, views: list, outs: list, orders: list[int], xp, flat: bool) ->
     if kernel.constant is not None:
         computed = {0: kernel.constant}
     elif kernel.function is not None:
-        got = kernel.function(*views, out=outs if flat and len(kernel.computed) == len(orders) else None)
+        direct = flat and len(kernel.computed) == len(orders) and all(v.dtype == outs[0].dtype for v in views)
+        got = kernel.function(*views, out=outs if direct else None)  # else computed in f's own dtype, then cast
         got = got if isinstance(got, tuple) else (got,)
         computed = dict(zip(kernel.computed, got))
     for order, out in zip(orders, outs):
