@@ -2,8 +2,9 @@
 
 The plan of each call's shape (``plan.py``) is made once and cached: an elementwise f
 goes through ``compile`` (one fused pass); a lower-triangular chain through an exact
-rule (one pass); anything else is coloured for the diagonal (one pass per colour); a
-pattern no colouring can afford is refused with ``StructureError``.
+rule (one pass); a stencil-like f through the fused stencil kernel (``stencil.py``: one
+pass of our own kernels, CPU or GPU); anything else is coloured for the diagonal (one
+pass per colour); a pattern no colouring can afford is refused with ``StructureError``.
 """
 from __future__ import annotations
 
@@ -203,9 +204,11 @@ def jacobian_diagonal(f: Callable | str, *, wrt: str | None = None, orders=1, de
 
     f: as for ``compile`` (a callable of symbolic tensors, or an expression string).
     orders: 1 gives dy_i/dx_i; 2 gives d2y_i/dx_i2; a tuple such as (0, 1) gives the value too.
-    device: elementwise f run where ``compile`` would run them; structured f run on the CPU.
+    device: elementwise and stencil-like f run where ``compile`` would run them (CuPy arrays
+    in, CuPy arrays out); the rule and colouring plans run on the CPU.
 
-    Returns a DiagonalFunction; ``fn.method`` ("elementwise", "rule: cumsum", "colouring"),
+    Returns a DiagonalFunction; ``fn.method`` ("elementwise", "rule: cumsum", "stencil: 9 regions",
+    "colouring"),
     ``fn.passes`` and ``fn.pattern(shape)`` say what it proved and does. Raises
     StructureError (a NotElementwiseError) for a pattern no exact rule or cheap colouring covers.
 
