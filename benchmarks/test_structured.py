@@ -181,8 +181,6 @@ def test_1e7_value_of_f_pytensor(benchmark, big):
 
 def test_1e7_colouring_engine(benchmark, big):
     """The colouring engine (2 forward passes in one PyTensor function), which the stencil kernel replaced here."""
-    import pytensor.tensor  # noqa: F401 - the plan's trace needs PyTensor
-
     import elemgrad_gpu as eg
     from elemgrad_gpu.structured.plan import colour_plan, trace
 
