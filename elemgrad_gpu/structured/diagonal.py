@@ -2,8 +2,9 @@
 
 The plan of each call's shape (``plan.py``) is made once and cached: an elementwise f
 goes through ``compile`` (one fused pass); a lower-triangular chain through an exact
-rule (one pass); anything else is coloured for the diagonal (one pass per colour); a
-pattern no colouring can afford is refused with ``StructureError``.
+rule (one pass); a stencil-like f through the fused stencil kernel (``stencil.py``: one
+pass of our own kernels, CPU or GPU); anything else is coloured for the diagonal (one
+pass per colour); a pattern no colouring can afford is refused with ``StructureError``.
 """
 from __future__ import annotations
 
@@ -13,6 +14,8 @@ from typing import Callable
 import numpy as np
 
 from elemgrad_gpu.errors import DeviceError, InputError, InputTypeError
+
+STENCIL_ENGINE = "fused stencil kernel"  # stencil.ENGINE, without importing PyTensor here
 
 
 class DiagonalFunction:
@@ -65,11 +68,18 @@ class DiagonalFunction:
 
             return chunked.call(self, self._given(args, kwargs))
         arrays = self._bind(args, kwargs)
-        plan = self.plan_for(*(a.shape for a in arrays), dtype=arrays[0].dtype.name)
+        plan = self.plan_for(*(a.shape for a in arrays), dtype=self.dtype or arrays[self._wrt_index].dtype.name)
         if plan.function is None:
             return self._elementwise_function()(*arrays)
-        results = [np.asarray(r) for r in plan.function(*arrays, *plan.extra)]
+        if plan.engine == STENCIL_ENGINE:  # our own kernels: NumPy or CuPy arrays, as given
+            results = plan.function(*arrays)
+        else:
+            results = [np.asarray(r) for r in plan.function(*_on_host(arrays, plan), *plan.extra)]
         return results[0] if self.single else tuple(results)
+
+    @property
+    def _wrt_index(self) -> int:
+        return self.source.names.index(self.wrt)
 
     def plan_for(self, *shapes, dtype: str = "float64"):
         """The plan (method, passes, colours) at these input shapes (one per input; a single
@@ -95,14 +105,20 @@ class DiagonalFunction:
         from elemgrad_gpu.structured import plan as planning
         from elemgrad_gpu.structured import rules
 
+        from elemgrad_gpu.structured import stencil
+
         inputs, output = planning.trace(self.source, dtype, shapes)
         x = self._x(inputs)
         if planning.is_elementwise(output, x):
             return planning.ShapePlan("elementwise", 1)
-        self._check_device()
         cumulative = rules.triangular_chain(output, x, inputs)
         if cumulative:
+            self._check_device()
             return planning.rule_plan(output, x, inputs, cumulative, self.orders)
+        found = stencil.try_plan(output, x, inputs, shapes, self.orders, self.device)
+        if found is not None:
+            return found
+        self._check_device()
         return planning.colour_plan(output, x, inputs, shapes, self.orders)
 
     def _x(self, inputs):
@@ -157,11 +173,25 @@ class DiagonalFunction:
 
 
 def _dtype_of(value) -> str:
-    dtype = np.asarray(value).dtype
+    dtype = value.dtype if _on_gpu(value) else np.asarray(value).dtype
     return dtype.name if dtype.name in ("float32", "float64") else "float64"
 
 
-def _as_array(value, dtype: str, name: str) -> np.ndarray:
+def _on_gpu(value) -> bool:
+    return hasattr(value, "__cuda_array_interface__")
+
+
+def _on_host(arrays: list, plan) -> list:
+    """The arrays for a PyTensor function (rules, colouring): GPU arrays are refused clearly."""
+    if any(_on_gpu(a) for a in arrays):
+        raise InputTypeError(f"jacobian_diagonal computes this function ({plan.method}) on the CPU; it takes "
+                             f"NumPy arrays, not GPU arrays (only stencil-like functions run on a GPU)")
+    return arrays
+
+
+def _as_array(value, dtype: str, name: str):
+    if _on_gpu(value):  # a CuPy array: kept on its device, for the fused stencil kernel
+        return value if value.dtype == np.dtype(dtype) else value.astype(dtype)
     array = np.asarray(value)
     if array.dtype.kind not in "biuf":
         raise InputTypeError(f"input {name!r} must hold real numbers, not {array.dtype}")
@@ -174,9 +204,11 @@ def jacobian_diagonal(f: Callable | str, *, wrt: str | None = None, orders=1, de
 
     f: as for ``compile`` (a callable of symbolic tensors, or an expression string).
     orders: 1 gives dy_i/dx_i; 2 gives d2y_i/dx_i2; a tuple such as (0, 1) gives the value too.
-    device: elementwise f run where ``compile`` would run them; structured f run on the CPU.
+    device: elementwise and stencil-like f run where ``compile`` would run them (CuPy arrays
+    in, CuPy arrays out); the rule and colouring plans run on the CPU.
 
-    Returns a DiagonalFunction; ``fn.method`` ("elementwise", "rule: cumsum", "colouring"),
+    Returns a DiagonalFunction; ``fn.method`` ("elementwise", "rule: cumsum", "stencil: 9 regions",
+    "colouring"),
     ``fn.passes`` and ``fn.pattern(shape)`` say what it proved and does. Raises
     StructureError (a NotElementwiseError) for a pattern no exact rule or cheap colouring covers.
 

@@ -6,13 +6,15 @@ reshapes are known numbers), then, in order:
 1. elementwise (``graph.verify`` proves it): the existing fused kernel, one pass;
 2. a lower-triangular chain of elementwise and cumulative operations (``rules.py``):
    one pass through the one-element surrogate;
-3. otherwise the pattern is proven (``prove.py``) and coloured for the diagonal
+3. a stencil-like f (every operation covered by ``region_ops.py``): the fused stencil
+   kernel (``stencil.py``), one pass of our own kernels, chosen in ``diagonal.py``;
+4. otherwise the pattern is proven (``prove.py``) and coloured for the diagonal
    (``colouring.py``): one forward-mode pass (a Jacobian-vector product with the
    colour's seed) per colour, read at that colour's rows; higher orders use the same
    colouring through colour-compressed copies of f (see ``_compressed``);
-4. a pattern that couples too many elements is refused with ``StructureError``.
+5. a pattern that couples too many elements is refused with ``StructureError``.
 
-The passes of one call are built into ONE PyTensor function (compiled by PyTensor's
+The passes of one rule or colouring call are built into ONE PyTensor function (compiled by PyTensor's
 FAST_RUN mode, its C backend): all colours share the value's computation and PyTensor
 fuses their elementwise work; it is not our own fused kernel.
 """

@@ -98,21 +98,21 @@ def reversed_twice(x):
     return pt.exp(x[::-1] * 0.5)[::-1] * x
 
 
-CASES = [  # (f, shape, method, passes)
-    (zero_padded_second_difference, (10,), "colouring", 2),
-    (periodic_second_difference, (10,), "colouring", 2),
-    (first_difference_zero_pad, (10,), "colouring", 2),
-    (first_difference_periodic, (10,), "colouring", 2),
-    (squared_difference_ends, (10,), "colouring", 2),
-    (convolution, (10,), "colouring", 2),
-    (laplacian, (6, 6), "colouring", 2),
-    (laplacian_zero, (5, 7), "colouring", 2),
-    (convolution_2d, (6, 6), "colouring", 2),
-    (brusselator, (2, 6, 6), "colouring", 2),
+CASES = [  # (f, shape, method, passes): stencils take the fused stencil kernel (test_regions.py), 1 pass
+    (zero_padded_second_difference, (10,), "stencil: 3 regions", 1),
+    (periodic_second_difference, (10,), "stencil: 3 regions", 1),
+    (first_difference_zero_pad, (10,), "stencil: 2 regions", 1),
+    (first_difference_periodic, (10,), "stencil: 2 regions", 1),
+    (squared_difference_ends, (10,), "stencil: 2 regions", 1),
+    (convolution, (10,), "stencil: 3 regions", 1),
+    (laplacian, (6, 6), "stencil: 9 regions", 1),
+    (laplacian_zero, (5, 7), "stencil: 9 regions", 1),
+    (convolution_2d, (6, 6), "stencil: 9 regions", 1),
+    (brusselator, (2, 6, 6), "stencil: 18 regions", 1),
     (cumsum_tanh, (10,), "rule: cumsum", 1),
     (cumprod_terms, (10,), "rule: cumprod", 1),
     (cumsum_then_elementwise, (3, 5), "rule: cumsum", 1),
-    (reversed_twice, (10,), "rule: permutation fixes the diagonal", 1),
+    (reversed_twice, (10,), "stencil: 1 region", 1),
 ]
 
 
@@ -127,6 +127,32 @@ def test_diagonal_matches_the_full_jacobian(f, shape, method, passes, dtype, ord
     tol = 1e-10 if dtype == "float64" else 2e-4
     np.testing.assert_allclose(got, want, rtol=tol, atol=tol * max(1.0, np.abs(want).max()))
     assert (fn.method, fn.passes) == (method, passes)
+
+
+def coloured(f, shape: tuple, orders=(1,)):
+    """The colouring engine's plan for f at ``shape`` (jacobian_diagonal's choice where neither
+    the rules nor the fused stencil kernel apply), run here on stencils to hold its pass counts."""
+    from elemgrad_gpu.structured.plan import colour_plan, trace
+
+    source = eg.jacobian_diagonal(f).source
+    shapes = {source.names[0]: shape}
+    inputs, output = trace(source, "float64", shapes)
+    return colour_plan(output, inputs[0], inputs, shapes, list(orders))
+
+
+COLOURED = [(c[0], c[1]) for c in CASES if c[2].startswith("stencil")]
+
+
+@pytest.mark.parametrize("order", [1, 2])
+@pytest.mark.parametrize("f, shape", COLOURED, ids=[c[0].__name__ for c in COLOURED])
+def test_the_colouring_engine_on_stencils(f, shape, order):
+    """2 passes for the tridiagonal stencils, the 5-point Laplacian and the Brusselator (asdex: 3, 5, 12)."""
+    x = np.random.default_rng(7).uniform(-1, 1, size=shape)
+    plan = coloured(f, shape, (order,))
+    np.testing.assert_allclose(plan.function(x, *plan.extra)[0], reference(f, x, order), rtol=1e-10, atol=1e-10)
+    passes = 1 if f is reversed_twice else 2
+    method = "rule: permutation fixes the diagonal" if f is reversed_twice else "colouring"
+    assert (plan.method, plan.passes) == (method, passes)
 
 
 def test_value_and_slope_together():
@@ -154,20 +180,30 @@ def test_a_band_of_half_width_b_takes_b_plus_one_passes(b):
     x = np.random.default_rng(b).normal(size=12)
     fn = eg.jacobian_diagonal(band)
     np.testing.assert_allclose(fn(x), reference(band, x), rtol=1e-12, atol=1e-13)
-    assert fn.passes == b + 1
+    assert (fn.passes, fn.engine) == (1, "fused stencil kernel")
+    plan = coloured(band, (12,))
+    np.testing.assert_allclose(plan.function(x, *plan.extra)[0], reference(band, x), rtol=1e-12, atol=1e-13)
+    assert plan.passes == b + 1
 
 
 def test_periodic_stencil_of_odd_length_takes_three_passes():
     """An odd cycle is not 2-colourable: 3 is the least, and the answer is still exact."""
     x = np.random.default_rng(1).normal(size=9)
-    fn = eg.jacobian_diagonal(periodic_second_difference)
-    np.testing.assert_allclose(fn(x), reference(periodic_second_difference, x), rtol=1e-12)
-    assert fn.passes == 3
+    plan = coloured(periodic_second_difference, (9,))
+    np.testing.assert_allclose(plan.function(x, *plan.extra)[0], reference(periodic_second_difference, x),
+                               rtol=1e-12)
+    assert plan.passes == 3
 
 
 def test_large_tridiagonal_stencil_is_coloured_with_two():
+    from elemgrad_gpu.structured import colouring
+    from elemgrad_gpu.structured.plan import prove, trace
+
+    shapes = {"x": (10**6,)}
+    inputs, output = trace(eg.jacobian_diagonal(zero_padded_second_difference).source, "float64", shapes)
+    assert colouring.colour(prove(output, inputs[0], inputs, shapes), shapes["x"]).max() + 1 == 2
     plan = eg.jacobian_diagonal(zero_padded_second_difference).plan_for((10**6,))
-    assert (plan.method, plan.passes) == ("colouring", 2)
+    assert (plan.method, plan.passes) == ("stencil: 3 regions", 1)
 
 
 def test_elementwise_function_takes_the_fused_path():
@@ -219,8 +255,8 @@ def test_non_square_and_bad_requests_are_refused():
         eg.jacobian_diagonal(lambda x: x[1:] - x[:-1])(np.ones(5))
     with pytest.raises(InputError, match="one input"):
         eg.jacobian_diagonal(lambda x, y: x * y, wrt=("x", "y"))
-    with pytest.raises(DeviceError, match="CPU only"):
-        eg.jacobian_diagonal(zero_padded_second_difference, device="cuda")(np.ones(5))
+    with pytest.raises(DeviceError, match="CPU only"):  # colouring runs on the CPU only (stencils: test_regions.py)
+        eg.jacobian_diagonal(lambda x: pt.sin(pt.dot(TRIDIAGONAL, x)), device="cuda")(np.ones(10))
 
 
 def test_docstring_example():
