@@ -1,5 +1,6 @@
 """jacobian_diagonal with device="cuda": an elementwise f runs its fused kernel on the GPU (host
-arrays in, host arrays out); a structured f (a stencil) is refused, naming the CPU, before
+arrays in, host arrays out), so does a stencil (the fused stencil engine, one pass); a structure
+only the colouring engine answers (a banded matrix product) is refused, naming the CPU, before
 anything runs. On the GPU (marked ``gpu``: benchmarks/gpu_check.sh) and on the CPU emulation
 of CuPy (tests/cuda_emulator.py)."""
 import numpy as np
@@ -45,11 +46,26 @@ def test_the_elementwise_plan_runs_on_the_gpu(gpu, dtype):
     np.testing.assert_allclose(curvature, 2 * (1 - t * t) * (1 - 3 * t * t), rtol=4 * tolerance, atol=4 * tolerance)
 
 
-def test_the_stencil_plan_is_refused_on_the_gpu_naming_the_cpu(gpu):
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+def test_the_stencil_plan_runs_on_the_gpu(gpu, dtype):
+    fn = eg.jacobian_diagonal(stencil, orders=(0, 1), device="cuda")
+    x = np.random.default_rng(20).uniform(-1, 1, 5001).astype(dtype)
     launched = LAUNCHES.copy()
-    with pytest.raises(eg.DeviceError, match=r"jacobian_diagonal runs structured \(non-elementwise\) functions on "
-                                              r"the CPU only; device='cuda' serves elementwise functions"):
-        eg.jacobian_diagonal(stencil, device="cuda")(np.ones(50))
+    value, slope = fn(x)
+    assert (fn.method.startswith("stencil"), fn.passes, fn.engine) == (True, 1, "fused stencil kernel")
+    if gpu:
+        assert sum((LAUNCHES - launched).values()) >= 1  # kernels ran on the (emulated) device
+    assert isinstance(slope, np.ndarray) and slope.dtype == dtype
+    np.testing.assert_array_equal(slope, np.r_[0.0, np.full(4999, -2.0), 0.0].astype(dtype))
+    tolerance = 1e-6 if dtype == "float32" else 1e-15
+    np.testing.assert_allclose(value, np.r_[0.0, x[2:] - 2 * x[1:-1] + x[:-2], 0.0], atol=tolerance)
+
+
+def test_a_colouring_plan_is_refused_on_the_gpu_naming_the_cpu(gpu):
+    banded = np.eye(50) + np.eye(50, k=1) + np.eye(50, k=-1)
+    launched = LAUNCHES.copy()
+    with pytest.raises(eg.DeviceError, match="CPU only"):
+        eg.jacobian_diagonal(lambda x: pt.dot(banded, pt.sin(x)), device="cuda")(np.ones(50))
     assert LAUNCHES == launched
-    np.testing.assert_array_equal(eg.jacobian_diagonal(stencil, device="cpu")(np.ones(50)),
-                                  np.r_[0.0, np.full(48, -2.0), 0.0])
+    np.testing.assert_allclose(eg.jacobian_diagonal(lambda x: pt.dot(banded, pt.sin(x)), device="cpu")(np.ones(50)),
+                               np.full(50, np.cos(1.0)), rtol=1e-15)
