@@ -71,6 +71,9 @@ class JaxFunction:
         self.inputs = function.inputs
         self.platform = "cpu" if function.backend == "c" else "gpu"  # JAX's name of where arrays must be
         self._derived: dict[tuple[int, ...], JaxFunction] = {}
+        # the kernel computes each distinct derivative once (nested jvps repeat them: 16 outputs at
+        # the fourth level of one input, 5 distinct); ``_pick`` places them in the outputs' order
+        self._computed, self._pick = function.distinct()
         self._apply = jax.custom_jvp(self._kernel)
         self._apply.defjvp(self._jvp, symbolic_zeros=True)
 
@@ -107,12 +110,12 @@ class JaxFunction:
     def _kernel(self, *arrays):
         """The fused kernel on arrays of one shape and dtype, through the FFI handler."""
         dtype = arrays[0].dtype
-        key = _load_kernel(self.function, dtype.name) if self.platform == "cpu" else _load_cuda_kernel(self.function,
-                                                                                                        dtype.name)
+        computed = self._computed
+        key = _load_kernel(computed, dtype.name) if self.platform == "cpu" else _load_cuda_kernel(computed, dtype.name)
         result = jax.ShapeDtypeStruct(jnp.broadcast_shapes(*(a.shape for a in arrays)), dtype)
-        call = jax.ffi.ffi_call(TARGET, [result] * self.function.n_outputs, vmap_method="broadcast_all")
-        return tuple(call(*arrays, kernel=key, n_inputs=np.int64(len(arrays)),
-                          n_outputs=np.int64(self.function.n_outputs)))
+        call = jax.ffi.ffi_call(TARGET, [result] * computed.n_outputs, vmap_method="broadcast_all")
+        outputs = tuple(call(*arrays, kernel=key, n_inputs=np.int64(len(arrays)), n_outputs=np.int64(computed.n_outputs)))
+        return outputs if self._pick is None else tuple(outputs[k] for k in self._pick)
 
     def derived(self, positions: tuple[int, ...]) -> JaxFunction:
         """The function's outputs and those of the next order in the inputs at ``positions``, in one

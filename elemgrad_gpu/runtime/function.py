@@ -92,6 +92,20 @@ class ElementwiseFunction:
         function._specialization(self._default_dtype(), self._source.ndim if ndim is None else ndim)  # verify now
         return function
 
+    def distinct(self) -> tuple[ElementwiseFunction, list[int] | None]:
+        """This function computing each distinct derivative once, and where each of this function's
+        outputs is among its outputs (None: nothing repeats). Mixed partials are taken in one order
+        (the names sorted): d/dx d/dy and d/dy d/dx are one output. Nested differentiation (each
+        level keeping the last one's outputs, ``differentiated(keep=True)``) repeats them: four
+        levels of one input ask for 16 outputs, 5 of them distinct."""
+        canonical = [tuple(sorted(index)) for index in self._indices]
+        unique = list(dict.fromkeys(canonical))
+        if len(unique) == len(canonical):
+            return self, None
+        function = ElementwiseFunction(self._source, unique, False, self._device, self._dtype)
+        where = [unique.index(index) for index in canonical]
+        return function, [s * len(unique) + k for s in range(self._source.n_outputs) for k in where]
+
     def c_entry(self, dtype: str, ndim: int) -> int | None:
         """The address of the compiled C loop for inputs of ``dtype`` and ``ndim`` (C signature
         ``int (char **args, npy_intp n, const npy_intp *steps)``, backends/c/elemwise.c), or None
