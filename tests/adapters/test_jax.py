@@ -339,3 +339,31 @@ def test_mixed_partials_in_either_order_are_one_output():
     h = jax.hessian(lambda v: f(v[0], v[1]).sum())(jnp.array([0.7, 1.3]))
     want = jax.hessian(lambda v: v[0] * jnp.sin(v[1]))(jnp.array([0.7, 1.3]))
     np.testing.assert_allclose(h, want, **F64)
+
+
+def test_a_jax_program_fitting_parameters_follows_jaxs_own():
+    """A jitted program: gradient descent (lax.fori_loop, 20 steps) on the negative Gaussian
+    log-likelihood of data through tanh(w * x)**2 features, the primitive used twice (features and
+    likelihood); parameters and the final gradient against the same program in jax.numpy (1e-12)."""
+    features = eg.compile("tanh(x)**2", orders=0, device="cpu").to_jax()
+    gauss = eg.compile("-(x - mu)**2 / (2*s**2) - log(s)", orders=0, device="cpu").to_jax()
+    x = jnp.asarray(X)
+    y = jnp.asarray(np.random.default_rng(4).normal(0.5, 0.3, size=X.size))
+
+    def loss(params, ours):
+        w, mu, log_s = params
+        h = features(w * x) if ours else jnp.tanh(w * x) ** 2
+        r = y - h
+        return -(gauss(r, mu, jnp.exp(log_s)) if ours else gaussian(r, mu, jnp.exp(log_s))).mean()
+
+    def fit(ours):
+        step = lambda i, p: tuple(a - 0.1 * g for a, g in zip(p, jax.grad(loss)(p, ours)))  # noqa: E731
+        return jax.jit(lambda p: jax.lax.fori_loop(0, 20, step, p))
+
+    start = (jnp.float64(0.8), jnp.float64(0.0), jnp.float64(0.1))
+    got, want = fit(True)(start), fit(False)(start)
+    for a, b in zip(got, want):
+        np.testing.assert_allclose(a, b, **F64)
+    for a, b in zip(jax.grad(loss)(got, True), jax.grad(loss)(want, False)):
+        np.testing.assert_allclose(a, b, **F64)
+    assert abs(float(got[0]) - 0.8) > 1e-3  # the parameters moved
