@@ -46,7 +46,7 @@ def parse_shape(text: str | None) -> tuple[int, ...] | None:
             return shape
     except ValueError:
         pass
-    raise UsageError(f"--shape expects positive integers separated by commas, e.g. 100,100; got {text!r}")
+    raise UsageError(f"--shape expects integers of at least 1 separated by commas, e.g. 100,100; got {text!r}")
 
 
 def run(args) -> int:
@@ -62,7 +62,8 @@ def run(args) -> int:
         if not isinstance(f, str):
             raise UsageError(f"--function needs --shape N[,M...], the shape of the input {fn.wrt!r}")
         shape = (1,)  # an expression string is elementwise: its plan is that of any shape
-    print(f"input: {fn.wrt}, shape {','.join(map(str, shape))}, {dtype}")
+    else:
+        print(f"input: {fn.wrt}, shape {','.join(map(str, shape))}, {dtype}")
     diagonal = _diagonal(fn, shape, dtype)
     blocks = _blocks(f, fn.wrt, shape, dtype) if len(shape) >= 2 else None
     return 0 if diagonal or blocks else 1
