@@ -1,11 +1,10 @@
-"""Structured Jacobians on the command line: ``--blocks`` and ``--diagonal`` for derive and eval, and
-``elemgrad explain EXPR`` (the proven structure and the pass count).
+"""Structured Jacobians on the command line: ``--blocks`` and ``--diagonal`` for derive and eval.
 
 Expression strings are elementwise by construction (the language has no reductions), so
-for them ``--blocks`` gives diagonal blocks and ``explain`` reports elementwise; the
-structure of other functions comes from ``structure_of`` when the diagonal module
-provides it. ``--diagonal`` calls ``eg.jacobian_diagonal``: where this build lacks it,
-the command says so in one line (exit 2).
+for them ``--blocks`` gives diagonal blocks; eval also takes a Python function of the
+user's file, ``--function FILE.py:NAME`` (``userfunction.py``), whose structure is the
+function's own. ``elemgrad explain`` (the proven structure and the pass count) lives in
+``explain.py``.
 """
 from __future__ import annotations
 

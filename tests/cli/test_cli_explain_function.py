@@ -100,6 +100,12 @@ def test_a_dense_coupling_is_refused_with_its_operation_and_passes(folder, name,
     assert f"it applies {operation} (" in result.stdout and "at least 100 forward passes" in result.stdout
 
 
+def test_wide_rows_refused_for_the_diagonal_still_have_blocks_so_exit_0(folder):
+    lines = explained(folder, "row_softmax", "30,200")  # asserts exit status 0
+    assert lines["structure"].startswith("refused") and "it applies Max (" in lines["diagonal"]
+    assert lines["blocks"].startswith("row-local along the last axis, width k=200 (blocks 200x200)")
+
+
 def test_an_expression_string_is_still_elementwise(folder):
     result = elemgrad("explain", "tanh(x)**2", cwd=folder)
     assert result.returncode == 0, result.stderr
