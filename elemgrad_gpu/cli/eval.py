@@ -31,6 +31,7 @@ import numpy as np
 from tqdm import tqdm
 
 from elemgrad_gpu.cli import npyblocks, outofcore, structured
+from elemgrad_gpu.cli.explain import FUNCTION_HELP
 from elemgrad_gpu.cli.common import add_derivative_options, compile_from, output_names, param, positive, subcommand
 from elemgrad_gpu.errors import UsageError
 
@@ -61,7 +62,9 @@ def register(subparsers) -> None:
                         "elemgrad eval '-(x - mu)**2/(2*s**2) - log(s)' --input points.csv --param mu=0.5 "
                         "--param s=2 --derivatives f x mu --output results.npz")
     parser.epilog = f"{NOTES}\n\n{parser.epilog}"
-    parser.add_argument("expression", help="an expression such as 'tanh(x)**2'")
+    parser.add_argument("expression", nargs="?", help="an expression such as 'tanh(x)**2' (or --function with "
+                        "--diagonal or --blocks)")
+    parser.add_argument("--function", metavar="FILE.py:NAME", help=f"with --diagonal or --blocks: {FUNCTION_HELP}")
     parser.add_argument("--input", required=True, metavar="FILE", help="the inputs: .npy, .npz or .csv")
     parser.add_argument("--output", metavar="FILE", help="where the results go: .npy, .npz or .csv "
                         "(default: print a summary)")
@@ -84,6 +87,12 @@ def run(args: argparse.Namespace) -> int:
     params = _params(args.param)
     if args.structure:
         return structured.run_eval(args, params)
+    if args.function:
+        raise UsageError("--function needs --diagonal or --blocks (a function's elementwise derivatives: "
+                         "eg.compile in Python)")
+    if args.expression is None:
+        raise UsageError("give an expression such as 'tanh(x)**2' (or --function FILE.py:NAME with --diagonal "
+                         "or --blocks)")
     read, write = _suffix(args.input, "--input", READERS), args.output and _suffix(args.output, "--output", WRITERS)
     fn = compile_from(args, device=args.device, dtype=args.dtype)
     names = output_names(fn)

@@ -1,11 +1,10 @@
-"""Structured Jacobians on the command line: ``--blocks`` and ``--diagonal`` for derive and eval, and
-``elemgrad explain EXPR`` (the proven structure and the pass count).
+"""Structured Jacobians on the command line: ``--blocks`` and ``--diagonal`` for derive and eval.
 
 Expression strings are elementwise by construction (the language has no reductions), so
-for them ``--blocks`` gives diagonal blocks and ``explain`` reports elementwise; the
-structure of other functions comes from ``structure_of`` when the diagonal module
-provides it. ``--diagonal`` calls ``eg.jacobian_diagonal``: where this build lacks it,
-the command says so in one line (exit 2).
+for them ``--blocks`` gives diagonal blocks; eval also takes a Python function of the
+user's file, ``--function FILE.py:NAME`` (``userfunction.py``), whose structure is the
+function's own. ``elemgrad explain`` (the proven structure and the pass count) lives in
+``explain.py``.
 """
 from __future__ import annotations
 
@@ -41,10 +40,13 @@ def _orders(args):
 
 def build(args, **options):
     """The structured function a command line asks for."""
+    from elemgrad_gpu.cli.explain import target
+
+    f = target(args)  # the expression, or the function of --function FILE.py:NAME (eval)
     try:
         if args.structure == "blocks":
-            return eg.jacobian_blocks(args.expression, wrt=_wrt(args), axis=args.axis, orders=_orders(args), **options)
-        return eg.jacobian_diagonal(args.expression, wrt=_wrt(args), orders=_orders(args), **options)
+            return eg.jacobian_blocks(f, wrt=_wrt(args), axis=args.axis, orders=_orders(args), **options)
+        return eg.jacobian_diagonal(f, wrt=_wrt(args), orders=_orders(args), **options)
     except eg.InputError as error:
         raise UsageError(str(error).replace("wrt=", "--wrt ")) from None
 
@@ -67,7 +69,7 @@ def run_eval(args, params: dict[str, float]) -> int:
     arrays = _read(args.input, [n for n in fn.inputs if n not in params])
     results = fn(**arrays, **params)
     results = results if isinstance(results, tuple) else (results,)
-    names = _names(args)
+    names = _names(args, fn)
     if args.output:
         _write(args.output, dict(zip(names, results)))
     else:
@@ -77,9 +79,9 @@ def run_eval(args, params: dict[str, float]) -> int:
     return 0
 
 
-def _names(args) -> list[str]:
+def _names(args, fn) -> list[str]:
     orders = args.orders if len(args.orders) > 1 else args.orders[:1]
-    wrt = _wrt(args) or ("x",)
+    wrt = (fn.wrt,) if isinstance(fn.wrt, str) else tuple(fn.wrt)
     label = "blocks" if args.structure == "blocks" else "diagonal"
     return [name for k in orders for name in (["f"] if k == 0 else [f"{label}_{w}" for w in wrt])]
 
@@ -107,7 +109,7 @@ def _write(path: str, results: dict[str, np.ndarray]) -> None:
     elif suffix == ".npy" and len(results) == 1:
         np.save(path, next(iter(results.values())))
     else:
-        raise UsageError(f"--output {path}: with --blocks or --diagonal write .npz (or .npy for one result)")
+        raise UsageError(f"--output {path}: with --blocks or --diagonal write .npz (or .npy for one result: --order 1)")
 
 
 def explain_structure(expression: str, wrt, shape) -> tuple[str, str]:
@@ -136,23 +138,7 @@ def explain_structure(expression: str, wrt, shape) -> tuple[str, str]:
 
 
 def register(subparsers, subcommand) -> None:
-    """Add the ``explain`` subcommand (``subcommand``: the command line's parser maker)."""
-    parser = subcommand(subparsers, "explain", "print the proven structure of an expression and how many "
-                        "passes its derivatives take", "elemgrad explain 'tanh(x)**2'")
-    parser.add_argument("expression")
-    parser.add_argument("--wrt", help="input(s) to differentiate by, comma-separated")
-    parser.add_argument("--shape", help="the input's shape, e.g. 1000,3 (for row-local widths)")
-    parser.set_defaults(run=_run_explain)
+    """Add the ``explain`` subcommand (``cli/explain.py``)."""
+    from elemgrad_gpu.cli import explain
 
-
-def _run_explain(args) -> int:
-    shape = None
-    if args.shape:
-        try:
-            shape = tuple(int(s) for s in args.shape.split(","))
-        except ValueError:
-            raise UsageError(f"--shape expects integers separated by commas, e.g. 1000,3; got {args.shape!r}") from None
-    structure, passes = explain_structure(args.expression, _wrt(args), shape)
-    print(f"structure: {structure}")
-    print(f"passes: {passes}")
-    return 0
+    explain.register(subparsers, subcommand)

@@ -224,7 +224,7 @@ def test_cli_derive_and_explain_report_the_structure():
     code, out, _ = elemgrad("derive", "tanh(x)**2", "--blocks", "--order", "1")
     assert code == 0 and out.splitlines()[0] == "structure: elementwise" and "df/dx = " in out
     code, out, _ = elemgrad("explain", "tanh(x)**2")
-    assert code == 0 and out.splitlines() == ["structure: elementwise", "passes: 1 (the fused kernel)"]
+    assert code == 0 and out.splitlines() == ["structure: elementwise", "passes: 1 (fused elementwise kernel)"]
 
 
 def test_cli_mistakes_are_one_line_and_exit_2(tmp_path):
