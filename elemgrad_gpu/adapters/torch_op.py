@@ -132,9 +132,9 @@ class TorchFunction:
     def _compute_cuda(self, inputs: list[torch.Tensor]) -> list[torch.Tensor]:
         """The kernel on CUDA tensors' memory, seen as CuPy arrays through DLPack, launched on
         PyTorch's current stream of the function's GPU; one-value CPU inputs as NumPy arrays."""
-        from elemgrad_gpu.backends.cuda.backend import cupy
+        from elemgrad_gpu.backends import array_module
 
-        cp = cupy()
+        cp = array_module("cuda")
         shape = _broadcast(inputs)
         device = _gpu(self.device)
         outputs = [torch.empty(shape, dtype=inputs[0].dtype, device=device) for _ in range(self.n_outputs)]

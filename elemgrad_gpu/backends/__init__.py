@@ -160,6 +160,13 @@ def backend(name: str) -> Backend:
     return entry(name).backend(0)
 
 
+def array_module(name: str) -> Any:
+    """The array module of backend ``name``'s device arrays (CuPy for "cuda"): for the modules
+    outside this folder that make or wrap device arrays (adapters, structured), which go through
+    the registry, never a backend module."""
+    return backend(name).array_module()
+
+
 def host_device() -> str:
     """The host backend's device name ("cpu")."""
     return entry(HOST).device

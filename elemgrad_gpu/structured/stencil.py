@@ -25,6 +25,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from elemgrad_gpu.structured import regions as R
+from elemgrad_gpu.structured import stencil_run
 from elemgrad_gpu.structured.region_ops import analyse
 
 ENGINE = "fused stencil kernel"
@@ -46,7 +47,7 @@ class Kernel:
     def __init__(self, tree: tuple, dtypes: tuple, diagonal: int | None, orders: list[int], device: str, ndim: int):
         import pytensor.tensor as pt
 
-        import elemgrad_gpu as eg
+        from elemgrad_gpu.api import compile as compile_elementwise
 
         slots = [pt.tensor(f"s{k}", dtype=d, shape=(None,) * ndim) for k, d in enumerate(dtypes)]
         output = _rebuild(tree, slots, {})
@@ -58,10 +59,10 @@ class Kernel:
         if output in slots:
             output = output.copy()
         if diagonal is None:
-            self.function = eg.compile(output, inputs=slots, derivatives=[()], device=device) \
+            self.function = compile_elementwise(output, inputs=slots, derivatives=[()], device=device) \
                 if self.computed else None
         else:
-            self.function = eg.compile(output, inputs=slots, wrt=f"s{diagonal}", orders=tuple(orders), device=device)
+            self.function = compile_elementwise(output, inputs=slots, wrt=f"s{diagonal}", orders=tuple(orders), device=device)
 
     @property
     def device(self) -> str:
@@ -137,31 +138,7 @@ class StencilPlan:
         return self.constants[leaf[1]].shape if leaf[0] == "const" else ()
 
     def __call__(self, *arrays) -> list:
-        from elemgrad_gpu.structured import stencil_run
-
         return stencil_run.run(self, list(arrays))
-
-
-def flat_offset(plan: StencilPlan, leaf: tuple, lower: tuple) -> int | None:
-    """The flat offset of a plain-shift read of an array of the output's shape; 0 for a
-    single value; None when the read is not a plain shift."""
-    if leaf[0] == "fill":
-        return 0
-    shape = plan.source_shape(leaf)
-    if int(np.prod(shape, dtype=np.int64)) == 1:
-        return 0
-    if tuple(shape) != plan.shape:
-        return None
-    strides = np.cumprod((1,) + plan.shape[:0:-1])[::-1]
-    total = 0
-    for a, (axis, sign, offset) in enumerate(leaf[2]):
-        if axis == a and sign == 1:
-            total += offset * int(strides[a])
-        elif axis < 0:
-            total += (offset - lower[a]) * int(strides[a])
-        else:
-            return None
-    return total
 
 
 def _ravel(point: tuple, shape: tuple) -> int:
@@ -173,7 +150,7 @@ def _flat_first(tasks: list[Task], plan: StencilPlan) -> list[Task]:
     taken, flat, rest = [], [], []
     for task in sorted(tasks, key=lambda t: -t.region.size):
         region = task.region
-        plain = region.size > 1 and all(flat_offset(plan, leaf, region.lower) is not None for leaf in task.slots)
+        plain = region.size > 1 and all(stencil_run.flat_offset(plan, leaf, region.lower) is not None for leaf in task.slots)
         if plain:
             first = _ravel(region.lower, plan.shape)
             stop = _ravel(tuple(u - 1 for u in region.upper), plan.shape) + 1

@@ -21,9 +21,9 @@ def run(plan, arrays: list) -> list:
 
 
 def _on_device(plan, arrays: list) -> list:
-    from elemgrad_gpu.backends.cuda import backend as cuda
+    from elemgrad_gpu.backends import array_module
 
-    cp = cuda.cupy()
+    cp = array_module("cuda")
     host = any(isinstance(a, np.ndarray) for a in arrays)
     moved = [cp.asarray(a) for a in arrays]
     if plan._device_constants is None:
@@ -58,7 +58,6 @@ def _filled(leaf: tuple, view, length: int, xp):
 
 
 def _flat(plan, task, sources, results: list, xp) -> None:
-    from elemgrad_gpu.structured.stencil import flat_offset
 
     first, stop = task.flat
     region, kernel = task.region, task.kernel
@@ -141,3 +140,25 @@ def _call(kernel, views: list, outs: list, orders: list[int], xp, flat: bool) ->
             out[...] = 0
         elif value is not out:
             out[...] = value
+
+
+def flat_offset(plan, leaf: tuple, lower: tuple) -> int | None:
+    """The flat offset of a plain-shift read of an array of the output's shape; 0 for a
+    single value; None when the read is not a plain shift."""
+    if leaf[0] == "fill":
+        return 0
+    shape = plan.source_shape(leaf)
+    if int(np.prod(shape, dtype=np.int64)) == 1:
+        return 0
+    if tuple(shape) != plan.shape:
+        return None
+    strides = np.cumprod((1,) + plan.shape[:0:-1])[::-1]
+    total = 0
+    for a, (axis, sign, offset) in enumerate(leaf[2]):
+        if axis == a and sign == 1:
+            total += offset * int(strides[a])
+        elif axis < 0:
+            total += (offset - lower[a]) * int(strides[a])
+        else:
+            return None
+    return total

@@ -155,6 +155,11 @@ class CudaBackend:
         """cupy.ndarray (CuPy is imported on first use: source generation needs no GPU)."""
         return cupy().ndarray
 
+    @staticmethod
+    def array_module() -> Any:
+        """CuPy, the module of this backend's device arrays (the CUDA emulator where tests put it)."""
+        return cupy()
+
     hoists = True  # calls of HOIST_FROM elements or more with single-value inputs work on those once (hoist.py)
     variant = ""  # the source depends on nothing but the plan
 
