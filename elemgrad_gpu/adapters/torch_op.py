@@ -19,7 +19,13 @@
   is differentiable in turn, so double backward works;
 * computes in the function's dtype, else the inputs' common float dtype (integers: PyTorch's
   default float); complex inputs, and tensors on another device than the function's, are
-  refused (DeviceError naming the move).
+  refused (DeviceError naming the move);
+* in plain eager PyTorch, where the op would only run its CPU kernel (no input needs a
+  gradient, no torch.compile, tracing, dispatch or function mode, functorch transform,
+  autocast, profiler or forward-mode AD; every input a plain strided CPU tensor of the dtype
+  the op computes in), calls the kernel directly (``_direct``): the same computation without
+  the custom op's dispatch, which costs several times the kernel at small n. Any other call,
+  including every one that raises, goes through the op.
 """
 from __future__ import annotations
 
@@ -28,6 +34,7 @@ from typing import Any, Callable
 
 import numpy as np
 import torch
+from torch.autograd import forward_ad
 
 from elemgrad_gpu import cache
 from elemgrad_gpu.adapters import pages
@@ -78,6 +85,8 @@ class TorchFunction:
         self.name, self.inputs, self.n_outputs, self.dtype = name, tuple(inputs), n_outputs, dtype
         self.device = torch.device(device if device != "cuda" else "cuda:0")  # "cpu" or "cuda:N": where it runs
         self._make, self._function = make, None
+        self._dtype_wanted = getattr(torch, dtype) if dtype is not None else None
+        self._on_cpu = self.device.type == "cpu"
         self._derived: dict[tuple[int, ...], TorchFunction] = {}
         self.op = torch.library.custom_op(self.name, self._compute, mutates_args=(), device_types=self.device.type,
                                           schema="(Tensor[] inputs) -> Tensor[]")
@@ -95,6 +104,10 @@ class TorchFunction:
         return f"<PyTorch op {self.name} of {self.function!r}>"
 
     def __call__(self, *args):
+        if self._on_cpu and _plain_eager():
+            outputs = self._direct(args)
+            if outputs is not None:
+                return outputs[0] if self.n_outputs == 1 else tuple(outputs)
         if len(args) != len(self.inputs):
             raise InputError(f"this function takes {len(self.inputs)} inputs ({', '.join(self.inputs)}), "
                              f"got {len(args)}")
@@ -117,16 +130,53 @@ class TorchFunction:
             common = torch.promote_types(common, d)
         return common if common in (torch.float32, torch.float64) else torch.get_default_dtype()
 
+    def _direct(self, args: tuple) -> list[torch.Tensor] | None:
+        """The outputs computed without the op, or None where the op must run: unless every
+        argument is a plain strided CPU tensor of the dtype the op would compute in, which needs
+        no gradient, and the shapes broadcast (any error is the op path's to raise)."""
+        if len(args) != len(self.inputs) or type(args[0]) is not torch.Tensor:
+            return None
+        dtype = self._dtype_wanted or args[0].dtype
+        if dtype is not torch.float64 and dtype is not torch.float32:
+            return None
+        grad = torch.is_grad_enabled()
+        for a in args:
+            if (type(a) is not torch.Tensor or a.dtype is not dtype or not a.is_cpu or a.layout is not torch.strided
+                    or a.is_nested or (grad and a.requires_grad)):
+                return None
+        if len(args) > 1:
+            try:
+                if not _broadcast(args):  # all 0-d: NumPy would hand back scalars, not arrays
+                    return None
+            except ValueError:
+                return None
+        elif not args[0].ndim:
+            return None
+        # fn's own new arrays, as tensors without a copy (NumPy advises huge pages on large ones;
+        # like the op's outputs, whose memory is seen through NumPy too, they cannot be resized)
+        values = [a.detach().numpy() if a.requires_grad else a.numpy() for a in args]
+        results = self.function(*values)
+        if self.n_outputs == 1:
+            return [torch.from_numpy(results)]
+        return [torch.from_numpy(r) for r in results]
+
     def _compute(self, inputs: list[torch.Tensor]) -> list[torch.Tensor]:
         """The kernel on the tensors' memory: NumPy views in, new tensors' views as ``out``."""
         if self.device.type == "cuda":
             return self._compute_cuda(inputs)
-        shape = _broadcast(inputs)
+        return self._compute_cpu(inputs, _broadcast(inputs))
+
+    def _compute_cpu(self, inputs, shape: tuple) -> list[torch.Tensor]:
+        """The kernel on CPU tensors of one dtype, broadcasting to ``shape``, into new (contiguous) tensors."""
         outputs = [torch.empty(shape, dtype=inputs[0].dtype) for _ in range(self.n_outputs)]
-        for t in outputs:  # fresh pages: huge ones where Linux allows, before the kernel touches them
-            pages.advise_huge_pages(t.data_ptr(), t.nbytes)
-        arrays = [t.numpy() for t in outputs]
-        self.function(*(t.detach().numpy() for t in inputs), out=arrays[0] if len(arrays) == 1 else tuple(arrays))
+        if outputs[0].nbytes >= pages.LARGE:  # fresh pages: huge ones where Linux allows, before the first touch
+            for t in outputs:
+                pages.advise_huge_pages(t.data_ptr(), t.nbytes)
+        values = [t.detach().numpy() if t.requires_grad else t.numpy() for t in inputs]
+        if self.n_outputs == 1:
+            self.function(*values, out=outputs[0].numpy())
+        else:
+            self.function(*values, out=tuple(t.numpy() for t in outputs))
         return outputs
 
     def _compute_cuda(self, inputs: list[torch.Tensor]) -> list[torch.Tensor]:
@@ -209,6 +259,17 @@ def _broadcast(tensors: list[torch.Tensor]) -> tuple:
     if all(s == shapes[0] for s in shapes):
         return shapes[0]
     return np.broadcast_shapes(*shapes)
+
+
+def _plain_eager() -> bool:
+    """Whether a call now is plain eager PyTorch, where the op would only run its CPU kernel:
+    not traced (torch.compile, torch.jit.trace), no dispatch or function mode (FakeTensorMode,
+    make_fx, opcheck, ``with torch.device``), no functorch transform (vmap, grad), autocast,
+    profiler (which records the op) or forward-mode AD (which the op refuses)."""
+    return not (torch.compiler.is_compiling() or torch._C._len_torch_dispatch_stack()
+                or torch._C._is_torch_function_mode_enabled() or torch._C._are_functorch_transforms_active()
+                or torch._C._is_any_autocast_enabled() or torch._C._autograd._profiler_enabled()
+                or torch._C._get_tracing_state() is not None or forward_ad._current_level >= 0)
 
 
 def _moving(inputs: list[torch.Tensor], wanted: list[bool]) -> tuple[int, ...]:
