@@ -42,6 +42,7 @@ from elemgrad_gpu.errors import DeviceError, InputError, InputTypeError
 
 _lock = threading.RLock()  # an op's definition may define the op of the next order
 _ops: dict[str, TorchFunction] = {}  # every op defined in this process, by name
+_STRIDED = torch.strided
 
 
 def to_torch(function: Any) -> TorchFunction:
@@ -107,7 +108,7 @@ class TorchFunction:
         if self._on_cpu and _plain_eager():
             outputs = self._direct(args)
             if outputs is not None:
-                return outputs[0] if self.n_outputs == 1 else tuple(outputs)
+                return outputs
         if len(args) != len(self.inputs):
             raise InputError(f"this function takes {len(self.inputs)} inputs ({', '.join(self.inputs)}), "
                              f"got {len(args)}")
@@ -130,20 +131,26 @@ class TorchFunction:
             common = torch.promote_types(common, d)
         return common if common in (torch.float32, torch.float64) else torch.get_default_dtype()
 
-    def _direct(self, args: tuple) -> list[torch.Tensor] | None:
-        """The outputs computed without the op, or None where the op must run: unless every
-        argument is a plain strided CPU tensor of the dtype the op would compute in, which needs
-        no gradient, and the shapes broadcast (any error is the op path's to raise)."""
+    def _direct(self, args: tuple) -> Any:
+        """fn's outputs (a tensor or a tuple) computed without the op, or None where the op must
+        run: unless every argument is a plain strided CPU tensor of the dtype the op would compute
+        in, which needs no gradient, and the shapes broadcast, not all 0-d (any error is the op
+        path's to raise)."""
         if len(args) != len(self.inputs) or type(args[0]) is not torch.Tensor:
             return None
         dtype = self._dtype_wanted or args[0].dtype
         if dtype is not torch.float64 and dtype is not torch.float32:
             return None
-        grad = torch.is_grad_enabled()
-        for a in args:
-            if (type(a) is not torch.Tensor or a.dtype is not dtype or not a.is_cpu or a.layout is not torch.strided
-                    or a.is_nested or (grad and a.requires_grad)):
+        grad, values = torch.is_grad_enabled(), []
+        for a in args:  # checked and seen as NumPy arrays in one pass (no copy)
+            if (type(a) is not torch.Tensor or a.dtype is not dtype or not a.is_cpu or a.layout is not _STRIDED
+                    or a.is_nested):
                 return None
+            if a.requires_grad:
+                if grad:
+                    return None
+                a = a.detach()
+            values.append(a.numpy())
         if len(args) > 1:
             try:
                 if not _broadcast(args):  # all 0-d: NumPy would hand back scalars, not arrays
@@ -154,11 +161,10 @@ class TorchFunction:
             return None
         # fn's own new arrays, as tensors without a copy (NumPy advises huge pages on large ones;
         # like the op's outputs, whose memory is seen through NumPy too, they cannot be resized)
-        values = [a.detach().numpy() if a.requires_grad else a.numpy() for a in args]
-        results = self.function(*values)
+        results = (self._function or self.function)(*values)
         if self.n_outputs == 1:
-            return [torch.from_numpy(results)]
-        return [torch.from_numpy(r) for r in results]
+            return torch.from_numpy(results)
+        return tuple(torch.from_numpy(r) for r in results)
 
     def _compute(self, inputs: list[torch.Tensor]) -> list[torch.Tensor]:
         """The kernel on the tensors' memory: NumPy views in, new tensors' views as ``out``."""
@@ -266,10 +272,18 @@ def _plain_eager() -> bool:
     not traced (torch.compile, torch.jit.trace), no dispatch or function mode (FakeTensorMode,
     make_fx, opcheck, ``with torch.device``), no functorch transform (vmap, grad), autocast,
     profiler (which records the op) or forward-mode AD (which the op refuses)."""
-    return not (torch.compiler.is_compiling() or torch._C._len_torch_dispatch_stack()
-                or torch._C._is_torch_function_mode_enabled() or torch._C._are_functorch_transforms_active()
-                or torch._C._is_any_autocast_enabled() or torch._C._autograd._profiler_enabled()
-                or torch._C._get_tracing_state() is not None or forward_ad._current_level >= 0)
+    return not (_compiling() or _dispatch_modes() or _function_modes() or _transforms() or _autocast()
+                or _profiling() or _tracing() is not None or forward_ad._current_level >= 0)
+
+
+# what _plain_eager asks, looked up once (each is a C function: a call costs well under 0.1 us)
+_compiling = torch.compiler.is_compiling
+_dispatch_modes = torch._C._len_torch_dispatch_stack
+_function_modes = torch._C._is_torch_function_mode_enabled
+_transforms = torch._C._are_functorch_transforms_active
+_autocast = torch._C._is_any_autocast_enabled
+_profiling = torch._C._autograd._profiler_enabled
+_tracing = torch._C._get_tracing_state
 
 
 def _moving(inputs: list[torch.Tensor], wanted: list[bool]) -> tuple[int, ...]:

@@ -295,3 +295,8 @@ def test_plain_eager_calls_run_the_kernel_without_the_op_and_gradients_still_flo
     assert any(gauss.name.split("::")[1] in name for name in through_op if isinstance(name, str))
     gauss(plain[0].float(), plain[1], plain[2])  # mixed dtypes: the op converts
     assert through_op[-1] == 1
+    with torch.profiler.profile() as profiled:  # a profiler sees the op
+        gauss(*plain)
+    assert any(gauss.name.split("::")[1] in event.name for event in profiled.events())
+    compiled = torch.compile(lambda *args: gauss(*args) * 2, fullgraph=True)  # traced: the op, no graph break
+    np.testing.assert_allclose(compiled(*plain), 2 * gaussian(*plain), **F64)
