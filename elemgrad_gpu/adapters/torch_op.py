@@ -113,7 +113,11 @@ class TorchFunction:
             raise InputError(f"this function takes {len(self.inputs)} inputs ({', '.join(self.inputs)}), "
                              f"got {len(args)}")
         tensors = [_as_tensor(name, a, self.device) for name, a in zip(self.inputs, args)]
-        dtype = self._dtype([t.dtype for t in tensors])
+        # Python numbers take the tensors' dtype, as in PyTorch's own ops (x + 0.3 keeps x's dtype,
+        # and 0.3 is not rounded to float32 first for a float64 x)
+        numbers = [type(a) in (int, float, bool) for a in args]
+        dtype = self._dtype([t.dtype for t, n in zip(tensors, numbers) if not n] or [t.dtype for t in tensors])
+        tensors = [torch.as_tensor(a, dtype=dtype) if n else t for a, t, n in zip(args, tensors, numbers)]
         try:
             _broadcast(tensors)
         except (RuntimeError, ValueError):

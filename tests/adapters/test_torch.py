@@ -300,3 +300,13 @@ def test_plain_eager_calls_run_the_kernel_without_the_op_and_gradients_still_flo
     assert any(gauss.name.split("::")[1] in event.name for event in profiled.events())
     compiled = torch.compile(lambda *args: gauss(*args) * 2, fullgraph=True)  # traced: the op, no graph break
     np.testing.assert_allclose(compiled(*plain), 2 * gaussian(*plain), **F64)
+
+
+def test_python_numbers_take_the_tensors_dtype_unrounded(gauss):
+    """gauss(x, 0.3, 1.7) with a float64 x: 0.3 and 1.7 as float64, as torch's own x - 0.3 reads
+    them (they were rounded through float32, PyTorch's default dtype, first); a float32 x stays float32."""
+    x = torch.tensor(X)
+    np.testing.assert_allclose(gauss(x, 0.3, 1.7), gaussian(x, 0.3, torch.tensor(1.7, dtype=torch.float64)), **F64)
+    y = gauss(x.float(), 0.3, 2)
+    assert y.dtype == torch.float32
+    np.testing.assert_allclose(y, gaussian(x.float(), 0.3, torch.tensor(2.0)), rtol=1e-5, atol=1e-5)
