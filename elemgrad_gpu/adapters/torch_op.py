@@ -3,7 +3,7 @@
 ``f = eg.compile("tanh(x)**2", orders=0).to_torch()`` gives a function of tensors that:
 
 * is a ``torch.library`` custom op (namespace ``elemgrad``, one per function, taking the
-  inputs as a ``Tensor[]``), so ``torch.compile(fullgraph=True)`` keeps it as one node: its
+  inputs as a ``Tensor[]``; defined by ``Library.define``/``impl``, the cheaper per call), so ``torch.compile(fullgraph=True)`` keeps it as one node: its
   fake kernel (``register_fake``) gives the outputs' shapes and dtypes;
 * computes through the tensors' memory: CPU tensors are seen as NumPy arrays
   (``tensor.numpy()``, no copy) and the kernel writes the new output tensors in place
@@ -29,6 +29,7 @@
 """
 from __future__ import annotations
 
+import functools
 import threading
 from typing import Any, Callable
 
@@ -89,10 +90,9 @@ class TorchFunction:
         self._dtype_wanted = getattr(torch, dtype) if dtype is not None else None
         self._on_cpu = self.device.type == "cpu"
         self._derived: dict[tuple[int, ...], TorchFunction] = {}
-        self.op = torch.library.custom_op(self.name, self._compute, mutates_args=(), device_types=self.device.type,
-                                          schema="(Tensor[] inputs) -> Tensor[]")
-        self.op.register_fake(self._fake)
-        self.op.register_autograd(self._backward, setup_context=self._setup)
+        self.op = _define(self.name, self._compute, self.device.type)
+        torch.library.register_fake(self.name, self._fake, lib=_library())
+        torch.library.register_autograd(self.name, self._backward, setup_context=self._setup, lib=_library())
 
     @property
     def function(self) -> Any:
@@ -269,6 +269,24 @@ def _broadcast(tensors: list[torch.Tensor]) -> tuple:
     if all(s == shapes[0] for s in shapes):
         return shapes[0]
     return np.broadcast_shapes(*shapes)
+
+
+@functools.lru_cache(maxsize=1)
+def _library() -> torch.library.Library:
+    """The ``elemgrad`` namespace's registrations of this process (kept alive: dropping the
+    Library object would remove its ops)."""
+    return torch.library.Library("elemgrad", "FRAGMENT")
+
+
+def _define(name: str, compute: Callable, device_type: str) -> Any:
+    """The op ``name`` (``elemgrad::fn_<hash>``), of one schema, ``compute`` its kernel on
+    ``device_type``. Defined through ``torch.library.Library`` (``define``/``impl``) rather than
+    ``torch.library.custom_op``, whose Python wrapper costs several microseconds more per call;
+    the fake kernel and the autograd formula are registered by the same torch.library functions."""
+    short = name.split("::")[1]
+    _library().define(f"{short}(Tensor[] inputs) -> Tensor[]")
+    _library().impl(short, compute, device_type.upper())
+    return getattr(torch.ops.elemgrad, short).default
 
 
 def _plain_eager() -> bool:
