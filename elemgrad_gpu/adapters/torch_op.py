@@ -3,8 +3,9 @@
 ``f = eg.compile("tanh(x)**2", orders=0).to_torch()`` gives a function of tensors that:
 
 * is a ``torch.library`` custom op (namespace ``elemgrad``, one per function, taking the
-  inputs as a ``Tensor[]``; defined by ``Library.define``/``impl``, the cheaper per call), so ``torch.compile(fullgraph=True)`` keeps it as one node: its
-  fake kernel (``register_fake``) gives the outputs' shapes and dtypes;
+  inputs as a ``Tensor[]``; defined by ``Library.define``/``impl``, the cheaper per call), so
+  ``torch.compile(fullgraph=True)`` keeps it as one node: its fake kernel (``register_fake``)
+  gives the outputs' shapes and dtypes;
 * computes through the tensors' memory: CPU tensors are seen as NumPy arrays
   (``tensor.numpy()``, no copy) and the kernel writes the new output tensors in place
   (``fn(..., out=...)``); inputs broadcast as NumPy (and PyTorch) broadcast;
@@ -24,8 +25,9 @@
   gradient, no torch.compile, tracing, dispatch or function mode, functorch transform,
   autocast, profiler or forward-mode AD; every input a plain strided CPU tensor of the dtype
   the op computes in), calls the kernel directly (``_direct``): the same computation without
-  the custom op's dispatch, which costs several times the kernel at small n. Any other call,
-  including every one that raises, goes through the op.
+  the custom op's dispatch, which costs several times the kernel at small n; fn's own new
+  arrays are the outputs (``torch.from_numpy``, no copy). Any other call, including every one
+  that raises, goes through the op.
 """
 from __future__ import annotations
 

@@ -310,3 +310,17 @@ def test_python_numbers_take_the_tensors_dtype_unrounded(gauss):
     y = gauss(x.float(), 0.3, 2)
     assert y.dtype == torch.float32
     np.testing.assert_allclose(y, gaussian(x.float(), 0.3, torch.tensor(2.0)), rtol=1e-5, atol=1e-5)
+
+
+def test_a_direct_call_of_values_and_slopes_broadcasting_a_column_against_a_row():
+    """Orders (0, 1) of tanh(x - y)^2 (the value and d/dx), x a column and y a row needing no
+    gradient: the direct path's outputs (fn's own arrays as tensors) against torch's own."""
+    f = eg.compile("tanh(x - y)**2", orders=(0, 1), device="cpu").to_torch()
+    x, y = torch.tensor(X[:4]).reshape(4, 1), torch.tensor(X[4:7])
+    outputs = f(x, y)
+    assert len(outputs) == f.n_outputs == 2 and all(t.shape == (4, 3) for t in outputs)
+    xs, ys = x.clone().requires_grad_(), y.clone().requires_grad_()
+    value = torch.tanh(xs - ys) ** 2
+    dx = torch.autograd.grad(value.sum(), xs, retain_graph=True)[0]  # each row's sum of d/dx
+    np.testing.assert_allclose(outputs[0], value.detach(), **F64)
+    np.testing.assert_allclose(outputs[1].sum(1, keepdim=True), dx, **F64)
