@@ -27,7 +27,7 @@ setup(
         "dask": DASK,
         # fn.to_jax(): the kernel as a differentiable JAX function (XLA FFI; a C++ compiler builds its handler)
         "jax": ["jax>=0.5"],
-        # fn.to_torch(): the kernel as a PyTorch custom op (torch.library.custom_op, register_fake/register_autograd)
+        # fn.to_torch(): the kernel as a PyTorch custom op (torch.library.Library define/impl, register_fake/register_autograd)
         "torch": ["torch>=2.4"],
         # NVRTC (no GPU needed) lets the tests compile every generated CUDA kernel.
         # pytest-xdist: the suite runs on every core (pytest -n auto), within CI's time

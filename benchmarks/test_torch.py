@@ -5,7 +5,8 @@ Gaussian log-density with scalar parameters (mu, s as 0-d tensors that need grad
 ours (the custom op, its gradient by the op of the next order) in eager autograd against
 eager autograd of the same function written in torch; then both inside
 torch.compile(fullgraph=True), compiled in an untimed first call. At n = 1,000: the
-per-call cost of the op (forward only, no gradient) against calling fn itself.
+per-call cost of the op (forward only; x needing no gradient, then x needing one) against
+calling fn itself.
     pytest benchmarks/test_torch.py --benchmark-columns=median,iqr,rounds
 """
 import numpy as np
@@ -62,10 +63,14 @@ def test_value_and_grad_n_1e7(benchmark, name, way):
     benchmark(run, *args)
 
 
-@pytest.mark.parametrize("way", ["torch_op", "fn_itself"])
+@pytest.mark.parametrize("way", ["torch_op", "torch_op_requires_grad", "fn_itself"])
 def test_per_call_n_1000(benchmark, way):
+    """The forward call alone; torch_op_requires_grad: x needs a gradient, so the call goes
+    through the op and records its autograd node (no backward is run)."""
     x = np.random.default_rng(0).normal(size=1000)
     fn = eg.compile(OURS["tanh2"], orders=0, device="cpu")
     call, arg = (fn, x) if way == "fn_itself" else (fn.to_torch(), torch.tensor(x))
+    if way == "torch_op_requires_grad":
+        arg.requires_grad_()
     call(arg)
     benchmark(call, arg)

@@ -3,8 +3,9 @@
 ``f = eg.compile("tanh(x)**2", orders=0).to_torch()`` gives a function of tensors that:
 
 * is a ``torch.library`` custom op (namespace ``elemgrad``, one per function, taking the
-  inputs as a ``Tensor[]``), so ``torch.compile(fullgraph=True)`` keeps it as one node: its
-  fake kernel (``register_fake``) gives the outputs' shapes and dtypes;
+  inputs as a ``Tensor[]``; defined by ``Library.define``/``impl``, the cheaper per call), so
+  ``torch.compile(fullgraph=True)`` keeps it as one node: its fake kernel (``register_fake``)
+  gives the outputs' shapes and dtypes;
 * computes through the tensors' memory: CPU tensors are seen as NumPy arrays
   (``tensor.numpy()``, no copy) and the kernel writes the new output tensors in place
   (``fn(..., out=...)``); inputs broadcast as NumPy (and PyTorch) broadcast;
@@ -19,15 +20,24 @@
   is differentiable in turn, so double backward works;
 * computes in the function's dtype, else the inputs' common float dtype (integers: PyTorch's
   default float); complex inputs, and tensors on another device than the function's, are
-  refused (DeviceError naming the move).
+  refused (DeviceError naming the move);
+* in plain eager PyTorch, where the op would only run its CPU kernel (no input needs a
+  gradient, no torch.compile, tracing, dispatch or function mode, functorch transform,
+  autocast, profiler or forward-mode AD; every input a plain strided CPU tensor of the dtype
+  the op computes in), calls the kernel directly (``_direct``): the same computation without
+  the custom op's dispatch, which costs several times the kernel at small n; fn's own new
+  arrays are the outputs (``torch.from_numpy``, no copy). Any other call, including every one
+  that raises, goes through the op.
 """
 from __future__ import annotations
 
+import functools
 import threading
 from typing import Any, Callable
 
 import numpy as np
 import torch
+from torch.autograd import forward_ad
 
 from elemgrad_gpu import cache
 from elemgrad_gpu.adapters import pages
@@ -35,6 +45,7 @@ from elemgrad_gpu.errors import DeviceError, InputError, InputTypeError
 
 _lock = threading.RLock()  # an op's definition may define the op of the next order
 _ops: dict[str, TorchFunction] = {}  # every op defined in this process, by name
+_STRIDED = torch.strided
 
 
 def to_torch(function: Any) -> TorchFunction:
@@ -78,11 +89,12 @@ class TorchFunction:
         self.name, self.inputs, self.n_outputs, self.dtype = name, tuple(inputs), n_outputs, dtype
         self.device = torch.device(device if device != "cuda" else "cuda:0")  # "cpu" or "cuda:N": where it runs
         self._make, self._function = make, None
+        self._dtype_wanted = getattr(torch, dtype) if dtype is not None else None
+        self._on_cpu = self.device.type == "cpu"
         self._derived: dict[tuple[int, ...], TorchFunction] = {}
-        self.op = torch.library.custom_op(self.name, self._compute, mutates_args=(), device_types=self.device.type,
-                                          schema="(Tensor[] inputs) -> Tensor[]")
-        self.op.register_fake(self._fake)
-        self.op.register_autograd(self._backward, setup_context=self._setup)
+        self.op = _define(self.name, self._compute, self.device.type)
+        torch.library.register_fake(self.name, self._fake, lib=_library())
+        torch.library.register_autograd(self.name, self._backward, setup_context=self._setup, lib=_library())
 
     @property
     def function(self) -> Any:
@@ -95,11 +107,19 @@ class TorchFunction:
         return f"<PyTorch op {self.name} of {self.function!r}>"
 
     def __call__(self, *args):
+        if self._on_cpu and _plain_eager():
+            outputs = self._direct(args)
+            if outputs is not None:
+                return outputs
         if len(args) != len(self.inputs):
             raise InputError(f"this function takes {len(self.inputs)} inputs ({', '.join(self.inputs)}), "
                              f"got {len(args)}")
         tensors = [_as_tensor(name, a, self.device) for name, a in zip(self.inputs, args)]
-        dtype = self._dtype([t.dtype for t in tensors])
+        # Python numbers take the tensors' dtype, as in PyTorch's own ops (x + 0.3 keeps x's dtype,
+        # and 0.3 is not rounded to float32 first for a float64 x)
+        numbers = [type(a) in (int, float, bool) for a in args]
+        dtype = self._dtype([t.dtype for t, n in zip(tensors, numbers) if not n] or [t.dtype for t in tensors])
+        tensors = [torch.as_tensor(a, dtype=dtype) if n else t for a, t, n in zip(args, tensors, numbers)]
         try:
             _broadcast(tensors)
         except (RuntimeError, ValueError):
@@ -117,16 +137,58 @@ class TorchFunction:
             common = torch.promote_types(common, d)
         return common if common in (torch.float32, torch.float64) else torch.get_default_dtype()
 
+    def _direct(self, args: tuple) -> Any:
+        """fn's outputs (a tensor or a tuple) computed without the op, or None where the op must
+        run: unless every argument is a plain strided CPU tensor of the dtype the op would compute
+        in, which needs no gradient, and the shapes broadcast, not all 0-d (any error is the op
+        path's to raise)."""
+        if len(args) != len(self.inputs) or type(args[0]) is not torch.Tensor:
+            return None
+        dtype = self._dtype_wanted or args[0].dtype
+        if dtype is not torch.float64 and dtype is not torch.float32:
+            return None
+        grad, values = torch.is_grad_enabled(), []
+        for a in args:  # checked and seen as NumPy arrays in one pass (no copy)
+            if (type(a) is not torch.Tensor or a.dtype is not dtype or not a.is_cpu or a.layout is not _STRIDED
+                    or a.is_nested):
+                return None
+            if a.requires_grad:
+                if grad:
+                    return None
+                a = a.detach()
+            values.append(a.numpy())
+        if len(args) > 1:
+            try:
+                if not _broadcast(args):  # all 0-d: NumPy would hand back scalars, not arrays
+                    return None
+            except ValueError:
+                return None
+        elif not args[0].ndim:
+            return None
+        # fn's own new arrays, as tensors without a copy (NumPy advises huge pages on large ones;
+        # like the op's outputs, whose memory is seen through NumPy too, they cannot be resized)
+        results = (self._function or self.function)(*values)
+        if self.n_outputs == 1:
+            return torch.from_numpy(results)
+        return tuple(torch.from_numpy(r) for r in results)
+
     def _compute(self, inputs: list[torch.Tensor]) -> list[torch.Tensor]:
         """The kernel on the tensors' memory: NumPy views in, new tensors' views as ``out``."""
         if self.device.type == "cuda":
             return self._compute_cuda(inputs)
-        shape = _broadcast(inputs)
+        return self._compute_cpu(inputs, _broadcast(inputs))
+
+    def _compute_cpu(self, inputs, shape: tuple) -> list[torch.Tensor]:
+        """The kernel on CPU tensors of one dtype, broadcasting to ``shape``, into new (contiguous) tensors."""
         outputs = [torch.empty(shape, dtype=inputs[0].dtype) for _ in range(self.n_outputs)]
-        for t in outputs:  # fresh pages: huge ones where Linux allows, before the kernel touches them
-            pages.advise_huge_pages(t.data_ptr(), t.nbytes)
-        arrays = [t.numpy() for t in outputs]
-        self.function(*(t.detach().numpy() for t in inputs), out=arrays[0] if len(arrays) == 1 else tuple(arrays))
+        if outputs[0].nbytes >= pages.LARGE:  # fresh pages: huge ones where Linux allows, before the first touch
+            for t in outputs:
+                pages.advise_huge_pages(t.data_ptr(), t.nbytes)
+        values = [t.detach().numpy() if t.requires_grad else t.numpy() for t in inputs]
+        if self.n_outputs == 1:
+            self.function(*values, out=outputs[0].numpy())
+        else:
+            self.function(*values, out=tuple(t.numpy() for t in outputs))
         return outputs
 
     def _compute_cuda(self, inputs: list[torch.Tensor]) -> list[torch.Tensor]:
@@ -209,6 +271,43 @@ def _broadcast(tensors: list[torch.Tensor]) -> tuple:
     if all(s == shapes[0] for s in shapes):
         return shapes[0]
     return np.broadcast_shapes(*shapes)
+
+
+@functools.lru_cache(maxsize=1)
+def _library() -> torch.library.Library:
+    """The ``elemgrad`` namespace's registrations of this process (kept alive: dropping the
+    Library object would remove its ops)."""
+    return torch.library.Library("elemgrad", "FRAGMENT")
+
+
+def _define(name: str, compute: Callable, device_type: str) -> Any:
+    """The op ``name`` (``elemgrad::fn_<hash>``), of one schema, ``compute`` its kernel on
+    ``device_type``. Defined through ``torch.library.Library`` (``define``/``impl``) rather than
+    ``torch.library.custom_op``, whose Python wrapper costs several microseconds more per call;
+    the fake kernel and the autograd formula are registered by the same torch.library functions."""
+    short = name.split("::")[1]
+    _library().define(f"{short}(Tensor[] inputs) -> Tensor[]")
+    _library().impl(short, compute, device_type.upper())
+    return getattr(torch.ops.elemgrad, short).default
+
+
+def _plain_eager() -> bool:
+    """Whether a call now is plain eager PyTorch, where the op would only run its CPU kernel:
+    not traced (torch.compile, torch.jit.trace), no dispatch or function mode (FakeTensorMode,
+    make_fx, opcheck, ``with torch.device``), no functorch transform (vmap, grad), autocast,
+    profiler (which records the op) or forward-mode AD (which the op refuses)."""
+    return not (_compiling() or _dispatch_modes() or _function_modes() or _transforms() or _autocast()
+                or _profiling() or _tracing() is not None or forward_ad._current_level >= 0)
+
+
+# what _plain_eager asks, looked up once (each is a C function: a call costs well under 0.1 us)
+_compiling = torch.compiler.is_compiling
+_dispatch_modes = torch._C._len_torch_dispatch_stack
+_function_modes = torch._C._is_torch_function_mode_enabled
+_transforms = torch._C._are_functorch_transforms_active
+_autocast = torch._C._is_any_autocast_enabled
+_profiling = torch._C._autograd._profiler_enabled
+_tracing = torch._C._get_tracing_state
 
 
 def _moving(inputs: list[torch.Tensor], wanted: list[bool]) -> tuple[int, ...]:

@@ -66,14 +66,16 @@ def test_the_kernel_reads_and_writes_the_tensors_memory(gauss, monkeypatch):
     call = type(gauss.function).__call__
 
     def spy(self, *args, **kwargs):
-        seen["in"], seen["out"] = [a.ctypes.data for a in args], kwargs["out"].ctypes.data
-        return call(self, *args, **kwargs)
+        result = call(self, *args, **kwargs)
+        seen["in"], seen["out"] = [a.ctypes.data for a in args], kwargs.get("out", result).ctypes.data
+        return result
 
     monkeypatch.setattr(type(gauss.function), "__call__", spy)
     x, mu, s = torch.tensor(X), torch.tensor(0.3, dtype=torch.float64), torch.tensor(1.7, dtype=torch.float64)
-    out = gauss(x, mu, s)
-    assert seen["in"] == [x.data_ptr(), mu.data_ptr(), s.data_ptr()] and seen["out"] == out.data_ptr()
-    np.testing.assert_allclose(out, gaussian(x, mu, s), **F64)
+    for args in ((x, mu, s), (x.requires_grad_(), mu, s)):  # called directly; through the op
+        out = gauss(*args)
+        assert seen["in"] == [x.data_ptr(), mu.data_ptr(), s.data_ptr()] and seen["out"] == out.data_ptr()
+        np.testing.assert_allclose(out.detach(), gaussian(x, mu, s).detach(), **F64)
 
 
 def test_opcheck(gauss):
@@ -289,3 +291,73 @@ def test_a_training_step_with_the_op_follows_torchs_own():
         for a, b in zip(ours, theirs):
             np.testing.assert_allclose(a.detach(), b.detach(), **F64)
     assert abs(ours[1].item() - 0.1) > 1e-3  # the parameters moved
+def test_plain_eager_calls_run_the_kernel_without_the_op_and_gradients_still_flow(gauss, monkeypatch):
+    """Where no input needs a gradient (or grad mode is off) in plain eager PyTorch, a call runs
+    the kernel directly, without the op: the same values as torch's own, new resizable tensors,
+    in float64 and float32; inputs that need gradients, or a dispatch mode, go through the op,
+    and the gradients are torch.autograd's own."""
+    from torch.utils._python_dispatch import TorchDispatchMode
+
+    through_op = []
+    op = gauss.op
+    monkeypatch.setattr(gauss, "op", lambda inputs: through_op.append(1) or op(inputs))
+    plain = [t.detach() for t in leaves()]
+    for dtype, tol in ((torch.float64, F64), (torch.float32, dict(rtol=1e-5, atol=1e-5))):
+        args = [t.to(dtype) for t in plain]
+        y = gauss(*args)
+        assert y.dtype == dtype and not y.requires_grad
+        np.testing.assert_allclose(y, gaussian(*args), **tol)
+    with torch.no_grad():
+        y = gauss(*leaves())
+    with torch.inference_mode():
+        z = gauss(*plain)
+    assert not through_op and not y.requires_grad and z.is_inference()
+    np.testing.assert_allclose(y, gaussian(*plain), **F64)
+    np.testing.assert_allclose(z, gaussian(*plain), **F64)
+    assert y.data_ptr() not in [t.data_ptr() for t in plain]  # a new tensor
+
+    ours, theirs = leaves(), leaves()
+    (gmu,) = torch.autograd.grad(gauss(plain[0], ours[1], plain[2]).sum(), (ours[1],))
+    (want,) = torch.autograd.grad(gaussian(plain[0], theirs[1], plain[2]).sum(), (theirs[1],))
+    np.testing.assert_allclose(gmu, want, **F64)
+    assert len(through_op) == 1
+
+    class Seen(TorchDispatchMode):
+        def __torch_dispatch__(self, func, types, args=(), kwargs=None):
+            through_op.append(str(func))
+            return func(*args, **(kwargs or {}))
+
+    with Seen():
+        np.testing.assert_allclose(gauss(*plain), gaussian(*plain), **F64)
+    assert any(gauss.name.split("::")[1] in name for name in through_op if isinstance(name, str))
+    gauss(plain[0].float(), plain[1], plain[2])  # mixed dtypes: the op converts
+    assert through_op[-1] == 1
+    with torch.profiler.profile() as profiled:  # a profiler sees the op
+        gauss(*plain)
+    assert any(gauss.name.split("::")[1] in event.name for event in profiled.events())
+    compiled = torch.compile(lambda *args: gauss(*args) * 2, fullgraph=True)  # traced: the op, no graph break
+    np.testing.assert_allclose(compiled(*plain), 2 * gaussian(*plain), **F64)
+
+
+def test_python_numbers_take_the_tensors_dtype_unrounded(gauss):
+    """gauss(x, 0.3, 1.7) with a float64 x: 0.3 and 1.7 as float64, as torch's own x - 0.3 reads
+    them (they were rounded through float32, PyTorch's default dtype, first); a float32 x stays float32."""
+    x = torch.tensor(X)
+    np.testing.assert_allclose(gauss(x, 0.3, 1.7), gaussian(x, 0.3, torch.tensor(1.7, dtype=torch.float64)), **F64)
+    y = gauss(x.float(), 0.3, 2)
+    assert y.dtype == torch.float32
+    np.testing.assert_allclose(y, gaussian(x.float(), 0.3, torch.tensor(2.0)), rtol=1e-5, atol=1e-5)
+
+
+def test_a_direct_call_of_values_and_slopes_broadcasting_a_column_against_a_row():
+    """Orders (0, 1) of tanh(x - y)^2 (the value and d/dx), x a column and y a row needing no
+    gradient: the direct path's outputs (fn's own arrays as tensors) against torch's own."""
+    f = eg.compile("tanh(x - y)**2", orders=(0, 1), device="cpu").to_torch()
+    x, y = torch.tensor(X[:4]).reshape(4, 1), torch.tensor(X[4:7])
+    outputs = f(x, y)
+    assert len(outputs) == f.n_outputs == 2 and all(t.shape == (4, 3) for t in outputs)
+    xs, ys = x.clone().requires_grad_(), y.clone().requires_grad_()
+    value = torch.tanh(xs - ys) ** 2
+    dx = torch.autograd.grad(value.sum(), xs, retain_graph=True)[0]  # each row's sum of d/dx
+    np.testing.assert_allclose(outputs[0], value.detach(), **F64)
+    np.testing.assert_allclose(outputs[1].sum(1, keepdim=True), dx, **F64)
