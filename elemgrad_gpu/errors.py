@@ -115,6 +115,12 @@ class NoTaylorRule(Exception):
     falls back to symbolic derivatives; never shown to the caller."""
 
 
+class Unsupported(Exception):
+    """Internal, never raised to the caller: the graph has an operation (or a shape of one) that
+    jacobian_diagonal's region analysis (structured/regions.py) does not cover; the plan then
+    falls back to the colouring engine."""
+
+
 class StructureError(NotElementwiseError):
     """``jacobian_diagonal``: the Jacobian's pattern couples elements in a way no exact rule
     covers and colouring would need too many passes (a softmax along the axis,

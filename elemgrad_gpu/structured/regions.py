@@ -33,12 +33,10 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from elemgrad_gpu.errors import Unsupported
+
 MAX_CELLS = 4096  # boxes of one variable; beyond it the function is not stencil-like
 MAX_ROUNDS = 8  # rounds of splitting boxes at the points where a read meets the diagonal
-
-
-class Unsupported(Exception):
-    """The graph has an operation (or a shape of one) the region analysis does not cover."""
 
 
 @dataclass
