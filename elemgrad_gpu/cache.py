@@ -270,6 +270,32 @@ def authentic(path: Path, data: Iterable[bytes], claimed: object) -> bool:
         return False
 
 
+def open_sealed(path: Path, digest: Path, limit: int, digest_limit: int) -> tuple[int | None, str]:
+    """A descriptor of the cached file ``path`` when it is this user's regular file, closed to
+    others' writes, and matches its MAC in ``digest``: ``(descriptor, "")``; the caller loads
+    that very descriptor, so the file cannot be swapped between the check and the load. Else
+    ``(None, why)``: "missing" (no file), "unsealed" (no MAC: a build in progress elsewhere, or
+    an interrupted one), or "damaged" with the error when there is one (to rebuild, and say so)."""
+    try:
+        descriptor, info = open_entry(path, limit)
+    except FileNotFoundError:
+        return None, "missing"
+    except OSError as error:
+        return None, f"damaged ({error})" if digest.exists() else "unsealed"
+    why = "damaged"
+    try:
+        claimed = read(digest, digest_limit)
+        if info.st_uid == os.geteuid() and not info.st_mode & 0o022 and \
+                authentic(path, chunks(descriptor, limit), claimed):
+            return descriptor, ""
+    except FileNotFoundError:
+        why = "unsealed"
+    except OSError:
+        pass
+    os.close(descriptor)
+    return None, why
+
+
 def write(path: Path, data: bytes) -> None:
     """Replace ``path`` by a 0600 file holding ``data``, atomically: written under a temporary
     name in the same directory, then renamed; on failure nothing is left behind."""

@@ -256,19 +256,7 @@ def _digest_path(path: Path) -> Path:
 def _verified(path: Path) -> int | None:
     """A descriptor of the library when it is this user's, closed to others' writes and matches
     its MAC; else None (missing, damaged, or written by someone else: rebuilt, never loaded)."""
-    try:
-        descriptor, info = cache.open_entry(path, LIBRARY_LIMIT)
-    except OSError:
-        return None
-    try:
-        claimed = cache.read(_digest_path(path), DIGEST_LIMIT)
-        if info.st_uid == os.geteuid() and not info.st_mode & 0o022 and \
-                cache.authentic(path, cache.chunks(descriptor, LIBRARY_LIMIT), claimed):
-            return descriptor
-    except OSError:
-        pass
-    os.close(descriptor)
-    return None
+    return cache.open_sealed(path, _digest_path(path), LIBRARY_LIMIT, DIGEST_LIMIT)[0]
 
 
 def _build(path: Path) -> int:

@@ -195,25 +195,11 @@ def _verified(path: Path) -> int | None:
     MAC; the descriptor that was checked is the one loaded (``_import``), so the file cannot
     be swapped between the check and the load.
     """
-    try:
-        descriptor, info = cache.open_entry(path, LIBRARY_LIMIT)
-    except OSError as error:
-        if not isinstance(error, FileNotFoundError) and _digest_path(path).exists():
-            log.warning("elemgrad_gpu: cached kernel %s is damaged; rebuilding it (%s)", path.name, error)
-        return None
-    try:
-        claimed = cache.read(_digest_path(path), DIGEST_LIMIT)
-        if info.st_uid == os.geteuid() and not info.st_mode & 0o022 and \
-                cache.authentic(path, cache.chunks(descriptor, LIBRARY_LIMIT), claimed):
-            return descriptor
-    except FileNotFoundError:  # no MAC (yet): a build in progress elsewhere, or an interrupted one
-        os.close(descriptor)
-        return None
-    except OSError:
-        pass
-    log.warning("elemgrad_gpu: cached kernel %s is damaged; rebuilding it", path.name)
-    os.close(descriptor)
-    return None
+    descriptor, why = cache.open_sealed(path, _digest_path(path), LIBRARY_LIMIT, DIGEST_LIMIT)
+    if why.startswith("damaged"):
+        detail = why[len("damaged"):]
+        log.warning("elemgrad_gpu: cached kernel %s is damaged; rebuilding it%s", path.name, detail)
+    return descriptor
 
 
 def _intact(path: Path) -> bool:
