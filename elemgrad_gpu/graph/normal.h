@@ -103,36 +103,14 @@ static inline DEVICE T F(eg_log_ndtr_r)(T x) {                                  
 }                                                                                                   \
                                                                                                     \
 /* The z >= 0.47 with log(erfc(z)) = lg, for lg <= log(1/2); w = -log(y (2 - y)), y = erfc(z) = exp(lg). \
- * Start: Giles' erfinv polynomials (w < 16), else z^2 = -lg - log(pi (-lg)) / 2 (erfc(z) ~         \
+ * Start: Giles' erfinv polynomials (w < 16, eg_erfinv_central of special.h), else z^2 = -lg - log(pi (-lg)) / 2 (erfc(z) ~         \
  * exp(-z^2) / (z sqrt(pi))); then Newton on log(erfc(z)) = log(erfcx(z)) - z^2, which is concave:  \
  * the steps converge from either side. */                                                          \
 static inline DEVICE T F(eg_erfc_log_inverse)(T lg, T w) {                                          \
     T z, t, hi;                                                                                     \
     int i;                                                                                          \
-    if (w < L(5.0)) {                                                                               \
-        w -= L(2.5);                                                                                \
-        t = L(2.81022636e-08);                                                                      \
-        t = L(3.43273939e-07) + t * w;                                                              \
-        t = L(-3.5233877e-06) + t * w;                                                              \
-        t = L(-4.39150654e-06) + t * w;                                                             \
-        t = L(0.00021858087) + t * w;                                                               \
-        t = L(-0.00125372503) + t * w;                                                              \
-        t = L(-0.00417768164) + t * w;                                                              \
-        t = L(0.246640727) + t * w;                                                                 \
-        t = L(1.50140941) + t * w;                                                                  \
-        z = -F(expm1)(lg) * t;                                                                      \
-    } else if (w < L(16.0)) {                                                                       \
-        w = F(sqrt)(w) - L(3.0);                                                                    \
-        t = L(-0.000200214257);                                                                     \
-        t = L(0.000100950558) + t * w;                                                              \
-        t = L(0.00134934322) + t * w;                                                               \
-        t = L(-0.00367342844) + t * w;                                                              \
-        t = L(0.00573950773) + t * w;                                                               \
-        t = L(-0.0076224613) + t * w;                                                               \
-        t = L(0.00943887047) + t * w;                                                               \
-        t = L(1.00167406) + t * w;                                                                  \
-        t = L(2.83297682) + t * w;                                                                  \
-        z = -F(expm1)(lg) * t;                                                                      \
+    if (w < L(16.0)) {                                                                              \
+        z = -F(expm1)(lg) * F(eg_erfinv_central)(w);                                                \
     } else {                                                                                        \
         z = F(sqrt)(-lg - L(0.5) * F(log)(L(-3.14159265358979323846) * lg));                        \
     }                                                                                               \

@@ -182,10 +182,9 @@ static inline DEVICE T F(eg_polygamma)(int n, T x) {                            
     return ((n & 1) ? -r : r) - F(eg_ipow)(EG_PI(L), n + 1) * g;                           \
 }                                                                                          \
                                                                                            \
-static inline DEVICE T F(eg_erfinv)(T y) {                                                 \
-    T ay = F(fabs)(y), w = -F(log)((L(1.0) - ay) * (L(1.0) + ay)), t;                      \
-    int i;                                                                                 \
-    if (!(ay < L(1.0))) return ay == L(1.0) ? F(copysign)((T)INFINITY, y) : (T)NAN;        \
+/* Giles (2010): erfinv(y) / y for w = -log((1 - y)(1 + y)) < 16, his single-precision polynomials. */ \
+static inline DEVICE T F(eg_erfinv_central)(T w) {                                         \
+    T t;                                                                                   \
     if (w < L(5.0)) {                                                                      \
         w -= L(2.5);                                                                       \
         t = L(2.81022636e-08);                                                             \
@@ -197,7 +196,7 @@ static inline DEVICE T F(eg_erfinv)(T y) {                                      
         t = L(-0.00417768164) + t * w;                                                     \
         t = L(0.246640727) + t * w;                                                        \
         t = L(1.50140941) + t * w;                                                         \
-    } else if (w < L(16.0)) {                                                              \
+    } else { /* 5 <= w < 16 */                                                             \
         w = F(sqrt)(w) - L(3.0);                                                           \
         t = L(-0.000200214257);                                                            \
         t = L(0.000100950558) + t * w;                                                     \
@@ -208,6 +207,16 @@ static inline DEVICE T F(eg_erfinv)(T y) {                                      
         t = L(0.00943887047) + t * w;                                                      \
         t = L(1.00167406) + t * w;                                                         \
         t = L(2.83297682) + t * w;                                                         \
+    }                                                                                      \
+    return t;                                                                              \
+}                                                                                          \
+                                                                                           \
+static inline DEVICE T F(eg_erfinv)(T y) {                                                 \
+    T ay = F(fabs)(y), w = -F(log)((L(1.0) - ay) * (L(1.0) + ay)), t;                      \
+    int i;                                                                                 \
+    if (!(ay < L(1.0))) return ay == L(1.0) ? F(copysign)((T)INFINITY, y) : (T)NAN;        \
+    if (w < L(16.0)) {                                                                     \
+        t = F(eg_erfinv_central)(w);                                                       \
     } else { /* Giles' double-precision tail branch; only 1 - |y| < 1.1e-7 gets here */    \
         w = F(sqrt)(w) - L(5.0);                                                           \
         t = L(-2.7109920616438573243e-11);                                                 \
