@@ -461,3 +461,19 @@ def emulated_cupy(devices: int = 1) -> types.SimpleNamespace:
         empty=empty, empty_like=empty_like, broadcast_to=broadcast_to, float32=np.float32, float64=np.float64,
         linspace=_made_on_device(np.linspace), zeros=_made_on_device(np.zeros), ones=_made_on_device(np.ones),
         get_default_memory_pool=lambda: types.SimpleNamespace(free_all_blocks=lambda: None))
+
+
+def cupy_or_emulation(request, monkeypatch):
+    """For a fixture parametrized "emulated" / "cupy" (marked gpu): CuPy itself (the test skipped
+    where it is missing), or the emulation put in CuPy's place for the CUDA backend for the test."""
+    if request.param == "cupy":
+        import pytest
+
+        return pytest.importorskip("cupy")
+    from elemgrad_gpu.backends.cuda import backend as backend_cuda
+
+    emulated = emulated_cupy()
+    monkeypatch.setattr(backend_cuda, "cupy", lambda: emulated)
+    backend_cuda.status.cache_clear()
+    request.addfinalizer(backend_cuda.status.cache_clear)
+    return emulated

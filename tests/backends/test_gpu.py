@@ -13,8 +13,7 @@ from hypothesis import HealthCheck, given, settings, strategies as st
 
 import elemgrad_gpu as eg
 from cases import CASES
-from cuda_emulator import emulated_cupy
-from elemgrad_gpu.backends.cuda import backend as backend_cuda
+from cuda_emulator import cupy_or_emulation
 from elemgrad_gpu.runtime import device
 
 TOLERANCE = {"float32": 1e-5, "float64": 1e-12}
@@ -23,13 +22,7 @@ TOLERANCE = {"float32": 1e-5, "float64": 1e-12}
 @pytest.fixture(params=["emulated", pytest.param("cupy", marks=pytest.mark.gpu)])
 def cp(request, monkeypatch):
     """CuPy on the GPU, or the CPU emulation of it installed in its place."""
-    if request.param == "cupy":
-        return pytest.importorskip("cupy")
-    emulated = emulated_cupy()
-    monkeypatch.setattr(backend_cuda, "cupy", lambda: emulated)
-    backend_cuda.status.cache_clear()
-    request.addfinalizer(backend_cuda.status.cache_clear)
-    return emulated
+    return cupy_or_emulation(request, monkeypatch)
 
 
 @pytest.fixture

@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 
 import elemgrad_gpu as eg
-from cuda_emulator import LAUNCHES, MEMORY, emulated_cupy
+from cuda_emulator import LAUNCHES, MEMORY, cupy_or_emulation, emulated_cupy
 from elemgrad_gpu.backends.cuda import backend as backend_cuda
 from elemgrad_gpu.backends.cuda.codegen import hoisted_layout
 
@@ -27,13 +27,7 @@ HOIST_FROM = 1024  # the tests' threshold: small calls that still hoist (the def
 def cp(request, monkeypatch):
     """CuPy on the GPU, or the CPU emulation of it installed in its place; hoisting from HOIST_FROM elements."""
     monkeypatch.setattr(backend_cuda, "HOIST_FROM", HOIST_FROM)
-    if request.param == "cupy":
-        return pytest.importorskip("cupy")
-    emulated = emulated_cupy()
-    monkeypatch.setattr(backend_cuda, "cupy", lambda: emulated)
-    backend_cuda.status.cache_clear()
-    request.addfinalizer(backend_cuda.status.cache_clear)
-    return emulated
+    return cupy_or_emulation(request, monkeypatch)
 
 
 def gaussian_reference(x, mu, s):

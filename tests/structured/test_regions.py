@@ -9,10 +9,11 @@ import numpy as np
 import pytensor
 import pytensor.tensor as pt
 import pytest
-from pytensor.tensor.signal import convolve1d, convolve2d
+from pytensor.tensor.signal import convolve1d
 
 import elemgrad_gpu as eg
 from cuda_emulator import emulated_cupy
+from test_diagonal import brusselator, convolution_2d  # the same functions, for the other engines
 from elemgrad_gpu.backends.cuda import backend as backend_cuda
 from elemgrad_gpu.structured import regions
 from elemgrad_gpu.structured.plan import trace
@@ -92,24 +93,6 @@ def laplacian_zero(u):
 def laplacian_periodic(u):
     up = pt.pad(u, 1, mode="wrap")
     return up[2:, 1:-1] + up[:-2, 1:-1] + up[1:-1, 2:] + up[1:-1, :-2] - 4 * u + pt.sin(u) * u ** 2
-
-
-def convolution_2d(u):
-    kernel = np.array([[0.0, 1.0, 0.0], [1.0, -4.0, 1.0], [0.0, 1.0, 0.0]], dtype=u.dtype)
-    return pt.tanh(convolve2d(pt.pad(u, 1, mode="constant"), kernel, mode="valid")) * u
-
-
-def brusselator(x):
-    """The 2-D Brusselator right-hand side, x = (u, v) of shape (2, N, N), periodic (as test_diagonal.py)."""
-    u, v = x[0], x[1]
-
-    def lap(w):
-        wp = pt.pad(w, 1, mode="wrap")
-        return wp[2:, 1:-1] + wp[:-2, 1:-1] + wp[1:-1, 2:] + wp[1:-1, :-2] - 4 * w
-
-    du = 1.0 + u ** 2 * v - 4.4 * u + 10.0 * lap(u)
-    dv = 3.4 * u - u ** 2 * v + 10.0 * lap(v)
-    return pt.stack([du, dv])
 
 
 def reversal(x):
